@@ -1,0 +1,1 @@
+"""SWiRL algorithms: policies, rollout, judging, filtering, decomposition, learners, evaluation."""

@@ -1,0 +1,277 @@
+"""The multi-step tool environment every SwiRL env derives from.
+
+Observation: the state ``s_i`` of the paper as one string, the whole conversation so far with its
+turns joined by a blank line (so every state is a string prefix of the next). The same state as
+chat messages is in ``info["messages"]`` (and :attr:`ToolEnv.messages`) for policies that use a
+chat template.
+
+Action: the model's text for one step. It is parsed by the one :class:`~swirl_env.parsing.ActionParser`;
+the first complete call wins and text after it is dropped. A tool call is run and its result comes
+back as a user turn ``ARGUMENT -> RESULT``; an answer ends the episode (``terminated=True``) with
+the outcome reward; an action with no call or a malformed call gets an informative user turn and
+counts as a step. After ``max_tool_calls`` non-answer steps, the next action must be an answer,
+otherwise the episode ends with ``truncated=True`` and reward 0 (an unanswered episode is wrong).
+
+Example:
+    >>> import gymnasium as gym, swirl_env
+    >>> env = gym.make("SwiRL-GSM8K-v0")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs, reward, terminated, truncated, info = env.step("<math_exp> 48 / 2 </math_exp>")
+    >>> info["step"]["observation"]
+    '48 / 2 -> 24'
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+
+from swirl_env.parsing import ActionParser
+from swirl_env.prompts import PromptTemplate, get_prompt
+from swirl_env.spaces import UnicodeText
+from swirl_env.tasks.base import Task
+from swirl_env.tools.base import Tool, ToolResult
+from swirl_env.trajectory import Message, Step, Trajectory
+
+#: ``metric(prediction, gold_answers) -> {"name": value, ...}``
+Metric = Callable[[str, Sequence[str]], Mapping[str, float]]
+
+TURN_SEPARATOR = "\n\n"
+
+
+def render_state(messages: Sequence[Message]) -> str:
+    """The string observation of a list of chat messages (turns joined by a blank line)."""
+    return TURN_SEPARATOR.join(m["content"] for m in messages)
+
+
+class ToolEnv(gym.Env[str, str]):
+    """Multi-step, text-action environment with tools.
+
+    Subclass it (or instantiate it directly) with tasks, tools, a prompt and a metric.
+
+    Args:
+        tasks: the questions; ``reset(seed=...)`` picks one deterministically from the seed,
+            ``reset(options={"task_index": i})`` or ``{"task_id": "..."}`` picks a given one.
+        tools: tool instances; their tags become callable by the model.
+        metric: scores a final answer against the gold answers, returns named values.
+        primary_metric: the key of ``metric``'s result used as the outcome reward.
+        prompt: a :class:`PromptTemplate` or a version name from :data:`swirl_env.prompts.PROMPTS`.
+        max_tool_calls: non-answer steps allowed before the answer is due (paper: 10 math, 5 QA).
+        syntaxes: accepted call syntaxes (``"tags"``, ``"json"``).
+        max_action_chars: longer actions are cut (and the cut is recorded).
+        max_observation_chars: size of the observation space.
+        render_mode: ``"ansi"`` (``render()`` returns the transcript) or ``"human"`` (prints it).
+
+    Example:
+        >>> from swirl_env.tasks.base import Task
+        >>> from swirl_env.tools.base import Tool, ToolResult
+        >>> class Reverse(Tool):
+        ...     name, tag = "reverse", "reverse"
+        ...     def run(self, argument): return ToolResult(argument[::-1])
+        >>> env = ToolEnv([Task("t", "Reverse 'abc'", ("cba",), "toy", "test")], [Reverse()],
+        ...               metric=lambda p, golds: {"em": float(p in golds)}, primary_metric="em")
+        >>> _ = env.reset(seed=0)
+        >>> env.step("<reverse>abc</reverse>")[4]["step"]["observation"]
+        'abc -> cba'
+        >>> env.step("<answer>cba</answer>")[1:4]
+        (1.0, True, False)
+    """
+
+    metadata = {"render_modes": ["ansi", "human"]}  # noqa: RUF012
+
+    def __init__(
+        self,
+        tasks: Sequence[Task],
+        tools: Sequence[Tool],
+        *,
+        metric: Metric,
+        primary_metric: str,
+        prompt: PromptTemplate | str = "generic-v1",
+        max_tool_calls: int = 5,
+        syntaxes: tuple[str, ...] = ("tags", "json"),
+        max_action_chars: int = 16_384,
+        max_observation_chars: int = 1_048_576,
+        render_mode: str | None = None,
+    ) -> None:
+        if not tasks:
+            raise ValueError("an environment needs at least one task")
+        if max_tool_calls < 0:
+            raise ValueError(f"max_tool_calls must be >= 0, got {max_tool_calls}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}"
+            )
+        names = [t.name for t in tools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate tool names: {names}")
+        self.tasks: Sequence[Task] = tasks
+        self._task_index = {t.id: i for i, t in enumerate(tasks)}
+        self.tools: dict[str, Tool] = {t.name: t for t in tools}
+        self.parser = ActionParser({t.tag: t.name for t in tools}, syntaxes=syntaxes)
+        self.metric = metric
+        self.primary_metric = primary_metric
+        self.prompt = get_prompt(prompt) if isinstance(prompt, str) else prompt
+        self.max_tool_calls = max_tool_calls
+        self.max_action_chars = max_action_chars
+        self.render_mode = render_mode
+        self.observation_space = UnicodeText(max_length=max_observation_chars)
+        self.action_space = UnicodeText(max_length=max_action_chars)
+        self.task: Task | None = None
+        self.messages: list[Message] = []
+        self.steps: list[Step] = []
+        self.tool_calls = 0
+        self.final_answer: str | None = None
+        self.outcome: dict[str, Any] = {}
+        self._done = True
+        self._last_seed: int | None = None
+        self._terminated = False
+        self._truncated = False
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    def build_prompt(self, task: Task) -> str:
+        """The first user message (state ``s_1``). Override to change how a task is shown."""
+        return self.prompt.render(task.question, self.max_tool_calls, [t.tag for t in self.tools.values()])
+
+    def run_tool(self, tool: Tool, argument: str) -> ToolResult:
+        """Run one call. Override to add context (e.g. the current task) to tool calls."""
+        return tool(argument)
+
+    def score_answer(self, answer: str, task: Task) -> dict[str, Any]:
+        """Outcome of a final answer: ``{"score", "metric", "metrics"}``."""
+        values = {k: float(v) for k, v in self.metric(answer, task.answers).items()}
+        return {"score": values[self.primary_metric], "metric": self.primary_metric, "metrics": values}
+
+    # ------------------------------------------------------------------ Gymnasium API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._last_seed = seed
+        options = options or {}
+        self.task = self.tasks[self._select_task(options)]
+        self.messages = [{"role": "user", "content": self.build_prompt(self.task)}]
+        self.steps = []
+        self.tool_calls = 0
+        self.final_answer = None
+        self.outcome = {}
+        self._done = False
+        self._terminated = self._truncated = False
+        obs = render_state(self.messages)
+        info = {"task": self.task.to_dict(), "messages": copy.deepcopy(self.messages), "step_index": 0}
+        if self.render_mode == "human":
+            self.render()
+        return obs, info
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        if self._done or self.task is None:
+            raise RuntimeError("episode is over (or was never started): call reset() first")
+        if not isinstance(action, str):
+            action = "" if action is None else str(action)
+        parsed = self.parser.parse(action)
+        kept = action[: parsed.span[1]] if parsed.kind in ("call", "answer") and parsed.span else action
+        ignored = len(action) - len(kept)
+        if len(kept) > self.max_action_chars:
+            ignored += len(kept) - self.max_action_chars
+            kept = kept[: self.max_action_chars]
+        step = Step(
+            index=len(self.steps),
+            message_index=len(self.messages),
+            action=kept,
+            kind=parsed.kind,
+            tool=parsed.tool,
+            argument=parsed.argument,
+            syntax=parsed.syntax,
+            error=parsed.error,
+            ignored_chars=ignored,
+        )
+        self.messages.append({"role": "assistant", "content": kept})
+        reward, terminated, truncated = 0.0, False, False
+
+        if parsed.kind == "answer":
+            self.final_answer = parsed.argument
+            self.outcome = self.score_answer(parsed.argument or "", self.task)
+            reward, terminated = float(self.outcome["score"]), True
+        elif self.tool_calls >= self.max_tool_calls:
+            truncated = True
+            step.error = step.error or "step cap reached without an answer"
+            self.outcome = self._unanswered_outcome()
+        else:
+            self.tool_calls += 1
+            if parsed.kind == "call":
+                result = self.run_tool(self.tools[parsed.tool], parsed.argument or "")  # type: ignore[index]
+                step.tool_result, step.tool_ok, step.tool_value = result.text, result.ok, result.value
+                step.observation = f"{parsed.argument} -> {result.text}"
+            else:
+                step.observation = f"Error: {parsed.error}"
+            self.messages.append({"role": "user", "content": step.observation})
+
+        self.steps.append(step)
+        self._done = terminated or truncated
+        self._terminated, self._truncated = terminated, truncated
+        info: dict[str, Any] = {
+            "task": self.task.to_dict(),
+            "messages": copy.deepcopy(self.messages),
+            "step_index": len(self.steps),
+            "step": step.to_dict(),
+            "parsed": parsed.to_dict(),
+            "tool_result": step.tool_result,
+        }
+        if self._done:
+            info["outcome"] = dict(self.outcome)
+            info["final_answer"] = self.final_answer
+        if self.render_mode == "human":
+            self.render()
+        return render_state(self.messages), reward, terminated, truncated, info
+
+    def render(self) -> str | None:
+        text = render_state(self.messages)
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    # ------------------------------------------------------------------ records
+    def trajectory(
+        self, *, id: str | None = None, sample: int = 0, policy: Mapping[str, Any] | None = None
+    ) -> Trajectory:
+        """The episode so far as a :class:`~swirl_env.trajectory.Trajectory` record."""
+        if self.task is None:
+            raise RuntimeError("no episode: call reset() first")
+        spec = getattr(self, "spec", None)
+        return Trajectory(
+            id=id or f"{self.task.id}#{sample}",
+            env_id=spec.id if spec is not None else type(self).__name__,
+            task=self.task.to_dict(),
+            messages=copy.deepcopy(self.messages),
+            steps=[Step.from_dict(s.to_dict()) for s in self.steps],
+            final_answer=self.final_answer,
+            outcome=dict(self.outcome),
+            terminated=self._terminated,
+            truncated=self._truncated,
+            env_kwargs=dict(spec.kwargs) if spec is not None else {},
+            policy=dict(policy or {}),
+            seed=self._last_seed,
+            sample=sample,
+        )
+
+    # ------------------------------------------------------------------ internals
+    def _unanswered_outcome(self) -> dict[str, Any]:
+        zero = self.score_answer("", self.task) if self.task is not None else {"metrics": {}}
+        metrics = {k: 0.0 for k in zero.get("metrics", {})}
+        return {"score": 0.0, "metric": self.primary_metric, "metrics": metrics, "unanswered": True}
+
+    def _select_task(self, options: Mapping[str, Any]) -> int:
+        if "task_id" in options:
+            try:
+                return self._task_index[str(options["task_id"])]
+            except KeyError:
+                raise KeyError(f"unknown task_id {options['task_id']!r}") from None
+        if "task_index" in options:
+            i = int(options["task_index"])
+            if not 0 <= i < len(self.tasks):
+                raise IndexError(f"task_index {i} out of range [0, {len(self.tasks)})")
+            return i
+        return int(self.np_random.integers(len(self.tasks)))

@@ -1,0 +1,100 @@
+"""Generation prompts: the one place that turns a question and an env's tools into state ``s_1``.
+
+The wording follows the paper's prompt in substance: answer in a few words; if a tool would
+help, emit one call in its tags; at most N sequential calls; do not repeat calls; results come
+back as ``QUERY -> RESULT``; answer in ``<answer>`` tags; one call OR one answer per step.
+
+Prompts are versioned: change wording by adding a new version, never by editing one in place,
+so that trajectories on disk stay reproducible (``Trajectory.env_kwargs["prompt_version"]``).
+
+Example:
+    >>> p = PROMPTS["search-v1"]
+    >>> "<search_query>" in p.render(question="Who?", max_tool_calls=5, tool_tags=["search_query"])
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_TOOL_PHRASES = {
+    "search_query": (
+        "a search engine would help",
+        "a search query",
+        "<search_query> QUERY </search_query>",
+        "search results",
+    ),
+    "math_exp": (
+        "a calculator would help",
+        "a math expression for the calculator (Python/SymPy syntax: + - * / ** and parentheses)",
+        "<math_exp> EXPRESSION </math_exp>",
+        "calculator results",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A versioned generation prompt.
+
+    Args:
+        version: unique name, e.g. ``"search-v1"``.
+        header: the instructions; ``{max_tool_calls}``, ``{call_format}``, ``{when}``, ``{what}``,
+            ``{results}`` are filled from the env's tools.
+        footer: the part with the question; ``{question}`` is filled.
+    """
+
+    version: str
+    header: str
+    footer: str = "Question: {question}"
+
+    def render(self, question: str, max_tool_calls: int, tool_tags: Sequence[str]) -> str:
+        when, what, fmt, results = [], [], [], []
+        for tag in tool_tags:
+            w, wh, f, r = _TOOL_PHRASES.get(
+                tag,
+                (f"the {tag} tool would help", f"a {tag} call", f"<{tag}> INPUT </{tag}>", f"{tag} results"),
+            )
+            when.append(w)
+            what.append(wh)
+            fmt.append(f)
+            results.append(r)
+        header = self.header.format(
+            max_tool_calls=max_tool_calls,
+            when=" or ".join(when),
+            what=" or ".join(what),
+            call_format=" or ".join(fmt),
+            results=" and ".join(results),
+        )
+        return header + "\n\n" + self.footer.format(question=question)
+
+
+_GENERIC_HEADER = (
+    "You are answering a question step by step. Your final answer should be as short as possible "
+    "(a few words, or a number).\n"
+    "If {when}, write {what} in the form {call_format}. "
+    "You may make up to {max_tool_calls} sequential calls, one per step. Do not repeat a call you "
+    "have already made. The {results} will come back to you in the form: QUERY -> RESULT.\n"
+    "When you know enough to answer, write the final answer in the form <answer> ANSWER </answer>.\n"
+    "In each step, first think briefly, then write EITHER exactly one call OR the final answer, not both."
+)
+
+PROMPTS: dict[str, PromptTemplate] = {
+    "search-v1": PromptTemplate("search-v1", _GENERIC_HEADER),
+    "math-v1": PromptTemplate(
+        "math-v1",
+        _GENERIC_HEADER
+        + " Use the calculator for every arithmetic operation rather than computing in your head; "
+        "the final answer is a number.",
+    ),
+    "generic-v1": PromptTemplate("generic-v1", _GENERIC_HEADER),
+}
+
+
+def get_prompt(version: str) -> PromptTemplate:
+    """Look up a prompt by version, with a clear error listing the known ones."""
+    try:
+        return PROMPTS[version]
+    except KeyError:
+        raise KeyError(f"unknown prompt version {version!r}; known: {sorted(PROMPTS)}") from None

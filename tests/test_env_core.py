@@ -1,0 +1,95 @@
+"""Core environment loop, spaces and parser behaviour on a toy tool (no dataset needed)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from swirl_env import Task, Tool, ToolEnv, ToolResult, render_state
+from swirl_env.spaces import UnicodeText
+
+
+class Reverse(Tool):
+    name = "reverse"
+    tag = "reverse"
+    description = "reverses a string"
+
+    def run(self, argument: str) -> ToolResult:
+        if argument == "boom":
+            raise RuntimeError("exploded")
+        return ToolResult(argument[::-1])
+
+
+TASKS = [Task(f"t{i}", f"Reverse 'ab{i}' — café", (f"{i}ba",), "toy", "test") for i in range(7)]
+
+
+def make_env(**kw) -> ToolEnv:
+    return ToolEnv(TASKS, [Reverse()], metric=lambda p, g: {"em": float(p in g)}, primary_metric="em", **kw)
+
+
+def test_check_env_passes():
+    check_env(make_env(), skip_render_check=True)
+
+
+def test_seeded_reset_is_deterministic_and_options_select_task():
+    env = make_env()
+    a = [env.reset(seed=s)[1]["task"]["id"] for s in range(5)]
+    b = [env.reset(seed=s)[1]["task"]["id"] for s in range(5)]
+    assert a == b and len(set(a)) > 1
+    assert env.reset(options={"task_index": 3})[1]["task"]["id"] == "t3"
+    assert env.reset(options={"task_id": "t5"})[1]["task"]["id"] == "t5"
+    with pytest.raises(KeyError):
+        env.reset(options={"task_id": "nope"})
+
+
+def test_episode_states_are_prefixes_and_record_matches():
+    env = make_env(max_tool_calls=3)
+    obs0, _ = env.reset(options={"task_index": 1})
+    obs1, r, term, trunc, info = env.step("think <reverse> ab1 </reverse> trailing text")
+    assert obs1.startswith(obs0) and (r, term, trunc) == (0.0, False, False)
+    assert info["step"]["observation"] == "ab1 -> 1ba"
+    assert info["step"]["ignored_chars"] == len(" trailing text")
+    obs2, r, term, trunc, info = env.step("<answer>1ba</answer>")
+    assert obs2.startswith(obs1) and (r, term, trunc) == (1.0, True, False)
+    traj = env.trajectory()
+    assert render_state(traj.state_messages(1)) == obs1
+    assert traj.final_answer == "1ba" and traj.outcome["score"] == 1.0
+    with pytest.raises(RuntimeError):
+        env.step("<answer>x</answer>")
+
+
+def test_bad_actions_are_observations_and_cap_truncates():
+    env = make_env(max_tool_calls=2)
+    env.reset(seed=0)
+    _, _, term, trunc, info = env.step("no call here")
+    assert not term and not trunc and info["step"]["kind"] == "none"
+    assert info["step"]["observation"].startswith("Error:")
+    _, _, _, _, info = env.step("<reverse>boom</reverse>")  # tool raising is contained
+    assert info["step"]["tool_ok"] is False and "exploded" in info["step"]["observation"]
+    _, r, term, trunc, info = env.step("<reverse>x</reverse>")
+    assert (r, term, trunc) == (0.0, False, True)
+    assert info["outcome"]["unanswered"] is True
+
+
+def test_unicode_space():
+    space = UnicodeText(max_length=50)
+    assert space.contains("Beyoncé’s 中文 → ∞")
+    assert not space.contains(123)
+    assert space.contains(space.sample())
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_vector_envs(mode):
+    gym.register("Toy-Reverse-v0", entry_point=make_env) if "Toy-Reverse-v0" not in gym.registry else None
+    envs = gym.make_vec("Toy-Reverse-v0", num_envs=2, vectorization_mode=mode)
+    try:
+        obs, info = envs.reset(seed=[0, 1])
+        assert all("café" in o for o in obs)
+        obs, rew, term, trunc, info = envs.step(["<reverse>é€</reverse>", "<answer>no</answer>"])
+        assert obs[0].endswith("é€ -> €é")
+        assert list(term) == [False, True]
+        obs, *_ = envs.step(["<reverse>x</reverse>", "<reverse>y</reverse>"])
+        assert obs[0].endswith("x -> x")
+    finally:
+        envs.close()
