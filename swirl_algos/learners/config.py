@@ -1,0 +1,398 @@
+"""Configuration dataclasses of the learners, and their mapping onto TRL / transformers configs.
+
+One dataclass per algorithm, sharing :class:`TrainingConfig` (optimisation, precision, memory,
+checkpointing, logging, LoRA). Every field is documented in the class docstring; anything TRL
+offers that is not a field here can be passed through ``trainer_kwargs`` (checked against the TRL
+config's fields, so a typo is an error, not a silent no-op).
+
+Example:
+    >>> cfg = SwirlConfig(output_dir="/tmp/swirl-run", num_generations=4, beta=0.05)
+    >>> trl_args = cfg.to_trl()
+    >>> (type(trl_args).__name__, trl_args.num_generations, trl_args.beta)
+    ('RLOOConfig', 4, 0.05)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+REWARD_SOURCES = ("label", "score")
+JUDGE_FAILURE_POLICIES = ("skip", "zero")
+ADVANTAGES = ("rloo", "group_norm")
+SFT_MODES = ("single_pass", "per_step")
+
+
+def cuda_bf16_available() -> bool:
+    """True when a CUDA device with bfloat16 support is visible."""
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    except Exception:  # pragma: no cover - exotic builds
+        return False
+
+
+def accelerator_available() -> bool:
+    """True when a CUDA (or other torch accelerator) device is visible."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@dataclass
+class TrainingConfig:
+    """Knobs shared by every learner.
+
+    Attributes:
+        output_dir: where checkpoints (``checkpoint-N/``), logs and the final model are written.
+        learning_rate: peak learning rate of AdamW.
+        num_train_epochs: passes over the training data (ignored when ``max_steps > 0``).
+        max_steps: number of optimiser steps; ``-1`` = derived from ``num_train_epochs``.
+        per_device_train_batch_size: sequences per device per micro-batch. For SWiRL this counts
+            sampled actions, not states (see :class:`SwirlConfig`).
+        gradient_accumulation_steps: micro-batches per optimiser step.
+        lr_scheduler_type: any ``transformers`` scheduler name (``"constant"``, ``"linear"``, ``"cosine"``...).
+        warmup_steps: warm-up steps (an int) or fraction of training (a float < 1).
+        weight_decay: AdamW weight decay.
+        max_grad_norm: gradient clipping norm.
+        seed: random seed (data order, sampling, LoRA init).
+        bf16: bfloat16 mixed precision; ``None`` = on when a bf16-capable CUDA device is visible,
+            off on CPU (automatic), ``True``/``False`` to force.
+        gradient_checkpointing: recompute activations in the backward pass to save memory;
+            ``None`` = on when an accelerator is visible, off on CPU.
+        logging_steps: log every N optimiser steps.
+        save_steps: write ``checkpoint-N`` every N optimiser steps (``0`` = only at the end).
+        save_total_limit: keep at most this many checkpoints (``None`` = all).
+        report_to: experiment trackers, e.g. ``["tensorboard"]``, ``["wandb"]``; ``["none"]`` for none.
+        resume_from_checkpoint: ``True`` = resume from the latest ``checkpoint-*`` in ``output_dir``,
+            a path = resume from that checkpoint, ``None`` = start fresh.
+        use_peft: train LoRA adapters (peft) instead of all weights.
+        lora_r / lora_alpha / lora_dropout: LoRA rank, scaling and dropout.
+        lora_target_modules: modules to adapt (``"all-linear"`` or a list of names).
+        merge_lora_on_save: also write the merged full model to ``output_dir/merged`` after LoRA training
+            (what :func:`~swirl_algos.learners.common.load_trained_model` and evaluation load).
+        chat_template_kwargs: extra keyword arguments for ``apply_chat_template`` (e.g. ``{"enable_thinking": False}``).
+        model_init_kwargs: keyword arguments for ``AutoModelForCausalLM.from_pretrained`` when a path is given
+            (e.g. ``{"dtype": "bfloat16", "attn_implementation": "sdpa"}``).
+        trainer_kwargs: any further field of the underlying TRL/transformers config (e.g.
+            ``{"use_vllm": True, "vllm_mode": "colocate"}``); unknown names raise an error.
+    """
+
+    output_dir: str = "outputs/run"
+    learning_rate: float = 1e-5
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    per_device_train_batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    lr_scheduler_type: str = "constant_with_warmup"
+    warmup_steps: float = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    bf16: bool | None = None
+    gradient_checkpointing: bool | None = None
+    logging_steps: int = 10
+    save_steps: int = 500
+    save_total_limit: int | None = 2
+    report_to: list[str] = field(default_factory=lambda: ["none"])
+    resume_from_checkpoint: str | bool | None = None
+    use_peft: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] | str = "all-linear"
+    merge_lora_on_save: bool = True
+    chat_template_kwargs: dict[str, Any] | None = None
+    model_init_kwargs: dict[str, Any] | None = None
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.per_device_train_batch_size < 1 or self.gradient_accumulation_steps < 1:
+            raise ValueError("per_device_train_batch_size and gradient_accumulation_steps must be >= 1")
+        if isinstance(self.report_to, str):
+            self.report_to = [self.report_to]
+
+    # ------------------------------------------------------------------ helpers
+    def resolved_bf16(self) -> bool:
+        if self.bf16 is None:
+            return cuda_bf16_available()
+        if self.bf16 and not cuda_bf16_available():
+            logger.warning(
+                "bf16=True requested without a bf16-capable CUDA device; training runs on CPU in bf16"
+            )
+        return bool(self.bf16)
+
+    def resolved_gradient_checkpointing(self) -> bool:
+        if self.gradient_checkpointing is None:
+            return accelerator_available()
+        return bool(self.gradient_checkpointing)
+
+    def peft_config(self) -> Any:
+        """A ``peft.LoraConfig`` when ``use_peft`` (else ``None``)."""
+        if not self.use_peft:
+            return None
+        try:
+            from peft import LoraConfig
+        except ImportError as e:  # pragma: no cover - peft is installed in dev/test
+            raise ImportError("use_peft=True needs the peft package: pip install 'swirl[peft]'") from e
+        return LoraConfig(
+            r=self.lora_r,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            target_modules=self.lora_target_modules,
+            task_type="CAUSAL_LM",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def _common_trl_kwargs(self) -> dict[str, Any]:
+        return {
+            "output_dir": self.output_dir,
+            "learning_rate": self.learning_rate,
+            "num_train_epochs": self.num_train_epochs,
+            "max_steps": self.max_steps,
+            "per_device_train_batch_size": self.per_device_train_batch_size,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            "lr_scheduler_type": self.lr_scheduler_type,
+            "warmup_steps": self.warmup_steps,
+            "weight_decay": self.weight_decay,
+            "max_grad_norm": self.max_grad_norm,
+            "seed": self.seed,
+            "bf16": self.resolved_bf16(),
+            "gradient_checkpointing": self.resolved_gradient_checkpointing(),
+            "activation_checkpointing": self.resolved_gradient_checkpointing(),  # transformers >= 5.2 name
+            "logging_steps": self.logging_steps,
+            "save_strategy": "steps" if self.save_steps > 0 else "no",
+            "save_steps": max(self.save_steps, 1),
+            "save_total_limit": self.save_total_limit,
+            "report_to": list(self.report_to),
+            "model_init_kwargs": self.model_init_kwargs,
+        }
+
+    @staticmethod
+    def _apply_extra(trl_cls: type, kwargs: dict[str, Any], extra: dict[str, Any]) -> Any:
+        names = {f.name for f in dataclasses.fields(trl_cls)}
+        unknown = sorted(set(extra) - names)
+        if unknown:
+            raise ValueError(f"unknown {trl_cls.__name__} fields in trainer_kwargs: {unknown}")
+        kwargs = {**kwargs, **extra}
+        return trl_cls(**{k: v for k, v in kwargs.items() if k in names})
+
+
+@dataclass
+class SwirlConfig(TrainingConfig):
+    """SWiRL step-wise RL (Stage 2): sample actions at stored states, reward them with a judge.
+
+    The objective is ``J(theta) = E_{s in T, a ~ pi_theta(s)} [R(a | s)]`` over the states ``T`` of
+    the (filtered) trajectories; sampled actions are never executed. Defaults follow the paper's
+    description (a REINFORCE variant with a KL penalty to the initial model): several samples per
+    state, leave-one-out baseline, KL to the frozen initial policy, loss on action tokens only.
+
+    Attributes (in addition to :class:`TrainingConfig`):
+        num_generations: actions sampled per state (G). ``per_device_train_batch_size x
+            gradient_accumulation_steps x processes`` (sampled actions per optimiser step) must be
+            a multiple of it.
+        advantage: ``"rloo"``: leave-one-out baseline ``r_j - mean_{k != j} r_k`` with the KL
+            penalty folded into the reward (TRL ``RLOOTrainer``; the default); ``"group_norm"``:
+            group-normalised advantages ``(r_j - mean) / std`` with a per-token KL term in the loss
+            (TRL ``GRPOTrainer``).
+        beta: KL coefficient towards the frozen initial policy (> 0 keeps the policy close; 0
+            disables the reference model).
+        temperature / top_p / top_k: sampling settings for the actions (also used in the log-probs).
+        max_completion_length: maximum new tokens per sampled action (generation also stops at the
+            end of the first tool call or answer).
+        max_prompt_length: states longer than this many tokens are left out (logged); ``None`` keeps all.
+        reward: ``"label"``: 1 for GOOD, 0 for BAD; ``"score"``: the judge's soft score in [0, 1].
+        judge_failure: what a failed judgement (``label=None``) becomes. ``"skip"``: no reward
+            (excluded from the baseline, advantage 0); ``"zero"``: reward 0. Failures are counted
+            and logged (``judge/failure_rate``) either way.
+        deduplicate_states: train on each distinct state once (several trajectories of the same
+            question share their first state); ``False`` keeps the multiset of states.
+        tool_tags: ``{tag: tool_name}`` of the action syntax; ``None`` = read from the environment
+            of each record's ``env_id``. Sets the parser (for the judge's ``step``) and the stop strings.
+        stop_at_call: cut every sampled action right after the first closing tag (``</answer>``,
+            ``</math_exp>``...) exactly as the environment would, and mask the tokens after it.
+        num_iterations: optimisation passes per generated batch (1 = on-policy REINFORCE/RLOO;
+            > 1 uses the clipped importance ratio with ``epsilon``).
+        epsilon: clipping range of the importance ratio (only used when ``num_iterations > 1``).
+        normalize_advantages: standardise advantages over the batch (RLOO only).
+        loss_type: GRPO loss aggregation (``"dapo"``, ``"dr_grpo"``, ``"grpo"``...; ``group_norm`` only).
+        log_completions: log a table of sampled actions and rewards every ``logging_steps``.
+    """
+
+    output_dir: str = "outputs/swirl"
+    learning_rate: float = 1e-6
+    num_generations: int = 4
+    advantage: str = "rloo"
+    beta: float = 0.05
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_completion_length: int = 256
+    max_prompt_length: int | None = 4096
+    reward: str = "label"
+    judge_failure: str = "skip"
+    deduplicate_states: bool = False
+    tool_tags: dict[str, str] | None = None
+    stop_at_call: bool = True
+    num_iterations: int = 1
+    epsilon: float = 0.2
+    normalize_advantages: bool = False
+    loss_type: str = "dapo"
+    log_completions: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.num_generations < 2:
+            raise ValueError(
+                "num_generations must be >= 2 (the baseline needs other samples of the same state)"
+            )
+        if self.advantage not in ADVANTAGES:
+            raise ValueError(f"advantage must be one of {ADVANTAGES}, got {self.advantage!r}")
+        if self.reward not in REWARD_SOURCES:
+            raise ValueError(f"reward must be one of {REWARD_SOURCES}, got {self.reward!r}")
+        if self.judge_failure not in JUDGE_FAILURE_POLICIES:
+            raise ValueError(
+                f"judge_failure must be one of {JUDGE_FAILURE_POLICIES}, got {self.judge_failure!r}"
+            )
+        if self.beta < 0:
+            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        if (self.per_device_train_batch_size * self.gradient_accumulation_steps) % self.num_generations:
+            raise ValueError(
+                f"per_device_train_batch_size x gradient_accumulation_steps "
+                f"({self.per_device_train_batch_size} x {self.gradient_accumulation_steps}) must be a multiple "
+                f"of num_generations ({self.num_generations})"
+            )
+
+    def to_trl(self) -> Any:
+        """The ``trl.RLOOConfig`` (``advantage="rloo"``) or ``trl.GRPOConfig`` (``"group_norm"``)."""
+        kwargs = {
+            **self._common_trl_kwargs(),
+            "num_generations": self.num_generations,
+            "beta": self.beta,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "max_completion_length": self.max_completion_length,
+            "num_iterations": self.num_iterations,
+            "epsilon": self.epsilon,
+            "log_completions": self.log_completions,
+            "chat_template_kwargs": self.chat_template_kwargs,
+            "remove_unused_columns": False,
+            "disable_dropout": True,
+        }
+        if self.advantage == "rloo":
+            from trl import RLOOConfig as cls
+
+            kwargs["normalize_advantages"] = self.normalize_advantages
+        else:
+            from trl import GRPOConfig as cls
+
+            kwargs["loss_type"] = self.loss_type
+            kwargs["scale_rewards"] = "group"
+        return self._apply_extra(cls, kwargs, self.trainer_kwargs)
+
+
+@dataclass
+class SupervisedConfig(TrainingConfig):
+    """SFT on sub-trajectories (the paper's baseline) and RFT (SFT on outcome-filtered data).
+
+    The loss is the negative log-likelihood of each kept action ``a_i`` given its state ``s_i``,
+    on action tokens only, averaged over the action tokens of the batch.
+
+    Attributes (in addition to :class:`TrainingConfig`):
+        sft_mode: ``"single_pass"``: one sequence per trajectory, every kept action of it trained
+            from one forward pass (same loss, far fewer tokens; see ``docs/algorithms.md``);
+            ``"per_step"``: one sequence per sub-trajectory (TRL's prompt-completion path).
+        max_length: sequences are cut to this many tokens (``keep_start``); ``None`` = no limit.
+        process_filter / outcome_filter: drop step records whose ``process_label`` is not True /
+            whose ``outcome_score`` is below ``outcome_threshold`` (RFT uses the outcome filter).
+            Records that lack the field are dropped by an active filter (and counted).
+        outcome_threshold: minimum ``outcome_score`` kept by the outcome filter.
+    """
+
+    output_dir: str = "outputs/sft"
+    learning_rate: float = 1e-5
+    sft_mode: str = "single_pass"
+    max_length: int | None = 4096
+    process_filter: bool = False
+    outcome_filter: bool = False
+    outcome_threshold: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.sft_mode not in SFT_MODES:
+            raise ValueError(f"sft_mode must be one of {SFT_MODES}, got {self.sft_mode!r}")
+
+    def to_trl(self) -> Any:
+        """The ``trl.SFTConfig``."""
+        from trl import SFTConfig
+
+        kwargs = {
+            **self._common_trl_kwargs(),
+            "max_length": self.max_length,
+            "chat_template_kwargs": self.chat_template_kwargs,
+            "completion_only_loss": True,
+            "packing": False,
+        }
+        return self._apply_extra(SFTConfig, kwargs, self.trainer_kwargs)
+
+
+@dataclass
+class OutcomeRLConfig(TrainingConfig):
+    """Trajectory-level outcome-reward RL (the "single-step" baseline SWiRL argues against).
+
+    Each iteration runs ``num_generations`` whole episodes per task in the environment with the
+    real tools, gives each episode its terminal outcome reward, forms leave-one-out advantages
+    within the task's group (KL penalty to the initial policy folded into the reward, as in RLOO),
+    and updates every action token of the episode with that one advantage, using the single-pass
+    loss over the full conversation.
+
+    Attributes (in addition to :class:`TrainingConfig`):
+        env_id / env_kwargs: the environment to train in.
+        task_indices: the training tasks (indices into the env's tasks); ``None`` = the first ``n_tasks``.
+        n_tasks: number of training tasks when ``task_indices`` is ``None`` (``None`` = all).
+        tasks_per_step: tasks per iteration (each gives ``num_generations`` episodes).
+        num_generations: episodes per task (>= 2 for the leave-one-out baseline).
+        beta: KL coefficient towards the initial policy (sequence-level, on action tokens).
+        temperature / top_p: sampling settings of the rollouts.
+        max_new_tokens: maximum new tokens per action.
+        num_envs: environments stepped in parallel by the rollout.
+        max_length: conversations longer than this are cut for the loss (``keep_start``).
+        micro_batch_tokens: padded tokens per forward/backward micro-batch.
+        reward_key: which outcome value is the reward (``"score"``: the env's primary metric).
+    """
+
+    output_dir: str = "outputs/outcome-rl"
+    learning_rate: float = 1e-6
+    env_id: str = "SwiRL-GSM8K-v0"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    task_indices: list[int] | None = None
+    n_tasks: int | None = None
+    tasks_per_step: int = 4
+    num_generations: int = 4
+    beta: float = 0.05
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    num_envs: int = 8
+    max_length: int | None = 4096
+    micro_batch_tokens: int = 16384
+    reward_key: str = "score"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.num_generations < 2:
+            raise ValueError("num_generations must be >= 2 (leave-one-out baseline)")
+        if self.tasks_per_step < 1:
+            raise ValueError("tasks_per_step must be >= 1")
+        if self.beta < 0:
+            raise ValueError(f"beta must be >= 0, got {self.beta}")
