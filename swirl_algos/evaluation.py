@@ -1,0 +1,562 @@
+"""Evaluation: multi-step inference with the real tools on any registered env, with confidence intervals.
+
+:func:`evaluate` runs episodes with :func:`swirl_algos.rollout.rollout` (same prompts, parser and
+step caps as data generation) and :func:`evaluate_trajectories` turns episodes into metrics:
+
+* ``accuracy``: the outcome judge's YES rate when an outcome judge is given (the paper's main
+  metric), else the environment's primary metric (exact match / numeric equivalence). Episodes
+  without a final answer count as wrong (the judge is not asked). Judge failures are left out and
+  counted (``judge_failures``).
+* ``env_score``: the environment's primary metric, always; ``f1`` / ``precision`` / ``recall``
+  when the environment's metric reports them (QA).
+* ``mean_process_label``: the paper's definition: judge every step, average within each
+  trajectory, then across trajectories (with a process judge, or from labels already recorded
+  on the trajectories).
+* ``steps_per_episode``, ``tool_calls_per_episode``, ``answered_rate``, ``parse_failure_rate``
+  (fraction of steps with no call or a malformed call).
+
+Every metric has a 95% confidence interval: Wilson for proportions over independent episodes, a
+t-interval for means; with several samples per task (episodes of one task are not independent)
+a cluster bootstrap over tasks.
+
+Example:
+    >>> from swirl_env.trajectory import Step, Trajectory
+    >>> t = Trajectory(id="q#0", env_id="E", task={"id": "q", "question": "?", "answers": ["4"]},
+    ...                messages=[{"role": "user", "content": "?"}, {"role": "assistant", "content": "<answer>4</answer>"}],
+    ...                steps=[Step(0, 1, "<answer>4</answer>", "answer", argument="4")], final_answer="4",
+    ...                outcome={"score": 1.0, "metric": "em", "metrics": {"em": 1.0}}, terminated=True)
+    >>> r = evaluate_trajectories([t])
+    >>> r["metrics"]["accuracy"]["mean"], r["metrics"]["steps_per_episode"]["mean"]
+    (1.0, 1.0)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from swirl_env.rewards.judges.base import (
+    Judgement,
+    OutcomeJudge,
+    OutcomeRequest,
+    ProcessJudge,
+    ProcessRequest,
+)
+from swirl_env.tasks.base import Task
+from swirl_env.trajectory import Trajectory
+
+logger = logging.getLogger(__name__)
+
+PARSE_FAILURE_KINDS = ("none", "malformed")
+QA_METRICS = ("f1", "precision", "recall")
+
+
+# ---------------------------------------------------------------------------------------------- intervals
+def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion.
+
+    Example:
+        >>> lo, hi = wilson_interval(8, 10)
+        >>> round(lo, 3), round(hi, 3)
+        (0.49, 0.943)
+    """
+    if n <= 0:
+        return (math.nan, math.nan)
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + confidence / 2))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of a mean (``nan`` bounds with fewer than 2 values).
+
+    Example:
+        >>> lo, hi = t_interval([1.0, 2.0, 3.0])
+        >>> round(lo, 3), round(hi, 3)
+        (-0.484, 4.484)
+    """
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        return (math.nan, math.nan)
+    from scipy.stats import t
+
+    m = float(x.mean())
+    se = float(x.std(ddof=1)) / math.sqrt(len(x))
+    if se == 0:
+        return (m, m)
+    h = float(t.ppf(0.5 + confidence / 2, len(x) - 1)) * se
+    return (m - h, m + h)
+
+
+def cluster_bootstrap_interval(
+    values: Sequence[float],
+    clusters: Sequence[Any],
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean, resampling whole clusters (e.g. tasks).
+
+    Example:
+        >>> lo, hi = cluster_bootstrap_interval([1, 1, 0, 0, 1, 1], ["a", "a", "b", "b", "c", "c"])
+        >>> 0.0 <= lo <= 2 / 3 <= hi <= 1.0
+        True
+    """
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        return (math.nan, math.nan)
+    groups: dict[Any, list[int]] = defaultdict(list)
+    for i, c in enumerate(clusters):
+        groups[c].append(i)
+    sums = np.array([x[idx].sum() for idx in groups.values()])
+    counts = np.array([len(idx) for idx in groups.values()], dtype=float)
+    k = len(sums)
+    if k < 2:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, k, size=(n_resamples, k))
+    means = sums[draws].sum(1) / counts[draws].sum(1)
+    alpha = (1 - confidence) / 2
+    return (float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)))
+
+
+def summarize(
+    values: Sequence[float],
+    *,
+    clusters: Sequence[Any] | None = None,
+    binary: bool | None = None,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Mean, confidence interval, ``n`` and the interval method of a list of values.
+
+    Proportions (all values 0/1) of independent units get a Wilson interval, other means a
+    t-interval; when ``clusters`` group dependent units (several samples of one task), a cluster
+    bootstrap. ``values`` may be empty (mean ``nan``).
+
+    Example:
+        >>> summarize([1, 0, 1, 1])["method"]
+        'wilson'
+    """
+    x = [float(v) for v in values]
+    n = len(x)
+    if n == 0:
+        return {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": 0, "method": "none"}
+    mean = sum(x) / n
+    if binary is None:
+        binary = all(v in (0.0, 1.0) for v in x)
+    clustered = clusters is not None and len(set(clusters)) < n
+    if clustered:
+        lo, hi = cluster_bootstrap_interval(x, list(clusters), confidence, seed=seed)  # type: ignore[arg-type]
+        method = "cluster-bootstrap"
+    elif binary:
+        lo, hi = wilson_interval(sum(x), n, confidence)
+        method = "wilson"
+    else:
+        lo, hi = t_interval(x, confidence)
+        method = "t"
+    return {"mean": mean, "ci_low": lo, "ci_high": hi, "n": n, "method": method}
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+def _task(traj: Trajectory) -> Task | None:
+    try:
+        return Task.from_dict(traj.task)
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def judge_outcomes(trajs: Sequence[Trajectory], judge: OutcomeJudge) -> list[Judgement | None]:
+    """Outcome judgements (``None`` for episodes without an answer, which are not sent)."""
+    requests, where = [], []
+    for i, t in enumerate(trajs):
+        task = _task(t)
+        if t.final_answer is None or task is None:
+            continue
+        requests.append(OutcomeRequest(task=task, prediction=t.final_answer, context=t.messages))
+        where.append(i)
+    out: list[Judgement | None] = [None] * len(trajs)
+    if requests:
+        results = list(judge.judge_outcomes(requests))
+        if len(results) != len(requests):
+            raise RuntimeError(
+                f"outcome judge returned {len(results)} judgements for {len(requests)} requests"
+            )
+        for i, j in zip(where, results):
+            out[i] = j
+    return out
+
+
+def judge_process(trajs: Sequence[Trajectory], judge: ProcessJudge) -> list[list[Judgement]]:
+    """Process judgements of every step of every trajectory (context = the state before the step)."""
+    requests, where = [], []
+    for i, t in enumerate(trajs):
+        task = _task(t)
+        for k, step in enumerate(t.steps):
+            requests.append(
+                ProcessRequest(
+                    task=task, context=t.state_messages(k), action=step.action, step=step.to_dict()
+                )
+            )
+            where.append(i)
+    out: list[list[Judgement]] = [[] for _ in trajs]
+    if requests:
+        results = list(judge.judge_steps(requests))
+        if len(results) != len(requests):
+            raise RuntimeError(
+                f"process judge returned {len(results)} judgements for {len(requests)} requests"
+            )
+        for i, j in zip(where, results):
+            out[i].append(j)
+    return out
+
+
+def evaluate_trajectories(
+    trajs: Sequence[Trajectory],
+    *,
+    outcome_judge: OutcomeJudge | None = None,
+    process_judge: ProcessJudge | None = None,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Metrics with confidence intervals for a list of finished episodes (see module docstring)."""
+    if not trajs:
+        raise ValueError("no trajectories to evaluate")
+    task_ids = [str(t.task.get("id", t.id)) for t in trajs]
+    clusters = task_ids if len(set(task_ids)) < len(task_ids) else None
+    metrics: dict[str, Any] = {}
+    counts: dict[str, Any] = {}
+
+    # env metric (always) and QA token metrics
+    env_scores = [float(t.outcome.get("score", 0.0) or 0.0) for t in trajs]
+    metric_name = next((t.outcome.get("metric") for t in trajs if t.outcome.get("metric")), "score")
+    metrics["env_score"] = {
+        **summarize(env_scores, clusters=clusters, seed=seed),
+        "source": f"env:{metric_name}",
+    }
+    for name in QA_METRICS:
+        vals = [(t.outcome.get("metrics") or {}).get(name) for t in trajs]
+        if any(v is not None for v in vals):
+            vals_f = [float(v or 0.0) for v in vals]  # unanswered episodes score 0
+            metrics[name] = {**summarize(vals_f, clusters=clusters, binary=False, seed=seed), "source": "env"}
+
+    # accuracy: outcome judge, or the env metric
+    if outcome_judge is not None:
+        judgements = judge_outcomes(trajs, outcome_judge)
+        acc, acc_clusters, failures = [], [], 0
+        for t, j, c in zip(trajs, judgements, task_ids):
+            if t.final_answer is None:
+                acc.append(0.0)
+            elif j is None or j.label is None:
+                failures += 1
+                continue
+            else:
+                acc.append(float(j.label))
+            acc_clusters.append(c)
+        metrics["accuracy"] = {
+            **summarize(acc, clusters=acc_clusters if clusters else None, seed=seed),
+            "source": f"judge:{getattr(outcome_judge, 'name', type(outcome_judge).__name__)}",
+        }
+        counts["outcome_judge_failures"] = failures
+        if failures:
+            logger.warning("%d outcome judgements failed and were left out of accuracy", failures)
+    else:
+        metrics["accuracy"] = dict(metrics["env_score"])
+
+    # mean process label (per trajectory, then across)
+    per_traj: list[float] = []
+    traj_clusters: list[str] = []
+    failures = 0
+    if process_judge is not None:
+        labels = [[j.label for j in js] for js in judge_process(trajs, process_judge)]
+        source = f"judge:{getattr(process_judge, 'name', type(process_judge).__name__)}"
+    else:
+        labels = [t.process_labels for t in trajs]
+        source = "recorded"
+    for ls, c in zip(labels, task_ids):
+        known = [float(bool(v)) for v in ls if v is not None]
+        failures += sum(v is None for v in ls)
+        if known:
+            per_traj.append(sum(known) / len(known))
+            traj_clusters.append(c)
+    if per_traj:
+        metrics["mean_process_label"] = {
+            **summarize(per_traj, clusters=traj_clusters if clusters else None, binary=False, seed=seed),
+            "source": source,
+        }
+        counts["process_label_missing"] = failures
+
+    # episode shape
+    steps = [float(t.num_steps) for t in trajs]
+    calls = [float(sum(s.kind == "call" for s in t.steps)) for t in trajs]
+    answered = [float(t.final_answer is not None) for t in trajs]
+    metrics["steps_per_episode"] = summarize(steps, clusters=clusters, binary=False, seed=seed)
+    metrics["tool_calls_per_episode"] = summarize(calls, clusters=clusters, binary=False, seed=seed)
+    metrics["answered_rate"] = summarize(answered, clusters=clusters, seed=seed)
+    step_fail = [float(s.kind in PARSE_FAILURE_KINDS) for t in trajs for s in t.steps]
+    step_clusters = [c for t, c in zip(trajs, task_ids) for _ in t.steps]
+    # steps of one episode are not independent: always bootstrap over episodes (or tasks)
+    episode_of_step = [t.id for t in trajs for _ in t.steps]
+    metrics["parse_failure_rate"] = summarize(
+        step_fail, clusters=step_clusters if clusters else episode_of_step, seed=seed
+    )
+    return {
+        "n_episodes": len(trajs),
+        "n_tasks": len(set(task_ids)),
+        "confidence": confidence,
+        "metrics": metrics,
+        "counts": counts,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- evaluate
+def evaluate(
+    env_id: str,
+    policy: Any,
+    *,
+    env_kwargs: Mapping[str, Any] | None = None,
+    n_tasks: int | None = None,
+    samples_per_task: int = 1,
+    outcome_judge: OutcomeJudge | None = None,
+    process_judge: ProcessJudge | None = None,
+    output_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    task_indices: Sequence[int] | None = None,
+    num_envs: int = 8,
+    progress: bool = True,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Run ``policy`` on ``env_id`` with the real tools and report metrics with 95% CIs.
+
+    Args:
+        env_id: a registered SwiRL environment id.
+        policy: a :class:`~swirl_algos.policies.base.Policy` (HF model, OpenAI-compatible server...).
+        env_kwargs: keyword arguments for ``gym.make`` (split, data path, step cap...).
+        n_tasks / task_indices: which tasks (default: all of the env's split).
+        samples_per_task: episodes per task.
+        outcome_judge: LLM/rule judge of final answers (accuracy); ``None`` = the env's metric.
+        process_judge: judge of every step (mean process label); ``None`` = labels already recorded, if any.
+        output_dir: writes ``trajectories.jsonl`` (resumable) and ``results.json`` there.
+        seed: rollout seed.
+        num_envs: episodes stepped in parallel.
+        progress: show a progress bar.
+        confidence: confidence level of the intervals.
+
+    Returns:
+        ``{"env_id", "policy", "n_episodes", "n_tasks", "metrics": {name: {"mean", "ci_low",
+        "ci_high", "n", "method", ...}}, "counts", ...}``.
+
+    Example:
+        >>> # results = evaluate("SwiRL-GSM8K-v0", HFPolicy.from_pretrained("runs/swirl"), n_tasks=100)
+        >>> # print_table(results)
+    """
+    from swirl_algos.rollout import rollout
+
+    traj_path = None
+    if output_dir is not None:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        traj_path = str(Path(output_dir) / "trajectories.jsonl")
+    trajs = rollout(
+        env_id,
+        policy,
+        env_kwargs=dict(env_kwargs or {}),
+        n_tasks=n_tasks,
+        task_indices=list(task_indices) if task_indices is not None else None,
+        samples_per_task=samples_per_task,
+        num_envs=num_envs,
+        seed=seed,
+        output=traj_path,
+        progress=progress,
+    )
+    results = evaluate_trajectories(
+        trajs, outcome_judge=outcome_judge, process_judge=process_judge, confidence=confidence, seed=seed
+    )
+    describe = getattr(policy, "describe", None)
+    results = {
+        "env_id": env_id,
+        "env_kwargs": dict(env_kwargs or {}),
+        "policy": describe() if callable(describe) else {"name": type(policy).__name__},
+        "samples_per_task": samples_per_task,
+        "seed": seed,
+        **results,
+    }
+    if output_dir is not None:
+        with open(Path(output_dir) / "results.json", "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2, default=_json_default)
+        logger.info("wrote %s", Path(output_dir) / "results.json")
+    return results
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    return str(o)
+
+
+def print_table(results: Mapping[str, Any], *, console: Any = None) -> None:
+    """Print the metrics of :func:`evaluate` as a rich table.
+
+    Example:
+        >>> print_table({"env_id": "E", "n_episodes": 1, "metrics": {"accuracy": {"mean": 1.0, "ci_low": 0.2,
+        ...              "ci_high": 1.0, "n": 1, "method": "wilson"}}})  # doctest: +SKIP
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    title = f"{results.get('env_id', '')}: {results.get('n_episodes', '?')} episodes"
+    if results.get("n_tasks") is not None:
+        title += f", {results['n_tasks']} tasks"
+    table = Table(title=title)
+    for col, just in (
+        ("metric", "left"),
+        ("value", "right"),
+        ("95% CI", "right"),
+        ("n", "right"),
+        ("", "left"),
+    ):
+        table.add_column(col, justify=just)
+    for name, m in results.get("metrics", {}).items():
+        lo, hi = m.get("ci_low", math.nan), m.get("ci_high", math.nan)
+        ci = "-" if lo is None or (isinstance(lo, float) and math.isnan(lo)) else f"[{lo:.3f}, {hi:.3f}]"
+        note = ", ".join(str(x) for x in (m.get("source"), m.get("method")) if x)
+        table.add_row(name, f"{m.get('mean', math.nan):.3f}", ci, str(m.get("n", "")), note)
+    console.print(table)
+    for k, v in (results.get("counts") or {}).items():
+        if v:
+            console.print(f"{k}: {v}")
+
+
+# ---------------------------------------------------------------------------------------------- judges
+def load_judge(spec: str | None, kind: str, kwargs: Mapping[str, Any] | None = None) -> Any:
+    """Build a judge from ``"package.module:ClassName"`` and keyword arguments.
+
+    ``kind`` (``"process"`` or ``"outcome"``) is checked against the class.
+
+    Example:
+        >>> load_judge(None, "process") is None
+        True
+    """
+    if not spec:
+        return None
+    import importlib
+
+    if ":" not in spec:
+        raise ValueError(f"judge spec must look like 'package.module:ClassName', got {spec!r}")
+    mod_name, cls_name = spec.split(":", 1)
+    try:
+        cls = getattr(importlib.import_module(mod_name), cls_name)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"cannot import judge {spec!r}: {e}") from e
+    judge = cls(**dict(kwargs or {}))
+    expected = ProcessJudge if kind == "process" else OutcomeJudge
+    if not isinstance(judge, expected):
+        raise TypeError(f"{spec} is not a {expected.__name__}")
+    return judge
+
+
+# ---------------------------------------------------------------------------------------------- command
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``swirl evaluate``."""
+    parser.add_argument("--env", required=True, help="registered environment id, e.g. SwiRL-GSM8K-v0")
+    parser.add_argument("--env-kwargs", default="{}", help="JSON keyword arguments for gym.make")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="local path or hub id of a HF causal LM (or a learner's output dir)")
+    src.add_argument("--base-url", help="OpenAI-compatible server URL (e.g. a vLLM server)")
+    parser.add_argument("--served-model", help="model name on the server (with --base-url)")
+    parser.add_argument("--n-tasks", type=int, default=None, help="number of tasks (default: all)")
+    parser.add_argument("--samples", type=int, default=1, help="episodes per task")
+    parser.add_argument("--max-new-tokens", type=int, default=256, help="maximum new tokens per action")
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding")
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=8, help="generation batch size (HF policy)")
+    parser.add_argument("--num-envs", type=int, default=8, help="episodes stepped in parallel")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--outcome-judge", help="outcome judge 'module:Class' (default: the env's metric)")
+    parser.add_argument("--outcome-judge-kwargs", default="{}", help="JSON kwargs of the outcome judge")
+    parser.add_argument("--process-judge", help="process judge 'module:Class' (mean process label)")
+    parser.add_argument("--process-judge-kwargs", default="{}", help="JSON kwargs of the process judge")
+    parser.add_argument("--output", help="directory for trajectories.jsonl and results.json")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def _json_arg(text: str, name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"{name}: invalid JSON ({e.msg})") from None
+    if not isinstance(value, dict):
+        raise SystemExit(f"{name}: expected a JSON object")
+    return value
+
+
+def build_policy(args: argparse.Namespace) -> Any:
+    """The policy of ``swirl evaluate``'s arguments."""
+    do_sample = args.temperature > 0
+    if args.model:
+        from swirl_algos.policies.hf import HFPolicy
+
+        model_dir = args.model
+        p = Path(model_dir)
+        if (p / "merged").is_dir() and not (p / "config.json").exists():
+            model_dir = str(p / "merged")
+        return HFPolicy.from_pretrained(
+            model_dir,
+            max_new_tokens=args.max_new_tokens,
+            do_sample=do_sample,
+            temperature=args.temperature if do_sample else 1.0,
+            top_p=args.top_p,
+            batch_size=args.batch_size,
+        )
+    from swirl_algos.policies.openai import OpenAIPolicy
+
+    if not args.served_model:
+        raise SystemExit("--served-model is required with --base-url")
+    return OpenAIPolicy(
+        args.base_url,
+        args.served_model,
+        max_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """``swirl evaluate``: evaluate a model on an environment, print the table, write JSON."""
+    env_kwargs = _json_arg(args.env_kwargs, "--env-kwargs")
+    outcome = load_judge(
+        args.outcome_judge, "outcome", _json_arg(args.outcome_judge_kwargs, "--outcome-judge-kwargs")
+    )
+    process = load_judge(
+        args.process_judge, "process", _json_arg(args.process_judge_kwargs, "--process-judge-kwargs")
+    )
+    policy = build_policy(args)
+    results = evaluate(
+        args.env,
+        policy,
+        env_kwargs=env_kwargs,
+        n_tasks=args.n_tasks,
+        samples_per_task=args.samples,
+        outcome_judge=outcome,
+        process_judge=process,
+        output_dir=args.output,
+        seed=args.seed,
+        num_envs=args.num_envs,
+        progress=not args.no_progress,
+    )
+    print_table(results)
+    return 0
