@@ -259,25 +259,47 @@ def validate_records(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+FILTER_MODES = ("none", "process", "outcome", "process+outcome")
+FILTER_LEVELS = ("trajectory", "step")
+
+
 def filter_records(
     records: Sequence[Mapping[str, Any]],
+    mode: str = "none",
     *,
-    process: bool = False,
-    outcome: bool = False,
+    level: str = "trajectory",
     outcome_threshold: float = 1.0,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Keep records whose ``process_label`` is True (``process``) and/or whose ``outcome_score`` is
-    at least ``outcome_threshold`` (``outcome``). Returns the kept records and counts.
+    """The paper's four filters, applied to step records.
+
+    ``process`` keeps a trajectory only if every one of its steps has ``process_label`` True
+    (``level="trajectory"``, the paper's rule) or keeps each step whose label is True
+    (``level="step"``); ``outcome`` keeps trajectories whose ``outcome_score`` is at least
+    ``outcome_threshold``; ``process+outcome`` needs both. Missing labels/scores fail an active
+    filter. Returns the kept records and counts.
 
     Example:
-        >>> recs = [{"process_label": True, "outcome_score": 0.0}, {"process_label": None, "outcome_score": 1.0}]
-        >>> kept, counts = filter_records(recs, outcome=True)
-        >>> len(kept), counts["dropped_outcome"]
-        (1, 1)
+        >>> recs = [{"trajectory_id": "a", "process_label": True, "outcome_score": 0.0},
+        ...         {"trajectory_id": "b", "process_label": None, "outcome_score": 1.0}]
+        >>> kept, counts = filter_records(recs, "outcome")
+        >>> [r["trajectory_id"] for r in kept], counts["dropped_outcome"]
+        (['b'], 1)
     """
+    if mode not in FILTER_MODES:
+        raise ValueError(f"filter mode must be one of {FILTER_MODES}, got {mode!r}")
+    if level not in FILTER_LEVELS:
+        raise ValueError(f"filter level must be one of {FILTER_LEVELS}, got {level!r}")
+    process, outcome = "process" in mode, "outcome" in mode
+    bad_process: set[str] = set()
+    if process and level == "trajectory":
+        bad_process = {str(r.get("trajectory_id")) for r in records if r.get("process_label") is not True}
     kept, counts = [], {"input": len(records), "dropped_process": 0, "dropped_outcome": 0}
     for r in records:
-        if process and r.get("process_label") is not True:
+        if process and (
+            str(r.get("trajectory_id")) in bad_process
+            if level == "trajectory"
+            else r.get("process_label") is not True
+        ):
             counts["dropped_process"] += 1
             continue
         score = r.get("outcome_score")

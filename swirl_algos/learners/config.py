@@ -79,6 +79,12 @@ class TrainingConfig:
         chat_template_kwargs: extra keyword arguments for ``apply_chat_template`` (e.g. ``{"enable_thinking": False}``).
         model_init_kwargs: keyword arguments for ``AutoModelForCausalLM.from_pretrained`` when a path is given
             (e.g. ``{"dtype": "bfloat16", "attn_implementation": "sdpa"}``).
+        data_filter: the paper's filters applied to the training records: ``"none"``,
+            ``"process"`` (every step judged GOOD), ``"outcome"`` (correct final answer) or
+            ``"process+outcome"`` (RFT always adds ``outcome``). Usually the data was already
+            filtered by ``swirl filter``; records lacking a label fail an active filter.
+        filter_level: ``"trajectory"`` (the paper: a trajectory is kept or dropped whole) or ``"step"``.
+        outcome_threshold: minimum ``outcome_score`` for the outcome filter.
         trainer_kwargs: any further field of the underlying TRL/transformers config (e.g.
             ``{"use_vllm": True, "vllm_mode": "colocate"}``); unknown names raise an error.
     """
@@ -109,6 +115,9 @@ class TrainingConfig:
     merge_lora_on_save: bool = True
     chat_template_kwargs: dict[str, Any] | None = None
     model_init_kwargs: dict[str, Any] | None = None
+    data_filter: str = "none"
+    filter_level: str = "trajectory"
+    outcome_threshold: float = 1.0
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -118,6 +127,12 @@ class TrainingConfig:
             raise ValueError("per_device_train_batch_size and gradient_accumulation_steps must be >= 1")
         if isinstance(self.report_to, str):
             self.report_to = [self.report_to]
+        from swirl_algos.learners.common import FILTER_LEVELS, FILTER_MODES
+
+        if self.data_filter not in FILTER_MODES:
+            raise ValueError(f"data_filter must be one of {FILTER_MODES}, got {self.data_filter!r}")
+        if self.filter_level not in FILTER_LEVELS:
+            raise ValueError(f"filter_level must be one of {FILTER_LEVELS}, got {self.filter_level!r}")
 
     # ------------------------------------------------------------------ helpers
     def resolved_bf16(self) -> bool:
@@ -313,19 +328,12 @@ class SupervisedConfig(TrainingConfig):
             from one forward pass (same loss, far fewer tokens; see ``docs/algorithms.md``);
             ``"per_step"``: one sequence per sub-trajectory (TRL's prompt-completion path).
         max_length: sequences are cut to this many tokens (``keep_start``); ``None`` = no limit.
-        process_filter / outcome_filter: drop step records whose ``process_label`` is not True /
-            whose ``outcome_score`` is below ``outcome_threshold`` (RFT uses the outcome filter).
-            Records that lack the field are dropped by an active filter (and counted).
-        outcome_threshold: minimum ``outcome_score`` kept by the outcome filter.
     """
 
     output_dir: str = "outputs/sft"
     learning_rate: float = 1e-5
     sft_mode: str = "single_pass"
     max_length: int | None = 4096
-    process_filter: bool = False
-    outcome_filter: bool = False
-    outcome_threshold: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -180,10 +180,7 @@ def train_sft(
     model, tokenizer = load_model_and_tokenizer(model, tokenizer, model_init_kwargs=config.model_init_kwargs)
     records = load_records(dataset)
     kept, counts = filter_records(
-        records,
-        process=config.process_filter,
-        outcome=config.outcome_filter,
-        outcome_threshold=config.outcome_threshold,
+        records, config.data_filter, level=config.filter_level, outcome_threshold=config.outcome_threshold
     )
     stats: Counter = Counter({f"records/{k}": v for k, v in counts.items()})
     if not kept:
@@ -230,8 +227,9 @@ def train_rft(
     Example:
         >>> # train_rft(SupervisedConfig(output_dir="runs/rft"), records, model=m, tokenizer=t)
     """
+    mode = "process+outcome" if "process" in config.data_filter else "outcome"
     return train_sft(
-        dataclasses.replace(config, outcome_filter=True),
+        dataclasses.replace(config, data_filter=mode),
         dataset,
         model=model,
         tokenizer=tokenizer,

@@ -34,6 +34,7 @@ from typing import Any
 
 from swirl_algos.learners.common import (
     TrainResult,
+    filter_records,
     is_peft_model,
     load_model_and_tokenizer,
     load_records,
@@ -61,6 +62,9 @@ def prepare_state_dataset(
     max_prompt_length: int | None = None,
     deduplicate: bool = False,
     chat_template_kwargs: Mapping[str, Any] | None = None,
+    data_filter: str = "none",
+    filter_level: str = "trajectory",
+    outcome_threshold: float = 1.0,
     stats: Counter | None = None,
 ) -> Any:
     """The training states as a ``datasets.Dataset`` with columns :data:`STATE_COLUMNS`.
@@ -72,6 +76,8 @@ def prepare_state_dataset(
         tokenizer: needed for ``max_prompt_length``.
         max_prompt_length: leave out states longer than this many tokens (counted in ``stats``).
         deduplicate: keep one row per distinct state (conversation).
+        data_filter / filter_level / outcome_threshold: the paper's filters
+            (:func:`~swirl_algos.learners.common.filter_records`); ``"none"`` for pre-filtered data.
         stats: a counter updated with ``states_in``, ``states_too_long``, ``states_duplicate``, ``states``.
 
     Example:
@@ -85,6 +91,11 @@ def prepare_state_dataset(
     stats = stats if stats is not None else Counter()
     records = load_records(data)
     stats["states_in"] += len(records)
+    if data_filter != "none":
+        records, counts = filter_records(
+            records, data_filter, level=filter_level, outcome_threshold=outcome_threshold
+        )
+        stats.update({f"filter/{k}": v for k, v in counts.items()})
     rows, seen = [], set()
     for r in records:
         prompt = [{"role": m["role"], "content": m["content"]} for m in r["prompt"]]
@@ -443,6 +454,9 @@ def build_swirl_trainer(
         max_prompt_length=config.max_prompt_length,
         deduplicate=config.deduplicate_states,
         chat_template_kwargs=config.chat_template_kwargs,
+        data_filter=config.data_filter,
+        filter_level=config.filter_level,
+        outcome_threshold=config.outcome_threshold,
         stats=stats,
     )
     reward = ProcessJudgeReward(
