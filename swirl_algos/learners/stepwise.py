@@ -336,10 +336,11 @@ def token_logprobs(
     targets = batch.input_ids[:, 1:]
     if temperature != 1.0:
         logits = logits / temperature
-    result = torch.zeros(targets.shape, dtype=torch.float32, device=logits.device)
+    dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32  # half precision -> float32
+    result = torch.zeros(targets.shape, dtype=dtype, device=logits.device)
     mask = batch.target_step >= 0 if only_targets else batch.attention_mask[:, 1:].bool()
     if mask.any():
-        sel = logits[mask].float()
+        sel = logits[mask].to(dtype)
         lp = sel.gather(-1, targets[mask].unsqueeze(-1)).squeeze(-1) - torch.logsumexp(sel, dim=-1)
         result = result.masked_scatter(mask, lp)
     return result
