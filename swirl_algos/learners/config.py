@@ -189,6 +189,7 @@ class TrainingConfig:
             "save_steps": max(self.save_steps, 1),
             "save_total_limit": self.save_total_limit,
             "report_to": list(self.report_to),
+            "dataloader_pin_memory": accelerator_available(),
             "model_init_kwargs": self.model_init_kwargs,
         }
 
