@@ -336,7 +336,7 @@ def test_state_dataset_filters_deduplicates_and_checks(tok):
     assert stats["filter/dropped_process"] == 4
     ds = prepare_state_dataset(recs, data_filter="process", filter_level="step")
     assert len(ds) == 10
-    dup = recs + [dict(recs[0], trajectory_id="q0#1")]
+    dup = [*recs, dict(recs[0], trajectory_id="q0#1")]
     stats = Counter()
     assert (
         len(prepare_state_dataset(dup, deduplicate=True, stats=stats)) == 12
