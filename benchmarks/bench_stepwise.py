@@ -9,7 +9,9 @@ loss (tests/test_stepwise.py). This script measures, for K = 2, 5, 10 side by si
 * tokens: real (non-pad) tokens through the model per epoch of the data, and padded tokens;
 * time: wall time of forward + backward of the SFT loss over all the data (median of repeats),
   with the same micro-batch token budget for both paths;
-* the loss of both paths (they agree; printed as a check).
+* the loss of both paths (they agree; printed as a check);
+* end to end (``--sft``, on by default): one epoch of ``train_sft`` (TRL ``SFTTrainer``) with
+  ``sft_mode="per_step"`` vs ``"single_pass"`` on the same step records, same batch size.
 
 Run (CPU default, a few minutes on a laptop; ``--device cuda --hidden-size 1024 --layers 12`` for a GPU):
 
@@ -128,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--sft",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time one SFTTrainer epoch per mode",
+    )
+    parser.add_argument("--sft-batch-size", type=int, default=4, help="sequences per SFT micro-batch")
     args = parser.parse_args(argv)
 
     rng = random.Random(args.seed)
@@ -177,7 +186,74 @@ def main(argv: list[str] | None = None) -> int:
             f"{l_step:>13.5f} {l_single:>11.5f}"
         )
         sys.stdout.flush()
+    if args.sft:
+        _bench_sft(args, tok, model, convs)
     return 0
+
+
+def _records(conv: list[dict[str, str]], tid: str) -> list[dict[str, Any]]:
+    idx = [i for i, m in enumerate(conv) if m["role"] == "assistant"]
+    return [
+        {
+            "prompt": conv[:i],
+            "completion": [conv[i]],
+            "trajectory_id": tid,
+            "step_index": k,
+            "num_steps": len(idx),
+        }
+        for k, i in enumerate(idx)
+    ]
+
+
+def _bench_sft(args: argparse.Namespace, tok: Any, model: Any, convs: dict[int, list]) -> None:
+    """One epoch of train_sft per mode (TRL SFTTrainer), same records and batch size."""
+    import contextlib
+    import copy
+    import io
+    import logging
+    import tempfile
+
+    import transformers
+
+    from swirl_algos.learners.config import SupervisedConfig
+    from swirl_algos.learners.sft import train_sft
+
+    transformers.logging.set_verbosity_error()
+    logging.getLogger("swirl_algos").setLevel(logging.WARNING)
+    print(
+        f"\nend to end: one epoch of train_sft (TRL SFTTrainer), batch size {args.sft_batch_size}, same records"
+    )
+    header = f"{'K':>3} | {'examples per-step':>17} {'examples single':>15} | {'epoch per-step':>14} {'epoch single':>12} {'speed-up':>8}"
+    print(header)
+    print("-" * len(header))
+    for k, cs in convs.items():
+        records = [r for n, c in enumerate(cs) for r in _records(c, f"t{n}")]
+        times, examples = {}, {}
+        for mode in ("per_step", "single_pass"):
+            with tempfile.TemporaryDirectory() as out:
+                cfg = SupervisedConfig(
+                    output_dir=out,
+                    sft_mode=mode,
+                    num_train_epochs=1,
+                    per_device_train_batch_size=args.sft_batch_size,
+                    learning_rate=1e-4,
+                    save_steps=0,
+                    logging_steps=1000,
+                    max_length=None,
+                    bf16=args.dtype == "bfloat16",
+                    seed=args.seed,
+                )
+                quiet = io.StringIO()
+                with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+                    t0 = time.perf_counter()
+                    res = train_sft(cfg, records, model=copy.deepcopy(model).float(), tokenizer=tok)
+                    times[mode] = time.perf_counter() - t0
+                examples[mode] = res.stats["examples"]
+        print(
+            f"{k:>3} | {examples['per_step']:>17} {examples['single_pass']:>15} | {times['per_step']:>13.2f}s "
+            f"{times['single_pass']:>11.2f}s {times['per_step'] / times['single_pass']:>7.2f}x"
+        )
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":
