@@ -1,0 +1,92 @@
+"""Trajectory-level outcome-reward RL baseline: advantages, the single-pass episode loss, the loop."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from swirl_algos.learners.outcome_rl import _episode_logprobs, episode_sequences, rloo_advantages
+from swirl_algos.learners.stepwise import collate_sequences, encode_substeps, step_logprobs
+from swirl_algos.tiny import build_tiny_model, build_tiny_tokenizer
+from swirl_env.trajectory import Step, Trajectory
+
+
+def episode(tid: str, k: int) -> Trajectory:
+    msgs = [{"role": "user", "content": f"Question {tid}: what is 6 * {k}?"}]
+    steps = []
+    for i in range(k):
+        last = i == k - 1
+        action = f"<answer> {6 * k} </answer>" if last else f"<math_exp> 6 * {i} </math_exp>"
+        steps.append(Step(index=i, message_index=len(msgs), action=action, kind="answer" if last else "call"))
+        msgs.append({"role": "assistant", "content": action})
+        if not last:
+            msgs.append({"role": "user", "content": f"6 * {i} -> {6 * i}"})
+    return Trajectory(
+        id=tid, env_id="E", task={"id": tid[0]}, messages=msgs, steps=steps, final_answer=str(6 * k)
+    )
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return build_tiny_tokenizer(
+        ["<math_exp> 6 * 2 </math_exp> 6 * 2 -> 12 <answer> 12 </answer>"], vocab_size=300
+    )
+
+
+def test_rloo_advantages_leave_one_out():
+    adv = rloo_advantages([1.0, 0.0, 1.0, 0.5, 0.5, 7.0], ["a", "a", "a", "b", "b", "c"])
+    assert adv[:3] == pytest.approx([1 - 0.5, 0 - 1.0, 1 - 0.5])
+    assert adv[3:5] == [0.0, 0.0] and adv[5] == 0.0  # equal rewards / a group of one: no signal
+    assert sum(adv[:3]) == pytest.approx(0.0)  # leave-one-out advantages sum to zero in a group
+
+
+def test_episode_loss_gradient_equals_sum_over_steps(tok):
+    """The policy-gradient loss of whole episodes, from one pass per episode in token-bounded
+    micro-batches, has the gradient of the naive sum over every action of every episode."""
+    model = build_tiny_model(tok, hidden_size=32, num_layers=2, seed=2).double()
+    trajs = [episode("a0", 3), episode("a1", 1), episode("b0", 4)]
+    seqs = episode_sequences(trajs, tok, max_length=None)
+    assert [len(s) for s in seqs] == [1, 1, 1]
+    weights = [0.7, -1.3, 0.4]
+
+    model.zero_grad()
+    totals = _episode_logprobs(
+        model,
+        seqs,
+        pad_token_id=tok.pad_token_id,
+        temperature=1.0,
+        micro_batch_tokens=120,  # forces several micro-batches
+        device="cpu",
+        grad=True,
+        weights=weights,
+        backward=lambda loss: loss.backward(),
+        scale=1 / 3,
+    )
+    g_single = [p.grad.clone() for p in model.parameters()]
+
+    model.zero_grad()
+    naive_totals = []
+    loss = 0.0
+    for w, t in zip(weights, trajs):
+        subs = encode_substeps(tok, t.messages, [s.message_index for s in t.steps])
+        lp, _ = step_logprobs(model, collate_sequences(subs, pad_token_id=tok.pad_token_id))
+        naive_totals.append(float(lp.sum()))
+        loss = loss - w * lp.sum() / 3
+    loss.backward()
+    g_naive = [p.grad.clone() for p in model.parameters()]
+    assert totals == pytest.approx(naive_totals, abs=1e-9)
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(g_single, g_naive))
+
+    with torch.no_grad():
+        no_grad = _episode_logprobs(
+            model, seqs, pad_token_id=tok.pad_token_id, temperature=1.0, micro_batch_tokens=4096, device="cpu"
+        )
+    assert no_grad == pytest.approx(naive_totals, abs=1e-9)
+
+
+def test_episode_sequences_truncate(tok):
+    t = episode("a0", 4)
+    full = episode_sequences([t], tok, max_length=None)[0][0]
+    cut = episode_sequences([t], tok, max_length=full.spans[1].end)[0][0]
+    assert [s.step_index for s in cut.spans] == [0, 1]
+    assert episode_sequences([t], tok, max_length=3) == [[]]
