@@ -70,12 +70,16 @@ def test_episode_loss_gradient_equals_sum_over_steps(tok):
     for w, t in zip(weights, trajs):
         subs = encode_substeps(tok, t.messages, [s.message_index for s in t.steps])
         lp, _ = step_logprobs(model, collate_sequences(subs, pad_token_id=tok.pad_token_id))
-        naive_totals.append(float(lp.sum()))
+        naive_totals.append(float(lp.sum().detach()))
         loss = loss - w * lp.sum() / 3
     loss.backward()
     g_naive = [p.grad.clone() for p in model.parameters()]
     assert totals == pytest.approx(naive_totals, abs=1e-9)
-    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(g_single, g_naive))
+    # Llama's RMSNorm computes its variance in float32 even in a float64 model, so gradients that are
+    # summed in a different order (one pass vs K passes) differ at float32 rounding: relative 1e-6
+    scale = max(b.abs().max().item() for b in g_naive)
+    diff = max((a - b).abs().max().item() for a, b in zip(g_single, g_naive))
+    assert diff < 1e-6 * scale, (diff, scale)
 
     with torch.no_grad():
         no_grad = _episode_logprobs(
