@@ -148,14 +148,30 @@ def save_trained_model(trainer: Any, tokenizer: Any, output_dir: str, *, merge_l
     if is_peft_model(model) and merge_lora:
         merged_dir = os.path.join(output_dir, "merged")
         if trainer.accelerator.is_main_process:
-            import copy
-
-            merged = copy.deepcopy(model).merge_and_unload()
+            # training is over and the adapter is saved: merge in place (no second copy in memory)
+            merged = model.merge_and_unload()
             merged.save_pretrained(merged_dir)
             tokenizer.save_pretrained(merged_dir)
         trainer.accelerator.wait_for_everyone()
         return merged_dir
     return output_dir
+
+
+def resolve_resume(resume: str | bool | None, output_dir: str) -> str | bool | None:
+    """``True`` -> the latest ``checkpoint-*`` of ``output_dir``, or ``None`` (fresh start, logged)
+    when there is none; a path must exist."""
+    if resume is None or resume is False:
+        return None
+    if resume is True:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        if last is None:
+            logger.warning("resume requested but %s has no checkpoint; starting fresh", output_dir)
+        return last
+    if not os.path.isdir(str(resume)):
+        raise FileNotFoundError(f"checkpoint to resume from not found: {resume}")
+    return str(resume)
 
 
 def is_peft_model(model: Any) -> bool:

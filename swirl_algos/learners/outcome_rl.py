@@ -359,7 +359,7 @@ def train_outcome_rl(
         unwrapped.save_pretrained(out_dir, state_dict=accelerator.get_state_dict(model))
         tokenizer.save_pretrained(out_dir)
         if is_peft_model(unwrapped) and config.merge_lora_on_save:
-            merged = copy.deepcopy(unwrapped).merge_and_unload()
+            merged = unwrapped.merge_and_unload()  # training is over: merge in place
             merged.save_pretrained(out_dir / "merged")
             tokenizer.save_pretrained(out_dir / "merged")
         (out_dir / "outcome_rl_log.json").write_text(json.dumps(history, indent=2))

@@ -35,6 +35,7 @@ from swirl_algos.learners.common import (
     filter_records,
     load_model_and_tokenizer,
     load_records,
+    resolve_resume,
     save_trained_model,
 )
 from swirl_algos.learners.config import SupervisedConfig
@@ -202,7 +203,7 @@ def train_sft(
         peft_config=config.peft_config(),
     )
     logger.info("SFT (%s): %d examples from %d step records", config.sft_mode, len(train_ds), len(kept))
-    trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    trainer.train(resume_from_checkpoint=resolve_resume(config.resume_from_checkpoint, config.output_dir))
     model_dir = save_trained_model(
         trainer, tokenizer, config.output_dir, merge_lora=config.merge_lora_on_save
     )

@@ -39,6 +39,7 @@ from swirl_algos.learners.common import (
     load_model_and_tokenizer,
     load_records,
     resolve_parser,
+    resolve_resume,
     save_trained_model,
     stop_strings_for,
 )
@@ -447,6 +448,7 @@ def build_swirl_trainer(
         judge failures) and ``trainer.swirl_stats`` (data counters).
     """
     stats = stats if stats is not None else Counter()
+    model_is_path = isinstance(model, str | os.PathLike)
     model, tokenizer = load_model_and_tokenizer(model, tokenizer, model_init_kwargs=config.model_init_kwargs)
     states = prepare_state_dataset(
         dataset,
@@ -479,9 +481,10 @@ def build_swirl_trainer(
     cfg = SwirlConfig(**{**config.to_dict(), "trainer_kwargs": trainer_kwargs})
     args = cfg.to_trl()
 
-    if config.beta > 0 and not config.use_peft and not is_peft_model(model) and not isinstance(model, str):
-        # TRL builds the frozen reference policy from the model's name_or_path: make that the
-        # current (possibly already fine-tuned) weights, not whatever the config points to.
+    if config.beta > 0 and not config.use_peft and not is_peft_model(model) and not model_is_path:
+        # TRL builds the frozen reference policy from the model's name_or_path: for an in-memory
+        # model make that its current (possibly already fine-tuned) weights, not whatever the
+        # config points to. (A model given as a path is its own reference.)
         init_dir = os.path.join(config.output_dir, "initial_policy")
         if not os.path.exists(os.path.join(init_dir, "config.json")):
             from accelerate import PartialState
@@ -548,7 +551,7 @@ def train_swirl(
     trainer = build_swirl_trainer(
         config, dataset, process_judge, model=model, tokenizer=tokenizer, callbacks=callbacks
     )
-    trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    trainer.train(resume_from_checkpoint=resolve_resume(config.resume_from_checkpoint, config.output_dir))
     model_dir = save_trained_model(
         trainer, trainer.processing_class, config.output_dir, merge_lora=config.merge_lora_on_save
     )
