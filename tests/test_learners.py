@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -244,6 +245,18 @@ def test_judge_reward_failures_parse_and_batch_errors():
         ProcessJudgeReward(FlakyJudge(), on_failure="ignore")
 
 
+@pytest.mark.parametrize("policy", ["skip", "zero"])
+def test_training_with_a_failing_judge_stays_finite_and_counts_failures(tok, tmp_path, policy):
+    cfg = swirl_config(tmp_path, judge_failure=policy, max_steps=2, save_steps=0)
+    trainer = build_swirl_trainer(cfg, make_records(), FlakyJudge(), model=tiny(tok), tokenizer=tok)
+    trainer.train()
+    assert trainer.swirl_reward.stats["failed"] == 8 and trainer.swirl_reward.stats["judged"] == 16
+    logs = [h for h in trainer.state.log_history if "judge/failure_rate" in h]
+    assert logs and all(h["judge/failure_rate"] == 0.5 for h in logs)
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    assert all(math.isfinite(h["loss"]) for h in trainer.state.log_history if "loss" in h)
+
+
 def test_cut_at_stop_masks_tokens_after_the_call(tok):
     ids = tok.encode("think <math_exp> 2 + 2 </math_exp> 2 + 2 -> 4 <answer> 4 </answer>")
     cut, stopped = cut_at_stop(ids, tok, ["</math_exp>", "</answer>"])
@@ -413,6 +426,24 @@ def test_sft_trains_and_saves(tok, tmp_path, mode):
     assert (Path(result.output_dir) / "checkpoint-2").exists()
     assert result.stats["records/kept"] == 24
     assert result.stats["examples"] == (12 if mode == "single_pass" else 24)
+    AutoModelForCausalLM.from_pretrained(result.model_dir)
+
+
+def test_sft_lora_saves_adapter_and_merged_model(tok, tmp_path):
+    from swirl_algos.learners.sft import train_sft
+
+    cfg = SupervisedConfig(
+        output_dir=str(tmp_path / "lora"),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        save_steps=0,
+        use_peft=True,
+        lora_r=4,
+        lora_target_modules=["q_proj", "v_proj"],
+    )
+    result = train_sft(cfg, make_records(), model=tiny(tok), tokenizer=tok)
+    assert (Path(cfg.output_dir) / "adapter_config.json").exists()
+    assert result.model_dir.endswith("merged")
     AutoModelForCausalLM.from_pretrained(result.model_dir)
 
 
