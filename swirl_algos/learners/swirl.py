@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -406,6 +407,7 @@ class StopAtCallMixin:
         return (cut_ids, logprobs, *extra[1:])
 
 
+@functools.lru_cache(maxsize=1)
 def _trainer_classes() -> tuple[type, type]:
     from trl import GRPOTrainer, RLOOTrainer
 
