@@ -229,3 +229,125 @@ def test_evaluate_command_arguments():
     assert args.temperature == 0.0 and args.samples == 1 and args.n_tasks == 3
     with pytest.raises(SystemExit):
         parser.parse_args(["--env", "X"])  # a model or a server is required
+
+
+# ------------------------------------------------------------------------------------------ with rollout
+
+
+def make_add_env(**kwargs):
+    """A registered toy env (integer addition with a calculator) for end-to-end evaluation."""
+    from swirl_env import Task, Tool, ToolEnv, ToolResult
+
+    class AddTool(Tool):
+        name = "calculator"
+        tag = "math_exp"
+        description = "adds integers"
+
+        def run(self, argument: str) -> ToolResult:
+            return ToolResult(str(sum(int(x) for x in argument.split("+"))))
+
+    tasks = [Task(f"add-{i}", f"What is {i} + {i + 1}?", (str(2 * i + 1),), "add", "test") for i in range(8)]
+    return ToolEnv(
+        tasks,
+        [AddTool()],
+        metric=lambda p, golds: {"em": float(p.strip() in golds)},
+        primary_metric="em",
+        prompt="math-v1",
+        **kwargs,
+    )
+
+
+ADD_ENV = "SwiRLTest-Add-v0"
+
+
+@pytest.fixture(scope="module")
+def add_env_id():
+    import gymnasium as gym
+
+    if ADD_ENV not in gym.registry:
+        gym.register(id=ADD_ENV, entry_point=make_add_env, kwargs={"max_tool_calls": 2})
+    return ADD_ENV
+
+
+class CalculatorThenAnswer:
+    """Scripted policy: one calculator call, then the answer read from the tool result."""
+
+    name = "scripted"
+
+    def act(self, states, *, seeds=None):
+        out = []
+        for msgs in states:
+            last = msgs[-1]["content"]
+            if len(msgs) > 1 and "->" in last:
+                out.append(f"<answer> {last.split('->')[-1].strip()} </answer>")
+            else:
+                q = msgs[0]["content"].rsplit("What is", 1)[-1].strip(" ?")
+                out.append(f"I add. <math_exp> {q} </math_exp>")
+        return out
+
+    def describe(self):
+        return {"name": self.name}
+
+    def set_stop_strings(self, stop_strings):
+        pass
+
+
+def test_evaluate_runs_episodes_with_real_tools(add_env_id, tmp_path):
+    pytest.importorskip("swirl_algos.rollout")
+    from swirl_algos.evaluation import evaluate
+    from swirl_algos.policies.base import Policy
+
+    policy = type("Scripted", (CalculatorThenAnswer, Policy), {})()
+    results = evaluate(add_env_id, policy, n_tasks=6, output_dir=tmp_path, progress=False)
+    m = results["metrics"]
+    assert results["n_episodes"] == 6 and m["accuracy"]["mean"] == 1.0
+    assert m["steps_per_episode"]["mean"] == 2.0 and m["tool_calls_per_episode"]["mean"] == 1.0
+    assert m["parse_failure_rate"]["mean"] == 0.0
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["metrics"]["accuracy"]["mean"] == 1.0 and saved["policy"]["name"] == "scripted"
+    assert len((tmp_path / "trajectories.jsonl").read_text().splitlines()) == 6
+    judged = evaluate(
+        add_env_id,
+        policy,
+        n_tasks=4,
+        samples_per_task=2,
+        outcome_judge=KeyJudge(),
+        process_judge=CallIsGood(),
+        progress=False,
+    )
+    assert judged["n_episodes"] == 8 and judged["metrics"]["accuracy"]["method"] == "cluster-bootstrap"
+    assert judged["metrics"]["mean_process_label"]["mean"] == 1.0
+
+
+def test_evaluate_command_with_a_tiny_hf_model(add_env_id, tmp_path, capsys):
+    pytest.importorskip("swirl_algos.rollout")
+    pytest.importorskip("swirl_algos.policies.hf")
+    from swirl_algos.evaluation import run
+    from swirl_algos.tiny import build_tiny_model, build_tiny_tokenizer
+
+    tok = build_tiny_tokenizer(
+        ["What is 1 + 2? <math_exp> 1 + 2 </math_exp> <answer> 3 </answer>"], vocab_size=300
+    )
+    build_tiny_model(tok, hidden_size=16, num_layers=1).save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        [
+            "--env",
+            add_env_id,
+            "--model",
+            str(tmp_path / "m"),
+            "--n-tasks",
+            "3",
+            "--max-new-tokens",
+            "4",
+            "--output",
+            str(tmp_path / "eval"),
+            "--no-progress",
+        ]
+    )
+    assert run(args) == 0
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert results["n_episodes"] == 3 and 0.0 <= results["metrics"]["accuracy"]["mean"] <= 1.0
+    assert "accuracy" in capsys.readouterr().out
