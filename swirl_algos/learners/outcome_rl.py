@@ -177,6 +177,9 @@ def train_outcome_rl(
     ref_model = None
     if config.beta > 0 and not is_peft_model(model):
         ref_model = copy.deepcopy(model).eval()
+        # A model that went through a TRL trainer carries an instance-level `forward` closure bound
+        # to the ORIGINAL module (TRL's fused LM head); a deep copy would keep calling the policy.
+        ref_model.__dict__.pop("forward", None)
         for p in ref_model.parameters():
             p.requires_grad_(False)
         ref_model.to(accelerator.device)
@@ -348,7 +351,7 @@ def train_outcome_rl(
             )
             if accelerator.log_with:
                 accelerator.log({f"train/{k}": v for k, v in entry.items()}, step=step + 1)
-        if config.save_steps > 0 and (step + 1) % config.save_steps == 0 and step + 1 < total_steps:
+        if config.save_steps > 0 and ((step + 1) % config.save_steps == 0 or step + 1 == total_steps):
             _save_checkpoint(accelerator, out_dir / f"checkpoint-{step + 1}", step + 1, history, config)
 
     accelerator.wait_for_everyone()
