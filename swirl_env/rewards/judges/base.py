@@ -3,6 +3,15 @@
 Every backend (rule-based, local Hugging Face model, OpenAI-compatible endpoint) implements the
 same two batched methods, so pipelines, reward wrappers and the SWiRL learner take any of them.
 
+A judge never raises for one bad item and never answers GOOD by default: an item it cannot judge
+gets ``Judgement(label=None, error=...)`` and the caller decides (skip it, count it as BAD...).
+
+Two optional hooks serve the disk cache (:class:`~swirl_env.rewards.judges.cache.CachedJudge`):
+:attr:`~ProcessJudge.config_id` names everything that changes a judge's decisions (model, prompt
+version, decoding settings), and :meth:`~ProcessJudge.cache_payload` returns what it actually
+looks at for one request (a model judge: the rendered prompt). The defaults are safe: the class
+name plus :meth:`config`, and the whole request.
+
 Example:
     >>> class AlwaysGood(ProcessJudge):
     ...     name = "always-good"
@@ -14,13 +23,23 @@ Example:
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from swirl_env.tasks.base import Task
 from swirl_env.trajectory import Message
+
+__all__ = [
+    "Judgement",
+    "OutcomeJudge",
+    "OutcomeRequest",
+    "ProcessJudge",
+    "ProcessRequest",
+    "request_to_dict",
+]
 
 
 @dataclass(frozen=True)
@@ -40,6 +59,11 @@ class ProcessRequest:
     context: Sequence[Message]
     action: str
     step: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def executed(self) -> bool:
+        """Whether the step carries a tool result (it was run by an environment)."""
+        return self.step.get("tool_result") is not None or self.step.get("tool_ok") is not None
 
 
 @dataclass(frozen=True)
@@ -71,11 +95,97 @@ class Judgement:
     error: str | None = None
     raw: str | None = None
 
+    @property
+    def ok(self) -> bool:
+        """Whether the judge reached a decision (``label`` is not ``None``)."""
+        return self.label is not None
+
+    @classmethod
+    def failure(
+        cls, error: str, *, judge: str = "", raw: str | None = None, rationale: str = ""
+    ) -> Judgement:
+        """A failed judgement: no label, the reason in ``error``.
+
+        Example:
+            >>> Judgement.failure("timeout after 3 attempts", judge="j").label is None
+            True
+        """
+        return cls(label=None, score=None, rationale=rationale, judge=judge, error=error, raw=raw)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def to_record(self) -> dict[str, Any]:
+        """The form stored in ``Step.process`` / ``Trajectory.outcome["judge"]`` (no ``raw``)."""
+        return {k: v for k, v in asdict(self).items() if k != "raw"}
 
-class ProcessJudge(ABC):
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Judgement:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _task_dict(task: Task | None) -> dict[str, Any] | None:
+    return task.to_dict() if task is not None else None
+
+
+def request_to_dict(request: ProcessRequest | OutcomeRequest) -> dict[str, Any]:
+    """A JSON-serialisable form of a request (stable key order; ``step["process"]`` left out).
+
+    Example:
+        >>> request_to_dict(ProcessRequest(task=None, context=[], action="a"))["action"]
+        'a'
+    """
+    if isinstance(request, ProcessRequest):
+        step = {k: v for k, v in dict(request.step).items() if k != "process"}
+        return {
+            "kind": "process",
+            "task": _task_dict(request.task),
+            "context": [dict(m) for m in request.context],
+            "action": request.action,
+            "step": step,
+        }
+    if isinstance(request, OutcomeRequest):
+        return {
+            "kind": "outcome",
+            "task": _task_dict(request.task),
+            "prediction": request.prediction,
+            "context": [dict(m) for m in request.context],
+        }
+    raise TypeError(f"not a judge request: {type(request).__name__}")
+
+
+class _JudgeBase:
+    name: str = "judge"
+
+    def config(self) -> dict[str, Any]:
+        """The settings that change this judge's decisions (JSON-serialisable). Override it."""
+        return {}
+
+    @property
+    def config_id(self) -> str:
+        """A stable id of this judge and its settings (cache keys, records)."""
+        cfg = self.config()
+        if not cfg:
+            return f"{type(self).__module__}.{type(self).__qualname__}:{self.name}"
+        body = json.dumps(cfg, sort_keys=True, default=str, ensure_ascii=False)
+        return f"{type(self).__module__}.{type(self).__qualname__}:{self.name}:{body}"
+
+    def cache_payload(self, request: ProcessRequest | OutcomeRequest) -> Any:
+        """What this judge reads of ``request``: two requests with equal payloads get equal judgements."""
+        return request_to_dict(request)
+
+    def close(self) -> None:
+        """Release resources (HTTP clients, caches). Safe to call twice."""
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ProcessJudge(_JudgeBase, ABC):
     """Says whether each step is reasonable given the context so far (GOOD/BAD)."""
 
     name: str = "process-judge"
@@ -84,8 +194,12 @@ class ProcessJudge(ABC):
     def judge_steps(self, requests: Sequence[ProcessRequest]) -> list[Judgement]:
         """One :class:`Judgement` per request, in order."""
 
+    def judge_step(self, request: ProcessRequest) -> Judgement:
+        """Judge one step (a batch of one)."""
+        return self.judge_steps([request])[0]
 
-class OutcomeJudge(ABC):
+
+class OutcomeJudge(_JudgeBase, ABC):
     """Says whether a final answer matches the answer key (YES/NO)."""
 
     name: str = "outcome-judge"
@@ -93,3 +207,7 @@ class OutcomeJudge(ABC):
     @abstractmethod
     def judge_outcomes(self, requests: Sequence[OutcomeRequest]) -> list[Judgement]:
         """One :class:`Judgement` per request, in order."""
+
+    def judge_outcome(self, request: OutcomeRequest) -> Judgement:
+        """Judge one answer (a batch of one)."""
+        return self.judge_outcomes([request])[0]

@@ -1,0 +1,299 @@
+"""A disk cache for judgements: re-running a pipeline does not pay for the same judgement twice.
+
+``CachedJudge(judge, path)`` wraps any process and/or outcome judge. Each request is keyed by the
+SHA-256 of the judge's :attr:`config_id` (model, prompt version, decoding settings) and its
+:meth:`cache_payload` (for model judges, the exact prompt), so a change of model or prompt never
+returns stale judgements, and two requests that show the judge the same thing share one entry.
+Requests with equal keys inside one batch are sent to the judge once.
+
+Storage is SQLite (Python's standard library) in WAL mode rather than a JSONL file, because:
+
+* crash safety comes from transactions: a batch is either fully stored or not at all, with no
+  half-written line to repair; misses are judged and committed in chunks (``chunk_size``), so a
+  crash in a long run loses at most one chunk of work;
+* several processes (parallel judging jobs, vector-env workers) can read and write the same
+  cache at once; WAL lets readers proceed during a write;
+* lookups go through the primary-key index, so a cache of millions of judgements is neither
+  loaded into memory nor scanned.
+
+Only successful judgements (``label`` not ``None``) are stored: a failure (timeout, unparseable
+reply) is retried on the next run.
+
+Example:
+    >>> import tempfile, os
+    >>> from swirl_env.rewards.judges.base import Judgement, ProcessJudge, ProcessRequest
+    >>> class Counting(ProcessJudge):
+    ...     calls = 0
+    ...     def judge_steps(self, requests):
+    ...         Counting.calls += len(requests)
+    ...         return [Judgement(label="answer" in r.action, judge="c") for r in requests]
+    >>> path = os.path.join(tempfile.mkdtemp(), "judge.sqlite")
+    >>> req = ProcessRequest(task=None, context=[], action="<answer> 4 </answer>")
+    >>> with CachedJudge(Counting(), path) as judge:
+    ...     first = judge.judge_steps([req, req])
+    >>> with CachedJudge(Counting(), path) as judge:
+    ...     again = judge.judge_steps([req])
+    >>> Counting.calls, again[0].label
+    (1, True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from swirl_env.rewards.judges.base import (
+    Judgement,
+    OutcomeJudge,
+    OutcomeRequest,
+    ProcessJudge,
+    ProcessRequest,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CachedJudge", "JudgementCache", "cache_key"]
+
+
+def cache_key(config_id: str, payload: Any) -> str:
+    """SHA-256 (hex) of a judge's config id and what it reads of one request.
+
+    Example:
+        >>> cache_key("judge-a", {"x": 1}) == cache_key("judge-a", {"x": 1}) != cache_key("judge-b", {"x": 1})
+        True
+    """
+    body = json.dumps([config_id, payload], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+class JudgementCache:
+    """A key -> :class:`Judgement` store in one SQLite file (WAL mode, safe across threads/processes).
+
+    Args:
+        path: the database file (created with its parent folder).
+        timeout: seconds to wait for another writer's lock.
+
+    Example:
+        >>> import tempfile, os
+        >>> c = JudgementCache(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
+        >>> c.put_many([("k1", "judge", Judgement(label=False, score=0.0))])
+        1
+        >>> c.get_many(["k1", "k2"])["k1"].label, len(c)
+        (False, 1)
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False)
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS judgements ("
+                " key TEXT PRIMARY KEY, judge TEXT NOT NULL, judgement TEXT NOT NULL, created REAL NOT NULL)"
+            )
+            self._conn.commit()
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Judgement]:
+        """The stored judgements of ``keys`` (missing keys are left out)."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, Judgement] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"SELECT key, judgement FROM judgements WHERE key IN ({marks})", chunk
+                ).fetchall()
+                for key, body in rows:
+                    try:
+                        found[key] = Judgement.from_dict(json.loads(body))
+                    except (json.JSONDecodeError, TypeError) as e:  # a damaged row is a miss
+                        logger.warning("ignoring unreadable cache row %s: %s", key[:12], e)
+        return found
+
+    def put_many(self, items: Iterable[tuple[str, str, Judgement]]) -> int:
+        """Store ``(key, judge_config_id, judgement)`` in one transaction; failures are skipped.
+
+        Returns the number of judgements stored.
+        """
+        rows = [
+            (key, judge, json.dumps(j.to_dict(), ensure_ascii=False), time.time())
+            for key, judge, j in items
+            if j.label is not None
+        ]
+        if not rows:
+            return 0
+        with self._lock, self._conn:  # one transaction, committed (or rolled back) as a whole
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO judgements (key, judge, judgement, created) VALUES (?, ?, ?, ?)", rows
+            )
+        return len(rows)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM judgements").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def _load_spec(spec: str, kwargs: Mapping[str, Any] | None) -> Any:
+    if ":" not in spec:
+        raise ValueError(f"judge spec must look like 'package.module:ClassName', got {spec!r}")
+    module, _, attr = spec.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"cannot import judge {spec!r}: {e}") from e
+    return cls(**dict(kwargs or {}))
+
+
+class CachedJudge:
+    """Wrap a judge with a :class:`JudgementCache`: ``CachedJudge(judge, path)``.
+
+    The result is a :class:`ProcessJudge`, an :class:`OutcomeJudge`, or both, like the wrapped
+    judge; its ``name`` and ``config_id`` are the wrapped judge's.
+
+    Args:
+        judge: a judge object, or a ``"package.module:ClassName"`` spec built with
+            ``judge_kwargs`` (so command lines can ask for a cached judge).
+        path: the SQLite file (ignored when ``cache`` is given).
+        judge_kwargs: keyword arguments for a judge given as a spec.
+        chunk_size: misses are sent to the judge, and committed, this many at a time.
+        cache: an open :class:`JudgementCache` to share between judges.
+
+    Attributes:
+        stats: ``{"hits", "misses", "stored", "failed"}`` counters.
+    """
+
+    def __new__(cls, judge: Any, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Any:
+        if cls is not CachedJudge:
+            return super().__new__(cls)
+        inner = _load_spec(judge, kwargs.get("judge_kwargs")) if isinstance(judge, str) else judge
+        is_p, is_o = isinstance(inner, ProcessJudge), isinstance(inner, OutcomeJudge)
+        if is_p and is_o:
+            target: type = _CachedBoth
+        elif is_p:
+            target = _CachedProcess
+        elif is_o:
+            target = _CachedOutcome
+        else:
+            raise TypeError(
+                f"CachedJudge needs a ProcessJudge or an OutcomeJudge, got {type(inner).__name__}"
+            )
+        obj = object.__new__(target)
+        obj.__init__(inner, path, **kwargs)
+        return obj
+
+    def __init__(
+        self,
+        judge: Any,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        judge_kwargs: Mapping[str, Any] | None = None,
+        chunk_size: int = 64,
+        cache: JudgementCache | None = None,
+    ) -> None:
+        if getattr(self, "_initialised", False):
+            return
+        if isinstance(judge, str):
+            judge = _load_spec(judge, judge_kwargs)
+        if cache is None and path is None:
+            raise ValueError("CachedJudge needs a path (or an open JudgementCache as cache=)")
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        self.judge = judge
+        self.chunk_size = chunk_size
+        self._own_cache = cache is None
+        self.cache = cache if cache is not None else JudgementCache(path)  # type: ignore[arg-type]
+        self.name = getattr(judge, "name", type(judge).__name__)
+        self.stats = {"hits": 0, "misses": 0, "stored": 0, "failed": 0}
+        self._initialised = True
+
+    # delegate the identity of the wrapped judge
+    def config(self) -> dict[str, Any]:
+        return self.judge.config()
+
+    @property
+    def config_id(self) -> str:
+        return self.judge.config_id
+
+    def cache_payload(self, request: Any) -> Any:
+        return self.judge.cache_payload(request)
+
+    def key(self, request: Any) -> str:
+        """The cache key of ``request``."""
+        return cache_key(self.judge.config_id, self.judge.cache_payload(request))
+
+    def _cached(self, requests: Sequence[Any], call: Any) -> list[Judgement]:
+        config_id = self.judge.config_id
+        keys = [cache_key(config_id, self.judge.cache_payload(r)) for r in requests]
+        found = self.cache.get_many(keys)
+        self.stats["hits"] += sum(k in found for k in keys)
+        todo: dict[str, Any] = {}
+        for k, r in zip(keys, requests):
+            if k not in found and k not in todo:
+                todo[k] = r
+        self.stats["misses"] += len(todo)
+        items = list(todo.items())
+        fresh: dict[str, Judgement] = {}
+        for start in range(0, len(items), self.chunk_size):
+            chunk = items[start : start + self.chunk_size]
+            results = list(call([r for _, r in chunk]))
+            if len(results) != len(chunk):
+                raise RuntimeError(f"judge returned {len(results)} judgements for {len(chunk)} requests")
+            fresh.update({k: j for (k, _), j in zip(chunk, results)})
+            self.stats["failed"] += sum(j.label is None for j in results)
+            self.stats["stored"] += self.cache.put_many(
+                (k, config_id, j) for (k, _), j in zip(chunk, results)
+            )
+        if requests:
+            logger.debug("judge cache: %d hits, %d judged", len(requests) - len(todo), len(todo))
+        return [found.get(k) or fresh[k] for k in keys]
+
+    def close(self) -> None:
+        if self._own_cache:
+            self.cache.close()
+        close = getattr(self.judge, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"CachedJudge({self.judge!r}, {str(self.cache.path)!r})"
+
+
+class _CachedProcess(CachedJudge, ProcessJudge):
+    def judge_steps(self, requests: Sequence[ProcessRequest]) -> list[Judgement]:
+        return self._cached(requests, self.judge.judge_steps)
+
+
+class _CachedOutcome(CachedJudge, OutcomeJudge):
+    def judge_outcomes(self, requests: Sequence[OutcomeRequest]) -> list[Judgement]:
+        return self._cached(requests, self.judge.judge_outcomes)
+
+
+class _CachedBoth(CachedJudge, ProcessJudge, OutcomeJudge):
+    def judge_steps(self, requests: Sequence[ProcessRequest]) -> list[Judgement]:
+        return self._cached(requests, self.judge.judge_steps)
+
+    def judge_outcomes(self, requests: Sequence[OutcomeRequest]) -> list[Judgement]:
+        return self._cached(requests, self.judge.judge_outcomes)

@@ -1,0 +1,318 @@
+"""Judges behind an OpenAI-compatible chat-completions endpoint (vLLM, SGLang, TGI, OpenAI...).
+
+Each request is one ``POST {base_url}/chat/completions`` with the judge prompt; the reply is read
+with the same verdict parser as the local-model judge. Requests run concurrently on a thread pool
+(``concurrency`` at a time) over one ``httpx.Client``.
+
+Failures are handled, then recorded, never hidden:
+
+* retried with exponential backoff and jitter: timeouts and transport errors, HTTP 408/409/425/429
+  and 5xx (a ``Retry-After`` header is honoured, up to ``backoff_max``), and malformed replies
+  (not JSON, no ``choices``, empty content);
+* not retried: other 4xx (bad model name, bad key, prompt too long...), which would fail again;
+* after the last attempt, or on a reply with no GOOD/BAD (YES/NO) verdict, the judgement is
+  ``label=None`` with ``error`` saying what happened (and ``raw`` the last reply): never a silent
+  GOOD.
+
+The API key is read from ``api_key`` or else the environment variable named by ``api_key_env``
+(default ``OPENAI_API_KEY``); a local server usually needs none.
+
+Example:
+    >>> judge = OpenAIProcessJudge("http://localhost:8000/v1", "Qwen/Qwen2.5-72B-Instruct", concurrency=32)
+    >>> judge.url
+    'http://localhost:8000/v1/chat/completions'
+    >>> # labels = [j.label for j in judge.judge_steps(requests)]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from swirl_env.rewards.judges.base import (
+    Judgement,
+    OutcomeJudge,
+    OutcomeRequest,
+    ProcessJudge,
+    ProcessRequest,
+)
+from swirl_env.rewards.judges.common import PromptedJudgeMixin, Request
+from swirl_env.rewards.prompts import JudgePrompt
+from swirl_env.trajectory import Message
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["JudgeRequestError", "OpenAIJudgeBase", "OpenAIOutcomeJudge", "OpenAIProcessJudge"]
+
+RETRY_STATUS = frozenset({408, 409, 425, 429})
+
+
+class JudgeRequestError(RuntimeError):
+    """A chat-completions request that failed for good (after retries, or not retryable)."""
+
+    def __init__(self, message: str, *, attempts: int, raw: str | None = None) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.raw = raw
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, *, retry_after: float | None = None, raw: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.raw = raw
+
+
+class OpenAIJudgeBase(PromptedJudgeMixin):
+    """Shared machinery of :class:`OpenAIProcessJudge` and :class:`OpenAIOutcomeJudge`.
+
+    Args:
+        base_url: the API root (``http://localhost:8000/v1``); a URL ending in
+            ``/chat/completions`` is used as is.
+        model: the served model name.
+        prompt: ``"auto"``, a prompt version, a :class:`~swirl_env.rewards.prompts.JudgePrompt`,
+            or for process judges ``{"math": ..., "search": ...}``.
+        api_key: the bearer token; default: the ``api_key_env`` environment variable, if set.
+        api_key_env: the environment variable holding the key.
+        concurrency: requests in flight at once.
+        timeout: seconds per request (read/write/pool); connecting is capped at 10 s.
+        max_retries: retries after the first attempt.
+        backoff_base / backoff_max: the n-th retry waits ``min(backoff_max, backoff_base * 2**n)``,
+            with equal jitter (between half and all of it), or longer when ``Retry-After`` says so.
+        temperature / max_tokens: sampling settings sent with each request (greedy by default).
+        extra_body: more JSON fields for each request (e.g. ``{"top_p": 1.0, "seed": 0}``).
+        headers: more HTTP headers.
+        progress: show a progress bar.
+        client: an ``httpx.Client`` to use instead of one made here (tests, proxies, mTLS).
+    """
+
+    name = "openai-judge"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        kind: str,
+        prompt: str | JudgePrompt | Mapping[str, Any] = "auto",
+        api_key: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+        backoff_base: float = 1.0,
+        backoff_max: float = 30.0,
+        temperature: float = 0.0,
+        max_tokens: int = 1024,
+        extra_body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        progress: bool = False,
+        client: httpx.Client | None = None,
+    ) -> None:
+        if not base_url:
+            raise ValueError("base_url is required (e.g. 'http://localhost:8000/v1')")
+        if not model:
+            raise ValueError("model is required (the served model name)")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0, got {timeout}")
+        self._init_prompts(kind=kind, prompt=prompt)
+        url = base_url.rstrip("/")
+        self.url = url if url.endswith("/chat/completions") else url + "/chat/completions"
+        self.base_url = base_url
+        self.model = model
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.extra_body = dict(extra_body or {})
+        self.progress = progress
+        key = api_key if api_key is not None else os.environ.get(api_key_env)
+        hdrs = {"Content-Type": "application/json", **dict(headers or {})}
+        if key:
+            hdrs["Authorization"] = f"Bearer {key}"
+        self._headers = hdrs
+        self._own_client = client is None
+        self._client = client or httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+        self._lock = threading.Lock()
+        self.stats = {"requests": 0, "retries": 0, "failures": 0}
+        self.name = f"openai:{model}"
+
+    # ------------------------------------------------------------------ config / cache hooks
+    def config(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "prompt": self.prompt_versions(),
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "extra_body": self.extra_body,
+        }
+
+    def cache_payload(self, request: Request) -> Any:  # type: ignore[override]
+        return self.render(request)
+
+    def close(self) -> None:
+        if self._own_client:
+            self._client.close()
+
+    # ------------------------------------------------------------------ one request
+    def _body(self, messages: list[Message]) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            **self.extra_body,
+        }
+
+    def _attempt(self, body: dict[str, Any]) -> str:
+        try:
+            resp = self._client.post(self.url, json=body, headers=self._headers)
+        except httpx.TimeoutException as e:
+            raise _Retryable(f"timeout after {self.timeout}s ({type(e).__name__})") from e
+        except httpx.TransportError as e:
+            raise _Retryable(f"transport error: {type(e).__name__}: {e}") from e
+        text = resp.text
+        if resp.status_code in RETRY_STATUS or resp.status_code >= 500:
+            retry_after = None
+            with_header = resp.headers.get("retry-after")
+            if with_header:
+                try:
+                    retry_after = float(with_header)
+                except ValueError:
+                    retry_after = None
+            raise _Retryable(f"HTTP {resp.status_code}: {text[:200]}", retry_after=retry_after, raw=text)
+        if resp.status_code >= 400:
+            raise JudgeRequestError(
+                f"HTTP {resp.status_code} (not retried): {text[:500]}", attempts=1, raw=text
+            )
+        try:
+            data = resp.json()
+            content = data["choices"][0]["message"]["content"]
+        except (json.JSONDecodeError, ValueError, KeyError, IndexError, TypeError) as e:
+            raise _Retryable(f"malformed reply ({type(e).__name__}: {e}): {text[:200]}", raw=text) from e
+        if not isinstance(content, str) or not content.strip():
+            raise _Retryable(f"reply with empty content: {text[:200]}", raw=text)
+        return content
+
+    def _delay(self, retry: int, retry_after: float | None) -> float:
+        cap = min(self.backoff_max, self.backoff_base * (2**retry))
+        delay = cap / 2 + random.uniform(0, cap / 2)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.backoff_max))
+        return delay
+
+    def complete(self, messages: list[Message]) -> str:
+        """One chat completion with retries; raises :class:`JudgeRequestError` when it gives up."""
+        body = self._body(messages)
+        last: _Retryable | None = None
+        for attempt in range(self.max_retries + 1):
+            with self._lock:
+                self.stats["requests"] += 1
+                if attempt:
+                    self.stats["retries"] += 1
+            try:
+                return self._attempt(body)
+            except JudgeRequestError:
+                raise
+            except _Retryable as e:
+                last = e
+                if attempt == self.max_retries:
+                    break
+                delay = self._delay(attempt, e.retry_after)
+                logger.debug("judge request failed (%s); retry %d in %.2fs", e, attempt + 1, delay)
+                time.sleep(delay)
+        assert last is not None
+        raise JudgeRequestError(
+            f"gave up after {self.max_retries + 1} attempts; last error: {last}",
+            attempts=self.max_retries + 1,
+            raw=last.raw,
+        )
+
+    def _judge_one(self, request: Request) -> Judgement:
+        short = self.short_circuit(request, self.name)
+        if short is not None:
+            return short
+        try:
+            reply = self.complete(self.render(request))
+        except JudgeRequestError as e:
+            with self._lock:
+                self.stats["failures"] += 1
+            logger.warning("judgement failed: %s", e)
+            return Judgement.failure(str(e), judge=self.name, raw=e.raw)
+        except Exception as e:  # anything unexpected: a failed judgement, not a crash of the batch
+            with self._lock:
+                self.stats["failures"] += 1
+            logger.exception("unexpected error in a judge request")
+            return Judgement.failure(f"{type(e).__name__}: {e}", judge=self.name)
+        return self.judgement_from_reply(request, reply, name=self.name)
+
+    def _judge(self, requests: Sequence[Request]) -> list[Judgement]:
+        for r in requests:
+            self.check_request(r, self.kind)
+        if not requests:
+            return []
+        if len(requests) == 1 or self.concurrency == 1:
+            results = [self._judge_one(r) for r in requests]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool:
+                it = pool.map(self._judge_one, requests)
+                if self.progress:
+                    from tqdm.auto import tqdm
+
+                    it = tqdm(it, total=len(requests), desc=f"{self.kind} judge", unit="req")
+                results = list(it)
+        failed = sum(j.label is None for j in results)
+        if failed:
+            logger.warning("%d of %d judgements failed (label=None)", failed, len(results))
+        return results
+
+
+class OpenAIProcessJudge(OpenAIJudgeBase, ProcessJudge):
+    """Process judge (GOOD/BAD per step) behind an OpenAI-compatible endpoint.
+
+    Example:
+        >>> judge = OpenAIProcessJudge("http://localhost:8000/v1", "judge", prompt="process-search-v1")
+        >>> judge.config()["prompt"]
+        'process-search-v1'
+    """
+
+    def __init__(self, base_url: str, model: str, **kwargs: Any) -> None:
+        super().__init__(base_url, model, kind="process", **kwargs)
+
+    def judge_steps(self, requests: Sequence[ProcessRequest]) -> list[Judgement]:
+        return self._judge(requests)
+
+
+class OpenAIOutcomeJudge(OpenAIJudgeBase, OutcomeJudge):
+    """Outcome judge (YES/NO against the answer key) behind an OpenAI-compatible endpoint.
+
+    Example:
+        >>> OpenAIOutcomeJudge("http://localhost:8000/v1", "judge").config()["prompt"]
+        'outcome-v1'
+    """
+
+    def __init__(self, base_url: str, model: str, **kwargs: Any) -> None:
+        kwargs.setdefault("prompt", "outcome-v1")
+        super().__init__(base_url, model, kind="outcome", **kwargs)
+
+    def judge_outcomes(self, requests: Sequence[OutcomeRequest]) -> list[Judgement]:
+        return self._judge(requests)
