@@ -442,10 +442,47 @@ def print_table(results: Mapping[str, Any], *, console: Any = None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- judges
-def load_judge(spec: str | None, kind: str, kwargs: Mapping[str, Any] | None = None) -> Any:
-    """Build a judge from ``"package.module:ClassName"`` and keyword arguments.
+_JUDGE_SHORTCUTS = {
+    "hf": {
+        "process": "swirl_env.rewards.judges.hf:HFProcessJudge.from_pretrained",
+        "outcome": "swirl_env.rewards.judges.hf:HFOutcomeJudge.from_pretrained",
+    },
+    "openai": {
+        "process": "swirl_env.rewards.judges.openai:OpenAIProcessJudge",
+        "outcome": "swirl_env.rewards.judges.openai:OpenAIOutcomeJudge",
+    },
+}
 
-    ``kind`` (``"process"`` or ``"outcome"``) is checked against the class.
+
+def _import_object(spec: str) -> Any:
+    import importlib
+
+    if ":" not in spec:
+        raise ValueError(f"judge spec must look like 'package.module:ClassName', got {spec!r}")
+    mod_name, attr = spec.split(":", 1)
+    try:
+        obj: Any = importlib.import_module(mod_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"cannot import judge {spec!r}: {e}") from e
+    return obj
+
+
+def load_judge(
+    spec: str | None, kind: str, kwargs: Mapping[str, Any] | None = None, *, cache: str | None = None
+) -> Any:
+    """Build a process or outcome judge from a command-line spec.
+
+    Forms of ``spec``:
+
+    * ``"hf:NAME_OR_PATH"``: a local Hugging Face model judge (``HF{Process,Outcome}Judge.from_pretrained``);
+    * ``"openai:MODEL@BASE_URL"``: an OpenAI-compatible endpoint (``OpenAI{Process,Outcome}Judge``);
+    * ``"package.module:Class"`` or ``"package.module:Class.factory"``: any judge class or factory.
+
+    ``kwargs`` go to the constructor/factory (e.g. ``{"mode": "score", "prompt": "process-math-v1"}``);
+    ``cache`` wraps the judge in the on-disk judgement cache. ``kind`` (``"process"`` or
+    ``"outcome"``) is checked against the result.
 
     Example:
         >>> load_judge(None, "process") is None
@@ -453,19 +490,30 @@ def load_judge(spec: str | None, kind: str, kwargs: Mapping[str, Any] | None = N
     """
     if not spec:
         return None
-    import importlib
-
-    if ":" not in spec:
-        raise ValueError(f"judge spec must look like 'package.module:ClassName', got {spec!r}")
-    mod_name, cls_name = spec.split(":", 1)
-    try:
-        cls = getattr(importlib.import_module(mod_name), cls_name)
-    except (ImportError, AttributeError) as e:
-        raise ValueError(f"cannot import judge {spec!r}: {e}") from e
-    judge = cls(**dict(kwargs or {}))
+    if kind not in ("process", "outcome"):
+        raise ValueError(f"kind must be 'process' or 'outcome', got {kind!r}")
+    kwargs = dict(kwargs or {})
+    args: list[Any] = []
+    prefix, _, rest = spec.partition(":")
+    if prefix in _JUDGE_SHORTCUTS and rest:
+        factory = _import_object(_JUDGE_SHORTCUTS[prefix][kind])
+        if prefix == "hf":
+            args = [rest]
+        else:
+            model, sep, base_url = rest.rpartition("@")
+            if not sep or not model or not base_url:
+                raise ValueError(f"openai judge spec must look like 'openai:MODEL@BASE_URL', got {spec!r}")
+            args = [base_url, model]
+    else:
+        factory = _import_object(spec)
+    judge = factory(*args, **kwargs)
     expected = ProcessJudge if kind == "process" else OutcomeJudge
     if not isinstance(judge, expected):
         raise TypeError(f"{spec} is not a {expected.__name__}")
+    if cache:
+        from swirl_env.rewards.judges.cache import CachedJudge
+
+        judge = CachedJudge(judge, cache)
     return judge
 
 
@@ -486,10 +534,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="generation batch size (HF policy)")
     parser.add_argument("--num-envs", type=int, default=8, help="episodes stepped in parallel")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--outcome-judge", help="outcome judge 'module:Class' (default: the env's metric)")
+    judge_forms = "'hf:NAME_OR_PATH', 'openai:MODEL@BASE_URL' or 'package.module:Class'"
+    parser.add_argument("--outcome-judge", help=f"outcome judge: {judge_forms} (default: the env's metric)")
     parser.add_argument("--outcome-judge-kwargs", default="{}", help="JSON kwargs of the outcome judge")
-    parser.add_argument("--process-judge", help="process judge 'module:Class' (mean process label)")
+    parser.add_argument("--process-judge", help=f"process judge: {judge_forms} (mean process label)")
     parser.add_argument("--process-judge-kwargs", default="{}", help="JSON kwargs of the process judge")
+    parser.add_argument("--judge-cache", help="SQLite file caching judgements across runs")
     parser.add_argument("--output", help="directory for trajectories.jsonl and results.json")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -539,10 +589,16 @@ def run(args: argparse.Namespace) -> int:
     """``swirl evaluate``: evaluate a model on an environment, print the table, write JSON."""
     env_kwargs = _json_arg(args.env_kwargs, "--env-kwargs")
     outcome = load_judge(
-        args.outcome_judge, "outcome", _json_arg(args.outcome_judge_kwargs, "--outcome-judge-kwargs")
+        args.outcome_judge,
+        "outcome",
+        _json_arg(args.outcome_judge_kwargs, "--outcome-judge-kwargs"),
+        cache=args.judge_cache,
     )
     process = load_judge(
-        args.process_judge, "process", _json_arg(args.process_judge_kwargs, "--process-judge-kwargs")
+        args.process_judge,
+        "process",
+        _json_arg(args.process_judge_kwargs, "--process-judge-kwargs"),
+        cache=args.judge_cache,
     )
     policy = build_policy(args)
     results = evaluate(
@@ -559,4 +615,8 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print_table(results)
+    for judge in (outcome, process):
+        close = getattr(judge, "close", None)
+        if callable(close):
+            close()
     return 0

@@ -209,6 +209,34 @@ def test_errors_and_judge_loading():
         load_judge("no_such_module:Judge", "outcome")
 
 
+def test_load_judge_shortcuts_build_real_judges(tmp_path):
+    """'hf:PATH' loads a local model judge (with the on-disk cache); 'openai:MODEL@URL' an endpoint judge."""
+    from swirl_algos.tiny import build_tiny_model, build_tiny_tokenizer
+    from swirl_env.rewards.judges.base import ProcessRequest
+
+    tok = build_tiny_tokenizer(["Verdict: GOOD BAD YES NO"], vocab_size=300)
+    build_tiny_model(tok, hidden_size=16, num_layers=1).save_pretrained(tmp_path / "judge")
+    tok.save_pretrained(tmp_path / "judge")
+    judge = load_judge(
+        f"hf:{tmp_path / 'judge'}", "process", {"mode": "score"}, cache=str(tmp_path / "c.sqlite")
+    )
+    req = ProcessRequest(
+        None, [{"role": "user", "content": "Question: 1+1?"}], "<math_exp> 1 + 1 </math_exp>"
+    )
+    first, again = judge.judge_steps([req])[0], judge.judge_steps([req])[0]
+    assert 0.0 <= first.score <= 1.0 and first == again
+    judge.close()
+    assert (
+        type(load_judge(f"hf:{tmp_path / 'judge'}", "outcome", {"mode": "score"})).__name__
+        == "HFOutcomeJudge"
+    )
+    remote = load_judge("openai:judge-model@http://localhost:9/v1", "process")
+    assert type(remote).__name__ == "OpenAIProcessJudge"
+    remote.close()
+    with pytest.raises(ValueError, match="MODEL@BASE_URL"):
+        load_judge("openai:judge-model", "process")
+
+
 def test_print_table_renders_all_metrics():
     from rich.console import Console
 

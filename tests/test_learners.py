@@ -221,6 +221,22 @@ def test_swirl_learns_rewarded_behaviour_on_heldout_states(tok, tmp_path, capsys
     assert sum(a for _, _, a in results) / 3 > 0.8
 
 
+def test_swirl_with_a_local_model_judge_and_soft_rewards(tok, tmp_path):
+    """The real HF judge (score mode: P(GOOD)) as SWiRL's reward model, with reward='score'."""
+    from swirl_algos.evaluation import load_judge
+
+    judge_tok = build_tiny_tokenizer(["Verdict: GOOD BAD"], vocab_size=300)
+    build_tiny_model(judge_tok, hidden_size=16, num_layers=1, seed=5).save_pretrained(tmp_path / "judge")
+    judge_tok.save_pretrained(tmp_path / "judge")
+    judge = load_judge(f"hf:{tmp_path / 'judge'}", "process", {"mode": "score"})
+    cfg = swirl_config(tmp_path, reward="score", max_steps=2, save_steps=0)
+    trainer = build_swirl_trainer(cfg, make_records(), judge, model=tiny(tok), tokenizer=tok)
+    trainer.train()
+    rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
+    assert len(rewards) == 2 and all(0.0 < r < 1.0 for r in rewards)  # soft scores, not 0/1 labels
+    assert trainer.swirl_reward.stats["failed"] == 0
+
+
 def test_judge_reward_failures_parse_and_batch_errors():
     prompts = [[{"role": "user", "content": "Q?"}]] * 4
     comps = [[{"role": "assistant", "content": f"<answer> {i} </answer> trailing"}] for i in range(4)]

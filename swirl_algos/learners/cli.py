@@ -3,8 +3,7 @@
 Examples::
 
     swirl train --algo swirl --data runs/gsm8k/filtered.jsonl --model Qwen/Qwen2.5-0.5B-Instruct \\
-        --output runs/swirl --process-judge swirl_env.rewards.judges.openai:OpenAIProcessJudge \\
-        --process-judge-kwargs '{"base_url": "http://localhost:8000/v1", "model": "judge"}'
+        --output runs/swirl --process-judge openai:judge-model@http://localhost:8000/v1
     swirl train --algo sft --data runs/gsm8k/filtered.jsonl --model PATH --output runs/sft
     swirl train --algo rft --data runs/gsm8k/judged.jsonl --model PATH --output runs/rft
     swirl train --algo outcome-rl --env SwiRL-GSM8K-v0 --n-tasks 512 --model PATH --output runs/orl
@@ -111,8 +110,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--filter-level", choices=("trajectory", "step"))
 
     s = parser.add_argument_group("swirl")
-    s.add_argument("--process-judge", help="process judge 'module:Class' (required for --algo swirl)")
+    s.add_argument(
+        "--process-judge",
+        help="the reward model R(a|s), required for --algo swirl: 'hf:NAME_OR_PATH', "
+        "'openai:MODEL@BASE_URL' or 'package.module:Class'",
+    )
     s.add_argument("--process-judge-kwargs", default="{}", help="JSON kwargs of the process judge")
+    s.add_argument("--judge-cache", help="SQLite file caching judgements (repeated identical actions)")
     s.add_argument("--num-generations", type=int, help="actions sampled per state (G)")
     s.add_argument("--beta", type=float, help="KL coefficient to the initial policy")
     s.add_argument("--advantage", choices=("rloo", "group_norm"))
@@ -209,9 +213,17 @@ def run(args: argparse.Namespace) -> int:
         if not args.process_judge:
             raise SystemExit("--process-judge is required for --algo swirl (the reward model R(a|s))")
         judge = load_judge(
-            args.process_judge, "process", _json_obj(args.process_judge_kwargs, "--process-judge-kwargs")
+            args.process_judge,
+            "process",
+            _json_obj(args.process_judge_kwargs, "--process-judge-kwargs"),
+            cache=args.judge_cache,
         )
-        result = train_swirl(config, args.data, judge, model=args.model, tokenizer=tokenizer)  # type: ignore[arg-type]
+        try:
+            result = train_swirl(config, args.data, judge, model=args.model, tokenizer=tokenizer)  # type: ignore[arg-type]
+        finally:
+            close = getattr(judge, "close", None)
+            if callable(close):
+                close()
     elif args.algo in ("sft", "rft"):
         from swirl_algos.learners.sft import train_rft, train_sft
 
