@@ -443,6 +443,10 @@ def print_table(results: Mapping[str, Any], *, console: Any = None) -> None:
 
 # ---------------------------------------------------------------------------------------------- judges
 _JUDGE_SHORTCUTS = {
+    "rule": {
+        "process": "swirl_env.rewards.judges.rule:RuleProcessJudge",
+        "outcome": "swirl_env.rewards.judges.rule:RuleOutcomeJudge",
+    },
     "hf": {
         "process": "swirl_env.rewards.judges.hf:HFProcessJudge.from_pretrained",
         "outcome": "swirl_env.rewards.judges.hf:HFOutcomeJudge.from_pretrained",
@@ -476,6 +480,7 @@ def load_judge(
 
     Forms of ``spec``:
 
+    * ``"rule"``: the rule-based judges (``Rule{Process,Outcome}Judge``, no model);
     * ``"hf:NAME_OR_PATH"``: a local Hugging Face model judge (``HF{Process,Outcome}Judge.from_pretrained``);
     * ``"openai:MODEL@BASE_URL"``: an OpenAI-compatible endpoint (``OpenAI{Process,Outcome}Judge``);
     * ``"package.module:Class"`` or ``"package.module:Class.factory"``: any judge class or factory.
@@ -495,7 +500,9 @@ def load_judge(
     kwargs = dict(kwargs or {})
     args: list[Any] = []
     prefix, _, rest = spec.partition(":")
-    if prefix in _JUDGE_SHORTCUTS and rest:
+    if spec == "rule":
+        factory = _import_object(_JUDGE_SHORTCUTS["rule"][kind])
+    elif prefix in ("hf", "openai") and rest:
         factory = _import_object(_JUDGE_SHORTCUTS[prefix][kind])
         if prefix == "hf":
             args = [rest]
@@ -534,7 +541,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="generation batch size (HF policy)")
     parser.add_argument("--num-envs", type=int, default=8, help="episodes stepped in parallel")
     parser.add_argument("--seed", type=int, default=0)
-    judge_forms = "'hf:NAME_OR_PATH', 'openai:MODEL@BASE_URL' or 'package.module:Class'"
+    judge_forms = "'rule', 'hf:NAME_OR_PATH', 'openai:MODEL@BASE_URL' or 'package.module:Class'"
     parser.add_argument("--outcome-judge", help=f"outcome judge: {judge_forms} (default: the env's metric)")
     parser.add_argument("--outcome-judge-kwargs", default="{}", help="JSON kwargs of the outcome judge")
     parser.add_argument("--process-judge", help=f"process judge: {judge_forms} (mean process label)")

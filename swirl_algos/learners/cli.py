@@ -112,7 +112,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s = parser.add_argument_group("swirl")
     s.add_argument(
         "--process-judge",
-        help="the reward model R(a|s), required for --algo swirl: 'hf:NAME_OR_PATH', "
+        help="the reward model R(a|s), required for --algo swirl: 'rule', 'hf:NAME_OR_PATH', "
         "'openai:MODEL@BASE_URL' or 'package.module:Class'",
     )
     s.add_argument("--process-judge-kwargs", default="{}", help="JSON kwargs of the process judge")
