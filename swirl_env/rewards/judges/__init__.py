@@ -1,1 +1,60 @@
-"""judges."""
+"""Judges: process (GOOD/BAD per step) and outcome (YES/NO per answer), three backends and a cache.
+
+* :mod:`~swirl_env.rewards.judges.base`: the interface (:class:`ProcessJudge`, :class:`OutcomeJudge`,
+  requests, :class:`Judgement`);
+* :mod:`~swirl_env.rewards.judges.rule`: deterministic rules (no model);
+* :mod:`~swirl_env.rewards.judges.hf`: a local Hugging Face causal LM (generate or soft score);
+* :mod:`~swirl_env.rewards.judges.openai`: an OpenAI-compatible chat-completions endpoint;
+* :mod:`~swirl_env.rewards.judges.cache`: ``CachedJudge(judge, path)``, a SQLite cache.
+
+Backends are imported on first use, so ``import swirl_env.rewards.judges`` stays light.
+
+Example:
+    >>> from swirl_env.rewards.judges import RuleProcessJudge, ProcessJudge
+    >>> isinstance(RuleProcessJudge(), ProcessJudge)
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from swirl_env.rewards.judges.base import (
+    Judgement,
+    OutcomeJudge,
+    OutcomeRequest,
+    ProcessJudge,
+    ProcessRequest,
+    request_to_dict,
+)
+
+_LAZY = {
+    "RuleProcessJudge": "rule",
+    "RuleOutcomeJudge": "rule",
+    "HFProcessJudge": "hf",
+    "HFOutcomeJudge": "hf",
+    "OpenAIProcessJudge": "openai",
+    "OpenAIOutcomeJudge": "openai",
+    "JudgeRequestError": "openai",
+    "CachedJudge": "cache",
+    "JudgementCache": "cache",
+    "cache_key": "cache",
+}
+
+__all__ = [
+    "Judgement",
+    "OutcomeJudge",
+    "OutcomeRequest",
+    "ProcessJudge",
+    "ProcessRequest",
+    "request_to_dict",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f"swirl_env.rewards.judges.{_LAZY[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
