@@ -237,6 +237,31 @@ def test_swirl_with_a_local_model_judge_and_soft_rewards(tok, tmp_path):
     assert trainer.swirl_reward.stats["failed"] == 0
 
 
+def test_rule_judge_scores_unexecuted_sampled_actions():
+    """The rule-based process judge through SWiRL's reward function: actions are judged from the
+    text and the state only (never executed)."""
+    pytest.importorskip("swirl_env.tools.calculator")  # the judge evaluates un-executed expressions
+    from swirl_env.rewards.judges.rule import RuleProcessJudge
+
+    task = Task("q", "Tom has 3 bags of 4 apples. How many apples?", ("12",), "gsm8k", "train")
+    state = [{"role": "user", "content": PROMPT.format(q=task.question)}]
+    actions = {
+        "<math_exp> 3 * 4 </math_exp>": 1.0,  # operands from the question
+        "Let me compute. <math_exp> 3 * 5 </math_exp> and more": 0.0,  # 5 is made up
+        "I think the answer is twelve": 0.0,  # no call at all
+        "<answer> 12 </answer>": 0.0,  # answers before the needed calculation
+    }
+    reward = ProcessJudgeReward(RuleProcessJudge(), tool_tags=TOOL_TAGS)
+    got = reward(
+        [state] * len(actions),
+        [[{"role": "assistant", "content": a}] for a in actions],
+        task=[json.dumps(task.to_dict())] * len(actions),
+        step_index=[0] * len(actions),
+    )
+    assert got == list(actions.values())
+    assert reward.stats["failed"] == 0 and reward.stats["kind/call"] == 2
+
+
 def test_judge_reward_failures_parse_and_batch_errors():
     prompts = [[{"role": "user", "content": "Q?"}]] * 4
     comps = [[{"role": "assistant", "content": f"<answer> {i} </answer> trailing"}] for i in range(4)]
