@@ -235,6 +235,8 @@ def test_load_judge_shortcuts_build_real_judges(tmp_path):
     remote.close()
     with pytest.raises(ValueError, match="MODEL@BASE_URL"):
         load_judge("openai:judge-model", "process")
+    assert type(load_judge("rule", "process")).__name__ == "RuleProcessJudge"
+    assert type(load_judge("rule", "outcome")).__name__ == "RuleOutcomeJudge"
 
 
 def test_print_table_renders_all_metrics():
