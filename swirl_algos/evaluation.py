@@ -3,10 +3,12 @@
 :func:`evaluate` runs episodes with :func:`swirl_algos.rollout.rollout` (same prompts, parser and
 step caps as data generation) and :func:`evaluate_trajectories` turns episodes into metrics:
 
-* ``accuracy``: the outcome judge's YES rate when an outcome judge is given (the paper's main
-  metric), else the environment's primary metric (exact match / numeric equivalence). Episodes
-  without a final answer count as wrong (the judge is not asked). Judge failures are left out and
-  counted (``judge_failures``).
+* ``accuracy``: the outcome judge's YES rate when an outcome judge is given or judgements are
+  recorded on the trajectories (the paper's main metric), else the environment's primary metric
+  (exact match / numeric equivalence). Episodes without a final answer count as wrong (the judge
+  is not asked). Judge failures are left out and counted (``outcome_judge_failures``). Judging
+  goes through :func:`swirl_env.rewards.wrappers.judge_trajectories`, so evaluation builds the
+  same judge requests as data generation.
 * ``env_score``: the environment's primary metric, always; ``f1`` / ``precision`` / ``recall``
   when the environment's metric reports them (QA).
 * ``mean_process_label``: the paper's definition: judge every step, average within each
@@ -45,13 +47,9 @@ from typing import Any
 import numpy as np
 
 from swirl_env.rewards.judges.base import (
-    Judgement,
     OutcomeJudge,
-    OutcomeRequest,
     ProcessJudge,
-    ProcessRequest,
 )
-from swirl_env.tasks.base import Task
 from swirl_env.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
@@ -173,56 +171,25 @@ def summarize(
 
 
 # ---------------------------------------------------------------------------------------------- metrics
-def _task(traj: Trajectory) -> Task | None:
-    try:
-        return Task.from_dict(traj.task)
-    except (KeyError, ValueError, TypeError):
-        return None
+def judge_for_evaluation(
+    trajs: Sequence[Trajectory],
+    *,
+    outcome_judge: OutcomeJudge | None = None,
+    process_judge: ProcessJudge | None = None,
+    progress: bool = False,
+) -> list[Trajectory]:
+    """Copies of ``trajs`` with judgements recorded, through
+    :func:`swirl_env.rewards.wrappers.judge_trajectories` (the same requests as online judging).
+    Episodes without a final answer get outcome "no" without asking the judge."""
+    if outcome_judge is None and process_judge is None:
+        return list(trajs)
+    from swirl_env.rewards.wrappers import judge_trajectories
+
+    return judge_trajectories(trajs, process_judge, outcome_judge, progress=progress)
 
 
-def judge_outcomes(trajs: Sequence[Trajectory], judge: OutcomeJudge) -> list[Judgement | None]:
-    """Outcome judgements (``None`` for episodes without an answer, which are not sent)."""
-    requests, where = [], []
-    for i, t in enumerate(trajs):
-        task = _task(t)
-        if t.final_answer is None or task is None:
-            continue
-        requests.append(OutcomeRequest(task=task, prediction=t.final_answer, context=t.messages))
-        where.append(i)
-    out: list[Judgement | None] = [None] * len(trajs)
-    if requests:
-        results = list(judge.judge_outcomes(requests))
-        if len(results) != len(requests):
-            raise RuntimeError(
-                f"outcome judge returned {len(results)} judgements for {len(requests)} requests"
-            )
-        for i, j in zip(where, results):
-            out[i] = j
-    return out
-
-
-def judge_process(trajs: Sequence[Trajectory], judge: ProcessJudge) -> list[list[Judgement]]:
-    """Process judgements of every step of every trajectory (context = the state before the step)."""
-    requests, where = [], []
-    for i, t in enumerate(trajs):
-        task = _task(t)
-        for k, step in enumerate(t.steps):
-            requests.append(
-                ProcessRequest(
-                    task=task, context=t.state_messages(k), action=step.action, step=step.to_dict()
-                )
-            )
-            where.append(i)
-    out: list[list[Judgement]] = [[] for _ in trajs]
-    if requests:
-        results = list(judge.judge_steps(requests))
-        if len(results) != len(requests):
-            raise RuntimeError(
-                f"process judge returned {len(results)} judgements for {len(requests)} requests"
-            )
-        for i, j in zip(where, results):
-            out[i].append(j)
-    return out
+def _judge_name(judge: Any) -> str:
+    return getattr(judge, "name", type(judge).__name__)
 
 
 def evaluate_trajectories(
@@ -232,8 +199,37 @@ def evaluate_trajectories(
     process_judge: ProcessJudge | None = None,
     confidence: float = 0.95,
     seed: int = 0,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Metrics with confidence intervals for a list of finished episodes (see module docstring)."""
+    """Metrics with confidence intervals for a list of finished episodes (see module docstring).
+
+    With judges, the episodes are judged first (:func:`judge_for_evaluation`); without them,
+    judgements already recorded on the trajectories (``Step.process``, ``outcome["judge"]``) are
+    used when present.
+    """
+    if not trajs:
+        raise ValueError("no trajectories to evaluate")
+    trajs = judge_for_evaluation(
+        trajs, outcome_judge=outcome_judge, process_judge=process_judge, progress=progress
+    )
+    return trajectory_metrics(
+        trajs,
+        outcome_source=f"judge:{_judge_name(outcome_judge)}" if outcome_judge is not None else None,
+        process_source=f"judge:{_judge_name(process_judge)}" if process_judge is not None else None,
+        confidence=confidence,
+        seed=seed,
+    )
+
+
+def trajectory_metrics(
+    trajs: Sequence[Trajectory],
+    *,
+    outcome_source: str | None = None,
+    process_source: str | None = None,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The metrics of (possibly judged) episodes; ``*_source`` name the judges in the results."""
     if not trajs:
         raise ValueError("no trajectories to evaluate")
     task_ids = [str(t.task.get("id", t.id)) for t in trajs]
@@ -254,22 +250,24 @@ def evaluate_trajectories(
             vals_f = [float(v or 0.0) for v in vals]  # unanswered episodes score 0
             metrics[name] = {**summarize(vals_f, clusters=clusters, binary=False, seed=seed), "source": "env"}
 
-    # accuracy: outcome judge, or the env metric
-    if outcome_judge is not None:
-        judgements = judge_outcomes(trajs, outcome_judge)
+    # accuracy: the outcome judge's labels (new or recorded), or the env metric
+    judged = [t.outcome.get("judge") for t in trajs]
+    if any(isinstance(j, Mapping) for j in judged):
         acc, acc_clusters, failures = [], [], 0
-        for t, j, c in zip(trajs, judgements, task_ids):
+        for t, j, c in zip(trajs, judged, task_ids):
+            label = j.get("label") if isinstance(j, Mapping) else None
             if t.final_answer is None:
-                acc.append(0.0)
-            elif j is None or j.label is None:
+                acc.append(0.0)  # unanswered: wrong, the judge is not asked
+            elif label is None:
                 failures += 1
                 continue
             else:
-                acc.append(float(j.label))
+                acc.append(float(bool(label)))
             acc_clusters.append(c)
+        name = next((j.get("judge") for j in judged if isinstance(j, Mapping) and j.get("judge")), "")
         metrics["accuracy"] = {
             **summarize(acc, clusters=acc_clusters if clusters else None, seed=seed),
-            "source": f"judge:{getattr(outcome_judge, 'name', type(outcome_judge).__name__)}",
+            "source": outcome_source or f"recorded judge:{name}",
         }
         counts["outcome_judge_failures"] = failures
         if failures:
@@ -280,25 +278,20 @@ def evaluate_trajectories(
     # mean process label (per trajectory, then across)
     per_traj: list[float] = []
     traj_clusters: list[str] = []
-    failures = 0
-    if process_judge is not None:
-        labels = [[j.label for j in js] for js in judge_process(trajs, process_judge)]
-        source = f"judge:{getattr(process_judge, 'name', type(process_judge).__name__)}"
-    else:
-        labels = [t.process_labels for t in trajs]
-        source = "recorded"
-    for ls, c in zip(labels, task_ids):
-        known = [float(bool(v)) for v in ls if v is not None]
-        failures += sum(v is None for v in ls)
+    missing = 0
+    for t, c in zip(trajs, task_ids):
+        labels = t.process_labels
+        known = [float(bool(v)) for v in labels if v is not None]
+        missing += sum(v is None for v in labels)
         if known:
             per_traj.append(sum(known) / len(known))
             traj_clusters.append(c)
     if per_traj:
         metrics["mean_process_label"] = {
             **summarize(per_traj, clusters=traj_clusters if clusters else None, binary=False, seed=seed),
-            "source": source,
+            "source": process_source or "recorded",
         }
-        counts["process_label_missing"] = failures
+        counts["process_label_missing"] = missing
 
     # episode shape
     steps = [float(t.num_steps) for t in trajs]
@@ -350,7 +343,8 @@ def evaluate(
         samples_per_task: episodes per task.
         outcome_judge: LLM/rule judge of final answers (accuracy); ``None`` = the env's metric.
         process_judge: judge of every step (mean process label); ``None`` = labels already recorded, if any.
-        output_dir: writes ``trajectories.jsonl`` (resumable) and ``results.json`` there.
+        output_dir: writes ``trajectories.jsonl`` (resumable), ``judged.jsonl`` (with judges) and
+            ``results.json`` there.
         seed: rollout seed.
         num_envs: episodes stepped in parallel.
         progress: show a progress bar.
@@ -382,8 +376,19 @@ def evaluate(
         output=traj_path,
         progress=progress,
     )
-    results = evaluate_trajectories(
-        trajs, outcome_judge=outcome_judge, process_judge=process_judge, confidence=confidence, seed=seed
+    if outcome_judge is not None or process_judge is not None:
+        trajs = judge_for_evaluation(
+            trajs, outcome_judge=outcome_judge, process_judge=process_judge, progress=progress
+        )
+        if output_dir is not None:
+            with open(Path(output_dir) / "judged.jsonl", "w", encoding="utf-8") as f:
+                f.writelines(t.to_json() + "\n" for t in trajs)
+    results = trajectory_metrics(
+        trajs,
+        outcome_source=f"judge:{_judge_name(outcome_judge)}" if outcome_judge is not None else None,
+        process_source=f"judge:{_judge_name(process_judge)}" if process_judge is not None else None,
+        confidence=confidence,
+        seed=seed,
     )
     describe = getattr(policy, "describe", None)
     results = {

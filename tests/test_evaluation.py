@@ -181,6 +181,17 @@ def test_outcome_and_process_judges_drive_accuracy_and_process_label():
     assert m["mean_process_label"]["source"] == "judge:call-is-good"
 
 
+def test_recorded_judgements_are_used_without_judges():
+    from swirl_algos.evaluation import judge_for_evaluation
+
+    judged = judge_for_evaluation(TRAJS, outcome_judge=KeyJudge(fail_on="3"), process_judge=CallIsGood())
+    assert TRAJS[0].outcome.get("judge") is None  # inputs are not modified
+    r = evaluate_trajectories(judged)
+    assert r["metrics"]["accuracy"]["mean"] == pytest.approx(2 / 3)
+    assert r["metrics"]["accuracy"]["source"].startswith("recorded judge")
+    assert r["metrics"]["mean_process_label"]["mean"] == pytest.approx((1 + 2 / 3 + 1 + 2 / 3) / 4)
+
+
 def test_several_samples_per_task_use_cluster_intervals():
     trajs = [
         make_traj(
@@ -343,8 +354,11 @@ def test_evaluate_runs_episodes_with_real_tools(add_env_id, tmp_path):
         samples_per_task=2,
         outcome_judge=KeyJudge(),
         process_judge=CallIsGood(),
+        output_dir=tmp_path / "judged",
         progress=False,
     )
+    lines = (tmp_path / "judged" / "judged.jsonl").read_text().splitlines()
+    assert len(lines) == 8 and json.loads(lines[0])["outcome"]["judge"]["label"] is True
     assert judged["n_episodes"] == 8 and judged["metrics"]["accuracy"]["method"] == "cluster-bootstrap"
     assert judged["metrics"]["mean_process_label"]["mean"] == 1.0
 
