@@ -545,3 +545,63 @@ def test_train_command_runs_in_process(tok, tmp_path):
         cli.main(["--algo", "swirl", "--output", str(tmp_path / "x"), *common])
     with pytest.raises(SystemExit, match="unknown SwirlConfig fields"):
         cli.main(["--algo", "swirl", "--output", str(tmp_path / "x"), "--set", "nope=1", *common])
+
+
+def _eval_env_id() -> str:
+    """SwiRL-GSM8K-v0 when its data is available, else a toy registered calculator env."""
+    import gymnasium as gym
+
+    import swirl_env  # noqa: F401
+
+    try:
+        gym.make("SwiRL-GSM8K-v0").close()
+        return "SwiRL-GSM8K-v0"
+    except Exception:
+        pass
+    env_id = "SwiRLTest-LearnersAdd-v0"
+    if env_id not in gym.registry:
+
+        def make(**kw):
+            from swirl_env import Tool, ToolEnv, ToolResult
+
+            class Add(Tool):
+                name, tag = "calculator", "math_exp"
+
+                def run(self, argument):
+                    return ToolResult(str(sum(int(x) for x in argument.split("+"))))
+
+            tasks = [Task(f"a{i}", f"What is {i} + 1?", (str(i + 1),), "toy", "test") for i in range(4)]
+            return ToolEnv(
+                tasks, [Add()], metric=lambda p, g: {"em": float(p.strip() in g)}, primary_metric="em", **kw
+            )
+
+        gym.register(id=env_id, entry_point=make, kwargs={"max_tool_calls": 2})
+    return env_id
+
+
+@pytest.mark.parametrize("algo", ["swirl", "sft"])
+def test_trained_checkpoint_loads_and_evaluates_on_a_registered_env(tok, tmp_path, algo):
+    pytest.importorskip("swirl_algos.rollout")
+    hf = pytest.importorskip("swirl_algos.policies.hf")
+    from swirl_algos.evaluation import evaluate
+    from swirl_algos.learners.sft import train_sft
+
+    if algo == "swirl":
+        result = train_swirl(
+            swirl_config(tmp_path, max_steps=2, save_steps=0),
+            make_records(),
+            RecordingJudge(),
+            model=tiny(tok),
+            tokenizer=tok,
+        )
+    else:
+        cfg = SupervisedConfig(
+            output_dir=str(tmp_path / "sft"), max_steps=2, per_device_train_batch_size=4, save_steps=0
+        )
+        result = train_sft(cfg, make_records(), model=tiny(tok), tokenizer=tok)
+    policy = hf.HFPolicy.from_pretrained(result.model_dir, max_new_tokens=4, do_sample=False)
+    results = evaluate(_eval_env_id(), policy, n_tasks=2, output_dir=tmp_path / "eval", progress=False)
+    assert results["n_episodes"] == 2
+    assert 0.0 <= results["metrics"]["accuracy"]["mean"] <= 1.0
+    assert results["metrics"]["steps_per_episode"]["mean"] >= 1
+    assert (tmp_path / "eval" / "results.json").exists()
