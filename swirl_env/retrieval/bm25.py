@@ -1,0 +1,384 @@
+"""BM25 retrievers: ``rank_bm25``'s BM25Okapi as the reference, and a fast scipy.sparse backend with
+bit-identical scores.
+
+Scoring (``rank_bm25.BM25Okapi``, reproduced exactly by both classes), for a query with tokens
+``q_1..q_m`` (repeated tokens count once per occurrence) and a passage ``d``::
+
+    score(d) = sum_i idf(q_i) * tf(q_i, d) * (k1 + 1) / (tf(q_i, d) + k1 * (1 - b + b * |d| / avgdl))
+    idf(w)   = log(N - df(w) + 0.5) - log(df(w) + 0.5)
+
+where ``N`` is the number of passages and ``df(w)`` the number holding ``w``; a word found in more
+than half of the passages has a negative idf, which is replaced by ``epsilon * mean idf`` (mean over
+the whole vocabulary). Words unknown to the corpus contribute 0.
+
+Example:
+    >>> from swirl_env.retrieval import Passage
+    >>> ps = [Passage("1", "Paris", "capital of France"), Passage("2", "Rome", "capital of Italy")]
+    >>> fast, ref = SparseBM25Retriever(ps), RankBM25Retriever(ps)
+    >>> fast.search("capital of Italy", k=2)[0].passage.id == ref.search("capital of Italy", k=2)[0].passage.id
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import operator
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from tqdm.auto import tqdm
+
+from swirl_env.retrieval.base import Hit, Retriever
+from swirl_env.retrieval.corpus import Passage
+from swirl_env.retrieval.tokenizer import tokenize
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BM25Params", "RankBM25Retriever", "SparseBM25Retriever"]
+
+#: Passages tokenized per chunk while building the sparse index (bounds peak memory).
+_BUILD_CHUNK = 50_000
+
+
+def _check_params(k1: float, b: float, epsilon: float) -> dict[str, float]:
+    for name, v in (("k1", k1), ("b", b), ("epsilon", epsilon)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"BM25 parameter {name} must be a finite number, got {v!r}")
+    if k1 < 0:
+        raise ValueError(f"BM25 parameter k1 must be >= 0, got {k1}")
+    if not 0 <= b <= 1:
+        raise ValueError(f"BM25 parameter b must be in [0, 1], got {b}")
+    if epsilon < 0:
+        raise ValueError(f"BM25 parameter epsilon must be >= 0, got {epsilon}")
+    return {"k1": float(k1), "b": float(b), "epsilon": float(epsilon)}
+
+
+BM25Params = dict[str, float]
+
+
+def _as_passages(passages: Iterable[Passage]) -> Sequence[Passage]:
+    if isinstance(passages, (str, bytes)):
+        raise TypeError(
+            "expected a sequence of Passage; to read a file use load_corpus(path) or get_retriever(path)"
+        )
+    seq = passages if isinstance(passages, Sequence) else list(passages)
+    if len(seq) == 0:
+        raise ValueError("cannot index an empty corpus")
+    for p in (seq[0], seq[-1]):
+        if not isinstance(p, Passage):
+            raise TypeError(f"expected Passage objects, got {type(p).__name__}")
+    return seq
+
+
+def _check_k(k: int) -> int:
+    try:
+        k = operator.index(k)
+    except TypeError:
+        raise TypeError(f"k must be an integer, got {k!r}") from None
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    return k
+
+
+def _rank(order_ids: np.ndarray, scores: np.ndarray, passages: Sequence[Passage]) -> list[Hit]:
+    return [Hit(passages[int(i)], float(s), r) for r, (i, s) in enumerate(zip(order_ids, scores))]
+
+
+def _top_k(cand: np.ndarray, vals: np.ndarray, k: int, copies: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best distinct documents among candidate entries (``cand`` doc ids, ``vals`` their
+    scores; one document appears at most ``copies`` times, always with the same score), sorted by
+    score desc then doc id asc."""
+    n = cand.shape[0]
+    kk = k * copies
+    if n > kk:
+        # every entry above the kk-th largest value belongs to fewer than k distinct documents, so the
+        # k best documents all have a score >= that value; keeping ties makes the cut exact.
+        thresh = np.partition(vals, n - kk)[n - kk]
+        sel = np.flatnonzero(vals >= thresh)
+        cand, vals = cand[sel], vals[sel]
+    order = np.lexsort((cand, -vals))
+    cand, vals = cand[order], vals[order]
+    if copies > 1 and cand.shape[0] > 1:
+        keep = np.empty(cand.shape[0], dtype=bool)
+        keep[0] = True
+        np.not_equal(cand[1:], cand[:-1], out=keep[1:])
+        cand, vals = cand[keep], vals[keep]
+    return cand[:k], vals[:k]
+
+
+class RankBM25Retriever(Retriever):
+    """The reference backend: ``rank_bm25.BM25Okapi`` over :func:`tokenize`-d passages.
+
+    Slow (every query touches every passage in Python) but it *defines* the scores the fast
+    backend reproduces.
+
+    Example:
+        >>> from swirl_env.retrieval import Passage
+        >>> r = RankBM25Retriever([Passage("1", "Paris", "capital of France"), Passage("2", "Rome", "Italy")])
+        >>> r.search("france", k=1)[0].passage.id
+        '1'
+    """
+
+    backend = "rank_bm25"
+
+    def __init__(
+        self, passages: Iterable[Passage], k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25
+    ) -> None:
+        from rank_bm25 import BM25Okapi
+
+        self.params = _check_params(k1, b, epsilon)
+        self.passages: Sequence[Passage] = _as_passages(passages)
+        corpus = [
+            tokenize(p.indexed_text)
+            for p in tqdm(
+                self.passages,
+                desc="tokenize (rank_bm25)",
+                unit="psg",
+                leave=False,
+                mininterval=1.0,
+                disable=len(self.passages) < 20_000,
+            )
+        ]
+        if not any(corpus):
+            raise ValueError("the corpus has no indexable token (every passage is empty or stopwords only)")
+        self.bm25 = BM25Okapi(
+            corpus, k1=self.params["k1"], b=self.params["b"], epsilon=self.params["epsilon"]
+        )
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    def get_scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage (``rank_bm25``'s ``get_scores``), shape ``(len(self),)``."""
+        return self.bm25.get_scores(tokenize(self._check_query(query)))
+
+    def _matching(self, tokens: list[str], scores: np.ndarray) -> np.ndarray:
+        idf = self.bm25.idf
+        known = [t for t in tokens if t in idf]
+        if not known:
+            return np.zeros(0, dtype=np.int64)
+        if all(idf[t] > 0 for t in known):  # every contribution > 0: matching <=> score > 0
+            return np.flatnonzero(scores > 0)
+        wanted = set(known)
+        return np.array(
+            [i for i, freqs in enumerate(self.bm25.doc_freqs) if not wanted.isdisjoint(freqs)], dtype=np.int64
+        )
+
+    def search(self, query: str, k: int = 1) -> list[Hit]:
+        k = _check_k(k)
+        tokens = tokenize(self._check_query(query))
+        if k == 0 or not tokens:
+            return []
+        scores = self.bm25.get_scores(tokens)
+        idx = self._matching(tokens, scores)
+        if idx.size == 0:
+            return []
+        s = scores[idx]
+        order = np.lexsort((idx, -s))[:k]
+        return _rank(idx[order], s[order], self.passages)
+
+
+class SparseBM25Retriever(Retriever):
+    """Fast BM25: a term-document CSR matrix of precomputed BM25 weights.
+
+    Row ``t`` of :attr:`matrix` (shape ``(n_terms, n_passages)``) holds
+    ``idf(t) * tf*(k1+1) / (tf + k1*(1-b+b*dl/avgdl))`` for each passage containing ``t``, computed
+    with the same floating-point operations as ``rank_bm25``. A query adds the rows of its tokens in
+    query order (a repeated token is added again), exactly as ``rank_bm25.BM25Okapi.get_scores``
+    does, so the scores are bit-identical; only the passages containing a query token are touched.
+    Memory: about 12 bytes per (term, passage) pair plus the passages.
+
+    Example:
+        >>> from swirl_env.retrieval import Passage
+        >>> r = SparseBM25Retriever([Passage("1", "Paris", "capital of France"), Passage("2", "Rome", "Italy")])
+        >>> [(h.passage.id, h.rank) for h in r.search("Rome France", k=5)]
+        [('1', 0), ('2', 1)]
+    """
+
+    backend = "sparse"
+
+    def __init__(
+        self,
+        passages: Iterable[Passage],
+        k1: float = 1.5,
+        b: float = 0.75,
+        epsilon: float = 0.25,
+        *,
+        progress: bool = True,
+    ) -> None:
+        self.params = _check_params(k1, b, epsilon)
+        self.passages: Sequence[Passage] = _as_passages(passages)
+        self._build(progress)
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def _from_arrays(
+        cls,
+        *,
+        passages: Sequence[Passage],
+        params: dict[str, float],
+        vocab: dict[str, int],
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        data: np.ndarray,
+        doc_len: np.ndarray,
+        idf: np.ndarray,
+        avgdl: float,
+        average_idf: float,
+    ) -> SparseBM25Retriever:
+        self = cls.__new__(cls)
+        self.params = dict(params)
+        self.passages = passages
+        self.vocab = vocab
+        self.indptr, self.indices, self.data = indptr, indices, data
+        self.doc_len, self.idf = doc_len, idf
+        self.avgdl, self.average_idf = float(avgdl), float(average_idf)
+        self._local = threading.local()
+        return self
+
+    def _build(self, progress: bool) -> None:
+        n = len(self.passages)
+        vocab = _Vocab()
+        lookup = vocab.__getitem__
+        chunks: list[sp.csr_matrix] = []
+        doc_len = np.empty(n, dtype=np.int64)
+        bar = tqdm(
+            total=n,
+            desc="index (sparse BM25)",
+            unit="psg",
+            disable=not progress or n < 20_000,
+            leave=False,
+            mininterval=1.0,
+        )
+        for start in range(0, n, _BUILD_CHUNK):
+            stop = min(n, start + _BUILD_CHUNK)
+            ids: list[int] = []
+            for j in range(start, stop):
+                toks = tokenize(self.passages[j].indexed_text)
+                doc_len[j] = len(toks)
+                ids.extend(map(lookup, toks))
+            terms = np.array(ids, dtype=np.int32)
+            rows = np.repeat(np.arange(stop - start, dtype=np.int32), doc_len[start:stop])
+            # COO -> CSR sums the duplicate (passage, term) pairs: term frequencies.
+            chunk = sp.coo_matrix(
+                (np.ones(terms.shape[0], dtype=np.int32), (rows, terms)), shape=(stop - start, len(vocab))
+            ).tocsr()
+            chunks.append(chunk)
+            bar.update(stop - start)
+        bar.close()
+        n_terms = len(vocab)
+        if n_terms == 0:
+            raise ValueError("the corpus has no indexable token (every passage is empty or stopwords only)")
+        for c in chunks:  # widen earlier chunks to the final vocabulary
+            c._shape = (c.shape[0], n_terms)
+        doc_term = chunks[0] if len(chunks) == 1 else sp.vstack(chunks, format="csr")
+        term_doc = doc_term.tocsc()  # column t = postings of term t, passage ids ascending
+        del doc_term, chunks
+        indptr = term_doc.indptr.astype(np.int64, copy=False)
+        indices = term_doc.indices.astype(np.int32, copy=False)
+        tf = term_doc.data.astype(np.float64)
+        df = np.diff(indptr)
+
+        # idf exactly as rank_bm25: math.log per word, mean by sequential summation in vocabulary
+        # order (first appearance), negative idf floored at epsilon * mean idf.
+        uniq, inverse = np.unique(df, return_inverse=True)
+        idf_of = np.array([math.log(n - int(f) + 0.5) - math.log(int(f) + 0.5) for f in uniq])
+        idf = idf_of[inverse]
+        average_idf = float(np.cumsum(idf)[-1]) / n_terms
+        eps = self.params["epsilon"] * average_idf
+        idf = np.where(idf < 0, eps, idf)
+
+        k1, b = self.params["k1"], self.params["b"]
+        avgdl = int(doc_len.sum()) / n
+        # same operations, same order as rank_bm25: (1 - b) + (b * dl) / avgdl
+        norm = k1 * ((1 - b) + b * doc_len / avgdl)
+        rows_of = np.repeat(np.arange(n_terms), df)
+        data = idf[rows_of] * ((tf * (k1 + 1)) / (tf + norm[indices]))
+
+        self.vocab = dict(vocab)
+        self.indptr, self.indices, self.data = indptr, indices, data
+        self.doc_len, self.idf = doc_len, idf
+        self.avgdl, self.average_idf = avgdl, average_idf
+        logger.info("sparse BM25 index: %d passages, %d terms, %d postings", n, n_terms, data.shape[0])
+
+    # ------------------------------------------------------------------ properties
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    @property
+    def n_terms(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def matrix(self) -> sp.csr_matrix:
+        """The term-document BM25 weight matrix, ``(n_terms, n_passages)`` CSR (shares memory)."""
+        return sp.csr_matrix(
+            (self.data, self.indices, self.indptr), shape=(self.n_terms, len(self)), copy=False
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+    # ------------------------------------------------------------------ scoring
+    def _buffer(self) -> np.ndarray:
+        buf = getattr(self._local, "buf", None)
+        if buf is None:
+            buf = self._local.buf = np.zeros(len(self), dtype=np.float64)
+        return buf
+
+    def _term_ids(self, query: str) -> list[int]:
+        get = self.vocab.get
+        return [t for t in map(get, tokenize(self._check_query(query))) if t is not None]
+
+    def get_scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage, shape ``(len(self),)``, equal to ``rank_bm25``'s ``get_scores``."""
+        scores = np.zeros(len(self), dtype=np.float64)
+        indptr, indices, data = self.indptr, self.indices, self.data
+        for t in self._term_ids(query):
+            s, e = indptr[t], indptr[t + 1]
+            scores[indices[s:e]] += data[s:e]
+        return scores
+
+    def search(self, query: str, k: int = 1) -> list[Hit]:
+        k = _check_k(k)
+        terms = self._term_ids(query)
+        if k == 0 or not terms:
+            return []
+        indptr, indices, data = self.indptr, self.indices, self.data
+        if len(terms) == 1:
+            s, e = int(indptr[terms[0]]), int(indptr[terms[0] + 1])
+            cand, vals = _top_k(np.asarray(indices[s:e]), np.asarray(data[s:e]), k, 1)
+            return _rank(cand, vals, self.passages)
+        buf = self._buffer()
+        distinct = list(dict.fromkeys(terms))
+        spans = [(int(indptr[t]), int(indptr[t + 1])) for t in distinct]
+        cand = np.concatenate([indices[s:e] for s, e in spans])
+        try:
+            span_of = dict(zip(distinct, spans))
+            for t in terms:  # query order, repeats included: same additions as rank_bm25
+                s, e = span_of[t]
+                buf[indices[s:e]] += data[s:e]
+            vals = buf[cand]
+        finally:
+            buf[cand] = 0.0
+        cand, vals = _top_k(cand, vals, k, len(distinct))
+        return _rank(cand, vals, self.passages)
+
+
+class _Vocab(dict):
+    """token -> id, assigning the next id to an unseen token (first-appearance order)."""
+
+    def __missing__(self, key: str) -> int:
+        value = self[key] = len(self)
+        return value

@@ -1,0 +1,208 @@
+"""Passages and corpus files.
+
+A corpus is a JSONL file (optionally gzip-compressed, ``.jsonl.gz``) with one passage per line, or a
+JSON file holding a list of passage objects. Two record styles are accepted, mixed freely:
+
+* ``{"id": "...", "title": "...", "text": "..."}`` (``title`` may be missing or empty);
+* ``{"id": "...", "contents": "\\"Title\\"\\ntext ..."}``: the FlashRAG / Search-R1 Wikipedia dumps
+  (``wiki-18.jsonl``). The first line of ``contents`` is the title (one pair of surrounding double
+  quotes is removed), the rest is the text. A ``contents`` without a newline is all text.
+
+The id is taken from ``id`` (or ``_id``, ``doc_id``, ``docid``) and converted to a string; a record
+without one gets its 0-based record number (``"0"``, ``"1"``, ...). Ids must be unique.
+
+Example:
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "c.jsonl")
+    >>> save_corpus([Passage("p1", "Paris", "Paris is the capital of France.")], path)
+    >>> load_corpus(path)[0].title
+    'Paris'
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Passage", "corpus_fingerprint", "load_corpus", "passage_from_record", "save_corpus"]
+
+_ID_KEYS = ("id", "_id", "doc_id", "docid")
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One retrievable passage.
+
+    Attributes:
+        id: unique id inside its corpus.
+        title: the page title (may be empty).
+        text: the passage text.
+
+    Example:
+        >>> Passage("7", "Ed Wood", "Ed Wood was an American filmmaker.").indexed_text
+        'Ed Wood Ed Wood was an American filmmaker.'
+    """
+
+    id: str
+    title: str
+    text: str
+
+    @property
+    def indexed_text(self) -> str:
+        """The text BM25 indexes: ``title + " " + text``."""
+        return f"{self.title} {self.text}" if self.title else self.text
+
+    @property
+    def contents(self) -> str:
+        """The Search-R1 / FlashRAG ``contents`` form: ``'"Title"\\ntext'``."""
+        return f'"{self.title}"\n{self.text}'
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "title": self.title, "text": self.text}
+
+
+def _split_contents(contents: str) -> tuple[str, str]:
+    if "\n" not in contents:
+        return "", contents
+    title, text = contents.split("\n", 1)
+    title = title.strip()
+    if len(title) >= 2 and title[0] == '"' and title[-1] == '"':
+        title = title[1:-1]
+    return title, text
+
+
+def passage_from_record(record: Any, default_id: str, where: str = "record") -> Passage:
+    """Build a :class:`Passage` from one corpus record (either accepted style).
+
+    Raises:
+        ValueError: the record is not an object, or has neither ``text`` nor ``contents``.
+
+    Example:
+        >>> passage_from_record({"id": 3, "contents": '"Paris"\\nCapital of France.'}, "0")
+        Passage(id='3', title='Paris', text='Capital of France.')
+    """
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    pid = next((record[k] for k in _ID_KEYS if record.get(k) is not None), default_id)
+    if "text" in record and record["text"] is not None:
+        text = record["text"]
+        if isinstance(text, list):  # some dumps store sentences as a list
+            text = "".join(str(t) for t in text)
+        title = record.get("title") or ""
+    elif "contents" in record and record["contents"] is not None:
+        title, text = _split_contents(str(record["contents"]))
+    else:
+        raise ValueError(
+            f"{where}: a passage needs 'text' (with optional 'title') or 'contents'; got keys {sorted(record)}"
+        )
+    return Passage(id=str(pid), title=str(title), text=str(text))
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _iter_records(path: Path) -> Iterator[tuple[Any, str]]:
+    name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    with _open_text(path) as f:
+        if name.endswith(".json"):
+            try:
+                data = json.load(f)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}: invalid JSON ({e})") from None
+            if isinstance(data, dict) and isinstance(data.get("passages"), list):
+                data = data["passages"]
+            if not isinstance(data, list):
+                raise ValueError(f"{path}: a .json corpus must hold a list of passage objects")
+            for i, rec in enumerate(data):
+                yield rec, f"{path} item {i}"
+            return
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+            yield rec, f"{path}:{lineno}"
+
+
+def load_corpus(path: str | os.PathLike[str]) -> list[Passage]:
+    """Read a corpus file (JSONL, JSONL.gz or JSON list; see the module docstring).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a malformed line (with its line number), an empty corpus, or a duplicate id.
+
+    Example:
+        >>> passages = load_corpus("corpus.jsonl")  # doctest: +SKIP
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"corpus file not found: {p}")
+    passages: list[Passage] = []
+    seen: dict[str, str] = {}
+    for n, (rec, where) in enumerate(_iter_records(p)):
+        passage = passage_from_record(rec, str(n), where)
+        if passage.id in seen:
+            raise ValueError(
+                f"{where}: duplicate passage id {passage.id!r} (first seen at {seen[passage.id]})"
+            )
+        seen[passage.id] = where
+        passages.append(passage)
+    if not passages:
+        raise ValueError(f"corpus file {p} holds no passages")
+    logger.info("loaded %d passages from %s", len(passages), p)
+    return passages
+
+
+def save_corpus(passages: Iterable[Passage], path: str | os.PathLike[str]) -> None:
+    """Write passages as JSONL (``id``, ``title``, ``text``), atomically (temp file + rename).
+
+    Example:
+        >>> save_corpus([Passage("a", "T", "text")], "/tmp/corpus.jsonl")  # doctest: +SKIP
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    with (
+        gzip.open(tmp, "wt", encoding="utf-8") if p.suffix == ".gz" else open(tmp, "w", encoding="utf-8") as f
+    ):
+        for passage in passages:
+            f.write(json.dumps(passage.to_dict(), ensure_ascii=False) + "\n")
+    os.replace(tmp, p)
+
+
+def corpus_fingerprint(corpus: str | os.PathLike[str] | Sequence[Passage]) -> str:
+    """SHA-256 hex digest identifying a corpus: of the file's bytes for a path, of a canonical
+    serialisation (``id``, ``title``, ``text`` of every passage in order) for a sequence.
+
+    Example:
+        >>> corpus_fingerprint([Passage("a", "", "x")]) == corpus_fingerprint([Passage("a", "", "x")])
+        True
+    """
+    h = hashlib.sha256()
+    if isinstance(corpus, (str, os.PathLike)):
+        with open(corpus, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        return h.hexdigest()
+    h.update(b"swirl-passages-v1\0")
+    for p in corpus:
+        for field in (p.id, p.title, p.text):
+            b = field.encode("utf-8")
+            h.update(len(b).to_bytes(8, "little"))
+            h.update(b)
+    return h.hexdigest()
