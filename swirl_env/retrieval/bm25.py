@@ -341,39 +341,80 @@ class SparseBM25Retriever(Retriever):
         get = self.vocab.get
         return [t for t in map(get, tokenize(self._check_query(query))) if t is not None]
 
-    def get_scores(self, query: str) -> np.ndarray:
-        """BM25 score of every passage, shape ``(len(self),)``, equal to ``rank_bm25``'s ``get_scores``."""
-        scores = np.zeros(len(self), dtype=np.float64)
+    def _dense_scores(self, terms: list[int]) -> np.ndarray:
+        # bincount adds the weights in array order: postings concatenated in query order (repeats
+        # included) give each passage exactly rank_bm25's sequence of additions.
         indptr, indices, data = self.indptr, self.indices, self.data
-        for t in self._term_ids(query):
-            s, e = indptr[t], indptr[t + 1]
-            scores[indices[s:e]] += data[s:e]
-        return scores
+        if not terms:
+            return np.zeros(len(self), dtype=np.float64)
+        spans = [(int(indptr[t]), int(indptr[t + 1])) for t in terms]
+        return np.bincount(
+            np.concatenate([indices[s:e] for s, e in spans]),
+            weights=np.concatenate([data[s:e] for s, e in spans]),
+            minlength=len(self),
+        )
+
+    def get_scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage, shape ``(len(self),)``, bit-identical to ``rank_bm25``'s
+        ``get_scores`` for the same tokens.
+
+        Example:
+            >>> retriever.get_scores("Ed Wood").argmax()  # doctest: +SKIP
+        """
+        return self._dense_scores(self._term_ids(query))
 
     def search(self, query: str, k: int = 1) -> list[Hit]:
+        """The best ``k`` passages (score desc, then corpus order), only passages sharing a token.
+
+        Example:
+            >>> retriever.search("Scorch Trials publisher", k=3)  # doctest: +SKIP
+        """
         k = _check_k(k)
         terms = self._term_ids(query)
         if k == 0 or not terms:
             return []
+        cand, vals = self._top(terms, k)
+        return _rank(cand, vals, self.passages)
+
+    def _top(self, terms: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
         indptr, indices, data = self.indptr, self.indices, self.data
         if len(terms) == 1:
             s, e = int(indptr[terms[0]]), int(indptr[terms[0] + 1])
-            cand, vals = _top_k(np.asarray(indices[s:e]), np.asarray(data[s:e]), k, 1)
-            return _rank(cand, vals, self.passages)
-        buf = self._buffer()
+            return _top_k(np.asarray(indices[s:e]), np.asarray(data[s:e]), k, 1)
         distinct = list(dict.fromkeys(terms))
-        spans = [(int(indptr[t]), int(indptr[t + 1])) for t in distinct]
-        cand = np.concatenate([indices[s:e] for s, e in spans])
-        try:
-            span_of = dict(zip(distinct, spans))
-            for t in terms:  # query order, repeats included: same additions as rank_bm25
-                s, e = span_of[t]
-                buf[indices[s:e]] += data[s:e]
-            vals = buf[cand]
-        finally:
-            buf[cand] = 0.0
-        cand, vals = _top_k(cand, vals, k, len(distinct))
-        return _rank(cand, vals, self.passages)
+        span = {t: (int(indptr[t]), int(indptr[t + 1])) for t in distinct}
+        total = sum(span[t][1] - span[t][0] for t in terms)
+        n = len(self)
+        if total * 8 < n:
+            # few postings: accumulate in a reusable per-thread buffer, touch only those passages
+            buf = self._buffer()
+            cand = np.concatenate([indices[span[t][0] : span[t][1]] for t in distinct])
+            try:
+                for t in terms:  # query order, repeats included: rank_bm25's additions
+                    s, e = span[t]
+                    buf[indices[s:e]] += data[s:e]
+                vals = buf[cand]
+            finally:
+                buf[cand] = 0.0
+            return _top_k(cand, vals, k, len(distinct))
+        # many postings: dense scores, then a cut at a lower bound of the k-th best score taken
+        # from the passages of the rarest query terms (any passage ranked in the top k scores at
+        # least that much; untouched passages score exactly 0, so a positive cut keeps only matches)
+        scores = self._dense_scores(terms)
+        sample: list[int] = []
+        size = 0
+        for t in sorted(distinct, key=lambda t: span[t][1] - span[t][0]):
+            sample.append(t)
+            size += span[t][1] - span[t][0]
+            if size >= max(1024, 16 * k):
+                break
+        cand = np.concatenate([indices[span[t][0] : span[t][1]] for t in sample])
+        top, vals = _top_k(cand, scores[cand], k, len(sample))
+        if top.shape[0] == k and vals[-1] > 0:
+            sel = np.flatnonzero(scores >= vals[-1])
+            return _top_k(sel, scores[sel], k, 1)
+        cand = np.concatenate([indices[span[t][0] : span[t][1]] for t in distinct])
+        return _top_k(cand, scores[cand], k, len(distinct))
 
 
 class _Vocab(dict):

@@ -98,6 +98,7 @@ class StringArray(Sequence[str]):
 
     def __init__(self, blob: np.ndarray, offsets: np.ndarray) -> None:
         self.blob, self.offsets = blob, offsets
+        self._bytes = memoryview(blob) if blob.shape[0] else memoryview(b"")
 
     @classmethod
     def from_strings(cls, strings: Iterator[str] | Sequence[str]) -> StringArray:
@@ -117,12 +118,13 @@ class StringArray(Sequence[str]):
     def __getitem__(self, i: int | slice) -> str | list[str]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        n = len(self)
+        n = self.offsets.shape[0] - 1
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError(i)
-        return self.blob[self.offsets[i] : self.offsets[i + 1]].tobytes().decode("utf-8")
+        a, b = self.offsets[i : i + 2].tolist()
+        return str(self._bytes[a:b], "utf-8")
 
     def to_list(self) -> list[str]:
         data = self.blob.tobytes()
@@ -355,7 +357,8 @@ def load_index(
         if verify and _sha256_file(path) != info.get("sha256"):
             raise CorruptIndexError(f"index {d}: {fn} fails its SHA-256 checksum: {_REBUILD}")
         try:
-            arrays[name] = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+            # a plain ndarray view of the memmap: slicing np.memmap objects is several times slower
+            arrays[name] = np.asarray(np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False))
         except (ValueError, OSError, EOFError) as e:
             raise CorruptIndexError(f"index {d}: cannot read {fn} ({e}): {_REBUILD}") from None
     n_docs, n_terms, nnz = manifest.get("n_docs"), manifest.get("n_terms"), manifest.get("nnz")
