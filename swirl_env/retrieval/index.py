@@ -161,42 +161,54 @@ def _sha256_file(path: Path) -> str:
 def _corpus_record(
     corpus: str | os.PathLike[str] | Sequence[Passage] | None, passages: Sequence[Passage]
 ) -> dict:
+    rec: dict[str, Any] = {"passages_sha256": corpus_fingerprint(passages), "sha256": None, "path": None}
     if isinstance(corpus, (str, os.PathLike)):
         p = Path(corpus).resolve()
         st = p.stat()
-        return {
-            "sha256": corpus_fingerprint(p),
-            "path": str(p),
-            "size": st.st_size,
-            "mtime_ns": st.st_mtime_ns,
-        }
-    return {"sha256": corpus_fingerprint(corpus if corpus is not None else passages), "path": None}
+        rec.update(sha256=corpus_fingerprint(p), path=str(p), size=st.st_size, mtime_ns=st.st_mtime_ns)
+    return rec
 
 
 def _check_corpus(
     manifest: dict, corpus: str | os.PathLike[str] | Sequence[Passage] | None, directory: Path
 ) -> None:
+    """Raise :class:`StaleIndexError` when ``corpus`` (default: the recorded corpus file, when it still
+    exists) differs from the one the index was built from. A file is compared by size and mtime
+    first, then by SHA-256 of its bytes, then by the passages it holds (same passages, other layout);
+    passages are compared by their content hash."""
     rec = manifest.get("corpus") or {}
-    want = rec.get("sha256")
     if corpus is None:
         path = rec.get("path")
         if not path or not Path(path).is_file():
             return  # nothing to compare against
-        st = Path(path).stat()
-        if st.st_size == rec.get("size") and st.st_mtime_ns == rec.get("mtime_ns"):
-            return
         corpus = path
-    elif isinstance(corpus, (str, os.PathLike)):
-        st = Path(corpus).stat()
-        same_file = rec.get("path") == str(Path(corpus).resolve())
-        if same_file and st.st_size == rec.get("size") and st.st_mtime_ns == rec.get("mtime_ns"):
+    if isinstance(corpus, (str, os.PathLike)):
+        p = Path(corpus).resolve()
+        st = p.stat()
+        if (
+            rec.get("path") == str(p)
+            and st.st_size == rec.get("size")
+            and st.st_mtime_ns == rec.get("mtime_ns")
+        ):
             return
-    got = corpus_fingerprint(corpus)
-    if got != want:
-        where = corpus if isinstance(corpus, (str, os.PathLike)) else "the given passages"
+        got = corpus_fingerprint(p)
+        if got == rec.get("sha256"):
+            return
+        from swirl_env.retrieval.corpus import load_corpus
+
+        try:
+            same = corpus_fingerprint(load_corpus(p)) == rec.get("passages_sha256")
+        except ValueError:
+            same = False
+        if same:
+            return
         raise StaleIndexError(
-            f"index {directory} was built from another corpus (sha256 {str(want)[:12]}..., "
-            f"{where} has {got[:12]}...): {_REBUILD}"
+            f"index {directory} was built from another corpus than {p} (its content changed since, "
+            f"sha256 {got[:12]}... vs {str(rec.get('sha256'))[:12]}...): {_REBUILD}"
+        )
+    if corpus_fingerprint(corpus) != rec.get("passages_sha256"):
+        raise StaleIndexError(
+            f"index {directory} was built from another corpus than the given passages: {_REBUILD}"
         )
 
 
