@@ -84,9 +84,9 @@ def test_vector_envs(mode):
     gym.register("Toy-Reverse-v0", entry_point=make_env) if "Toy-Reverse-v0" not in gym.registry else None
     envs = gym.make_vec("Toy-Reverse-v0", num_envs=2, vectorization_mode=mode)
     try:
-        obs, info = envs.reset(seed=[0, 1])
+        obs, _info = envs.reset(seed=[0, 1])
         assert all("café" in o for o in obs)
-        obs, rew, term, trunc, info = envs.step(["<reverse>é€</reverse>", "<answer>no</answer>"])
+        obs, _rew, term, _trunc, _info = envs.step(["<reverse>é€</reverse>", "<answer>no</answer>"])
         assert obs[0].endswith("é€ -> €é")
         assert list(term) == [False, True]
         obs, *_ = envs.step(["<reverse>x</reverse>", "<reverse>y</reverse>"])

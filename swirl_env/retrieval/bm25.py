@@ -34,14 +34,14 @@ from tqdm.auto import tqdm
 
 from swirl_env.retrieval.base import Hit, Retriever
 from swirl_env.retrieval.corpus import Passage
-from swirl_env.retrieval.tokenizer import tokenize
+from swirl_env.retrieval.tokenizer import _WORD, STOPWORDS, tokenize
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["BM25Params", "RankBM25Retriever", "SparseBM25Retriever"]
 
 #: Passages tokenized per chunk while building the sparse index (bounds peak memory).
-_BUILD_CHUNK = 50_000
+_BUILD_CHUNK = 20_000
 
 
 def _check_params(k1: float, b: float, epsilon: float) -> dict[str, float]:
@@ -243,9 +243,14 @@ class SparseBM25Retriever(Retriever):
 
     def _build(self, progress: bool) -> None:
         n = len(self.passages)
-        vocab = _Vocab()
-        lookup = vocab.__getitem__
-        chunks: list[sp.csr_matrix] = []
+        # The stopwords take ids 0..S-1 so raw tokens can be mapped with C-speed dict lookups and the
+        # stopwords dropped with one numpy mask; the other words keep their first-appearance order
+        # (rank_bm25's vocabulary order, which fixes the order of its mean-idf summation).
+        stop = sorted(STOPWORDS)
+        n_stop = len(stop)
+        vocab: dict[str, int] = {w: i for i, w in enumerate(stop)}
+        split = _WORD.findall
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         doc_len = np.empty(n, dtype=np.int64)
         bar = tqdm(
             total=n,
@@ -256,29 +261,46 @@ class SparseBM25Retriever(Retriever):
             mininterval=1.0,
         )
         for start in range(0, n, _BUILD_CHUNK):
-            stop = min(n, start + _BUILD_CHUNK)
-            ids: list[int] = []
-            for j in range(start, stop):
-                toks = tokenize(self.passages[j].indexed_text)
-                doc_len[j] = len(toks)
-                ids.extend(map(lookup, toks))
-            terms = np.array(ids, dtype=np.int32)
-            rows = np.repeat(np.arange(stop - start, dtype=np.int32), doc_len[start:stop])
+            stop_at = min(n, start + _BUILD_CHUNK)
+            flat: list[str] = []
+            counts = np.empty(stop_at - start, dtype=np.int64)
+            for j in range(start, stop_at):
+                toks = split(self.passages[j].indexed_text.lower())
+                counts[j - start] = len(toks)
+                flat += toks
+            for w in dict.fromkeys(flat):  # new words, in order of first appearance
+                if w not in vocab:
+                    vocab[w] = len(vocab)
+            ids = np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat))
+            del flat
+            rows = np.repeat(np.arange(stop_at - start, dtype=np.int64), counts)
+            keep = ids >= n_stop
+            ids, rows = ids[keep] - n_stop, rows[keep]
+            doc_len[start:stop_at] = np.bincount(rows, minlength=stop_at - start)
             # COO -> CSR sums the duplicate (passage, term) pairs: term frequencies.
             chunk = sp.coo_matrix(
-                (np.ones(terms.shape[0], dtype=np.int32), (rows, terms)), shape=(stop - start, len(vocab))
+                (np.ones(ids.shape[0], dtype=np.int32), (rows, ids)),
+                shape=(stop_at - start, len(vocab) - n_stop),
             ).tocsr()
-            chunks.append(chunk)
-            bar.update(stop - start)
+            parts.append((chunk.indptr.astype(np.int64), chunk.indices, chunk.data))
+            bar.update(stop_at - start)
         bar.close()
-        n_terms = len(vocab)
+        n_terms = len(vocab) - n_stop
         if n_terms == 0:
             raise ValueError("the corpus has no indexable token (every passage is empty or stopwords only)")
-        for c in chunks:  # widen earlier chunks to the final vocabulary
-            c._shape = (c.shape[0], n_terms)
-        doc_term = chunks[0] if len(chunks) == 1 else sp.vstack(chunks, format="csr")
+        offsets = np.cumsum([0] + [p[0][-1] for p in parts])
+        doc_term = sp.csr_matrix(
+            (
+                np.concatenate([p[2] for p in parts]),
+                np.concatenate([p[1] for p in parts]),
+                np.concatenate([parts[0][0][:1]] + [p[0][1:] + o for p, o in zip(parts, offsets)]),
+            ),
+            shape=(n, n_terms),
+        )
+        del parts
+        vocab = {w: i - n_stop for w, i in vocab.items() if i >= n_stop}
         term_doc = doc_term.tocsc()  # column t = postings of term t, passage ids ascending
-        del doc_term, chunks
+        del doc_term
         indptr = term_doc.indptr.astype(np.int64, copy=False)
         indices = term_doc.indices.astype(np.int32, copy=False)
         tf = term_doc.data.astype(np.float64)
@@ -300,7 +322,7 @@ class SparseBM25Retriever(Retriever):
         rows_of = np.repeat(np.arange(n_terms), df)
         data = idf[rows_of] * ((tf * (k1 + 1)) / (tf + norm[indices]))
 
-        self.vocab = dict(vocab)
+        self.vocab = vocab
         self.indptr, self.indices, self.data = indptr, indices, data
         self.doc_len, self.idf = doc_len, idf
         self.avgdl, self.average_idf = avgdl, average_idf
@@ -415,11 +437,3 @@ class SparseBM25Retriever(Retriever):
             return _top_k(sel, scores[sel], k, 1)
         cand = np.concatenate([indices[span[t][0] : span[t][1]] for t in distinct])
         return _top_k(cand, scores[cand], k, len(distinct))
-
-
-class _Vocab(dict):
-    """token -> id, assigning the next id to an unseen token (first-appearance order)."""
-
-    def __missing__(self, key: str) -> int:
-        value = self[key] = len(self)
-        return value
