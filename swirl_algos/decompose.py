@@ -1,0 +1,243 @@
+"""Step-wise decomposition of trajectories and export as Hugging Face datasets for TRL.
+
+A trajectory ``(s_1, a_1, ..., s_K, a_K)`` gives ``K`` sub-trajectories ``(s_i, a_i)`` (the
+paper's Stage 1 output). :func:`decompose` turns each into one *step record*, in TRL's
+conversational prompt-completion format:
+
+.. code-block:: text
+
+    {"prompt": [messages of state s_i],            # the exact prefix of the conversation
+     "completion": [{"role": "assistant", "content": a_i}],
+     "trajectory_id": str, "step_index": int, "num_steps": int, "env_id": str,
+     "task": JSON string of Task.to_dict(),
+     "process_label": bool | None, "process_score": float | None,   # the step's judgement
+     "outcome_score": float | None}                                 # the episode's outcome
+
+``outcome_score`` is the outcome judge's decision (1.0 YES / 0.0 NO) when the trajectory was
+judged (``None`` when that judge failed), else the environment's metric score
+(:func:`outcome_score`). :func:`to_hf_dataset` makes a ``datasets.Dataset`` that TRL's
+``SFTTrainer`` (``kind="sft"``) or prompt-only trainers such as ``GRPOTrainer``
+(``kind="prompts"``) take as is.
+
+Example:
+    >>> from swirl_env.trajectory import Step, Trajectory
+    >>> t = Trajectory(id="q#0", env_id="E", task={"id": "q", "question": "2+2?", "answers": ["4"]},
+    ...     messages=[{"role": "user", "content": "2+2?"},
+    ...               {"role": "assistant", "content": "<math_exp>2+2</math_exp>"},
+    ...               {"role": "user", "content": "2+2 -> 4"},
+    ...               {"role": "assistant", "content": "<answer>4</answer>"}],
+    ...     steps=[Step(0, 1, "<math_exp>2+2</math_exp>", "call", tool="calculator", argument="2+2"),
+    ...            Step(1, 3, "<answer>4</answer>", "answer", argument="4")],
+    ...     final_answer="4", outcome={"score": 1.0, "metric": "numeric"}, terminated=True)
+    >>> records = decompose([t])
+    >>> [len(r["prompt"]) for r in records], records[1]["completion"][0]["content"]
+    ([1, 3], '<answer>4</answer>')
+    >>> records[1]["outcome_score"]
+    1.0
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from swirl_env.trajectory import Trajectory
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RECORD_FIELDS", "decompose", "outcome_label", "outcome_score", "to_hf_dataset"]
+
+#: The fields of a step record, in order.
+RECORD_FIELDS = (
+    "prompt",
+    "completion",
+    "trajectory_id",
+    "step_index",
+    "num_steps",
+    "env_id",
+    "task",
+    "process_label",
+    "process_score",
+    "outcome_score",
+)
+
+
+def outcome_score(traj: Trajectory, source: str = "auto") -> float | None:
+    """The episode's outcome as a number in [0, 1].
+
+    ``source="auto"``: the outcome judge's label (1.0 / 0.0) when an outcome judgement is
+    recorded (``None`` if the judge failed), else the environment's metric score. ``"judge"``:
+    only the judge (``None`` when not judged). ``"env"``: only the environment's score.
+
+    Example:
+        >>> from swirl_env.trajectory import Trajectory
+        >>> t = Trajectory("q#0", "E", {"id": "q"}, [], [], outcome={"score": 0.0, "judge": {"label": True}})
+        >>> outcome_score(t), outcome_score(t, "env")
+        (1.0, 0.0)
+    """
+    if source not in ("auto", "judge", "env"):
+        raise ValueError(f"outcome source must be 'auto', 'judge' or 'env', got {source!r}")
+    outcome = traj.outcome or {}
+    judge = outcome.get("judge")
+    if source in ("auto", "judge") and isinstance(judge, Mapping):
+        label = judge.get("label")
+        return None if label is None else float(bool(label))
+    if source == "judge":
+        return None
+    score = outcome.get("score")
+    return None if score is None else float(score)
+
+
+def outcome_label(traj: Trajectory, source: str = "auto", threshold: float = 1.0) -> bool | None:
+    """Whether the episode's outcome is correct (``score >= threshold``), ``None`` if unknown.
+
+    Example:
+        >>> from swirl_env.trajectory import Trajectory
+        >>> outcome_label(Trajectory("q#0", "E", {"id": "q"}, [], [], outcome={"score": 1.0}))
+        True
+    """
+    score = outcome_score(traj, source)
+    return None if score is None else score >= threshold
+
+
+def _check_step(traj: Trajectory, k: int) -> None:
+    step = traj.steps[k]
+    mi = step.message_index
+    if not 0 < mi < len(traj.messages):
+        raise ValueError(
+            f"trajectory {traj.id!r} step {k}: message_index {mi} outside its {len(traj.messages)} messages"
+        )
+    msg = traj.messages[mi]
+    if msg.get("role") != "assistant" or msg.get("content") != step.action:
+        raise ValueError(
+            f"trajectory {traj.id!r} step {k}: messages[{mi}] is not this step's action; the record is inconsistent"
+        )
+    if k > 0 and mi <= traj.steps[k - 1].message_index:
+        raise ValueError(f"trajectory {traj.id!r}: steps are not in conversation order at step {k}")
+
+
+def decompose(
+    trajs: Iterable[Trajectory | Mapping[str, Any]],
+    *,
+    steps: Sequence[int] | None = None,
+    outcome_source: str = "auto",
+) -> list[dict[str, Any]]:
+    """Split trajectories into step records ``(s_i, a_i)`` (see the module docstring).
+
+    Args:
+        trajs: :class:`~swirl_env.trajectory.Trajectory` objects (or their dicts).
+        steps: only these step indices of every trajectory (default: all).
+        outcome_source: where ``outcome_score`` comes from (see :func:`outcome_score`).
+
+    Returns:
+        One record per step, trajectory by trajectory, steps in order. The state is the exact
+        prefix of the conversation before the action.
+
+    Raises:
+        ValueError: a trajectory whose ``steps`` do not point at its assistant messages.
+
+    Example:
+        >>> # records = decompose(read_trajectories("runs/gsm8k/filtered.jsonl"))
+    """
+    wanted = None if steps is None else set(steps)
+    out: list[dict[str, Any]] = []
+    for t in trajs:
+        traj = t if isinstance(t, Trajectory) else Trajectory.from_dict(t)
+        oscore = outcome_score(traj, outcome_source)
+        task_json = json.dumps(traj.task, ensure_ascii=False, sort_keys=True)
+        for k, step in enumerate(traj.steps):
+            if wanted is not None and k not in wanted:
+                continue
+            _check_step(traj, k)
+            process = step.process or {}
+            label = process.get("label")
+            score = process.get("score")
+            out.append(
+                {
+                    "prompt": traj.state_messages(k),
+                    "completion": [{"role": "assistant", "content": step.action}],
+                    "trajectory_id": traj.id,
+                    "step_index": step.index,
+                    "num_steps": traj.num_steps,
+                    "env_id": traj.env_id,
+                    "task": task_json,
+                    "process_label": None if label is None else bool(label),
+                    "process_score": None if score is None else float(score),
+                    "outcome_score": oscore,
+                }
+            )
+    return out
+
+
+def _as_records(records: Iterable[Any]) -> list[dict[str, Any]]:
+    rows = list(records)
+    if rows and all(isinstance(r, Trajectory) or (isinstance(r, Mapping) and "steps" in r) for r in rows):
+        return decompose(rows)
+    out = []
+    for n, r in enumerate(rows):
+        if not isinstance(r, Mapping) or "prompt" not in r:
+            raise ValueError(f"record {n} is neither a trajectory nor a step record (no 'prompt')")
+        out.append(dict(r))
+    return out
+
+
+def to_hf_dataset(records: Iterable[Any], kind: str = "sft") -> Any:
+    """A ``datasets.Dataset`` of step records in TRL's conversational format.
+
+    Args:
+        records: step records (from :func:`decompose`) or trajectories (decomposed here).
+        kind: ``"sft"``: ``prompt`` + ``completion`` columns (``SFTTrainer``, prompt-completion
+            format: the loss is on the completion only); ``"prompts"``: ``prompt`` only, each
+            distinct state once (prompt-only trainers such as ``GRPOTrainer``, SWiRL's Stage 2).
+            Both keep the metadata columns (``trajectory_id``, ``step_index``, ``task``...).
+
+    Example:
+        >>> ds = to_hf_dataset([{"prompt": [{"role": "user", "content": "2+2?"}],
+        ...                      "completion": [{"role": "assistant", "content": "<answer>4</answer>"}],
+        ...                      "trajectory_id": "q#0", "step_index": 0, "num_steps": 1, "env_id": "E",
+        ...                      "task": "{}", "process_label": True, "process_score": 1.0,
+        ...                      "outcome_score": 1.0}])
+        >>> ds.column_names[:2], ds[0]["completion"][0]["role"]
+        (['prompt', 'completion'], 'assistant')
+    """
+    from datasets import Dataset, Features, Value
+
+    if kind not in ("sft", "prompts"):
+        raise ValueError(f"kind must be 'sft' or 'prompts', got {kind!r}")
+    rows = _as_records(records)
+    message = {"role": Value("string"), "content": Value("string")}
+    feats = {
+        "prompt": [message],
+        **({"completion": [message]} if kind == "sft" else {}),
+        "trajectory_id": Value("string"),
+        "step_index": Value("int64"),
+        "num_steps": Value("int64"),
+        "env_id": Value("string"),
+        "task": Value("string"),
+        "process_label": Value("bool"),
+        "process_score": Value("float64"),
+        "outcome_score": Value("float64"),
+    }
+    if kind == "prompts":
+        seen: set[str] = set()
+        unique = []
+        for r in rows:
+            key = json.dumps(r["prompt"], sort_keys=True, ensure_ascii=False)
+            if key not in seen:
+                seen.add(key)
+                unique.append(r)
+        rows = unique
+    data: dict[str, list[Any]] = {name: [] for name in feats}
+    for n, r in enumerate(rows):
+        for name in feats:
+            value = r.get(name)
+            if name in ("prompt", "completion"):
+                if not isinstance(value, list) or not value:
+                    raise ValueError(f"record {n}: {name!r} must be a non-empty list of chat messages")
+                value = [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
+            elif name == "task" and isinstance(value, Mapping):
+                value = json.dumps(dict(value), ensure_ascii=False, sort_keys=True)
+            data[name].append(value)
+    return Dataset.from_dict(data, features=Features(feats))

@@ -1,0 +1,284 @@
+"""Append-safe, resumable JSON Lines files of trajectory (or any) records.
+
+Every pipeline file is one JSON object per line. Writers append one record at a time with a
+single ``write`` followed by ``flush`` and ``fsync``, so a process killed at any moment leaves at
+most one half-written LAST line. Readers ignore such a line (with a warning), and
+:class:`JsonlWriter` cuts it off before appending, so a re-run continues the file cleanly: nothing
+that was finished is lost, nothing is written twice, and no half-written line is ever accepted.
+A bad line anywhere else is corruption and raises an error naming the file and line.
+
+A writer also holds an exclusive lock (``fcntl.flock``) on its file, so two processes cannot
+append to the same output at once.
+
+Example:
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.jsonl")
+    >>> with JsonlWriter(path) as w:
+    ...     w.write({"id": "a"})
+    ...     w.write({"id": "b"})
+    >>> with open(path, "a") as f:
+    ...     _ = f.write('{"id": "c", "mess')   # a run killed mid-write
+    >>> [r["id"] for r in read_jsonl(path)]
+    ['a', 'b']
+    >>> with JsonlWriter(path) as w:           # the next run drops the partial line, then appends
+    ...     w.write({"id": "c"})
+    >>> [r["id"] for r in read_jsonl(path)]
+    ['a', 'b', 'c']
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from swirl_env.trajectory import Trajectory
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "JsonlWriter",
+    "iter_jsonl",
+    "iter_trajectories",
+    "read_jsonl",
+    "read_trajectories",
+    "record_key",
+    "repair_tail",
+    "write_jsonl",
+]
+
+PathLike = str | os.PathLike
+
+
+def _to_line(record: Trajectory | Mapping[str, Any]) -> bytes:
+    if isinstance(record, Trajectory) or hasattr(record, "to_json"):
+        text = record.to_json()  # type: ignore[union-attr]
+    elif isinstance(record, Mapping):
+        text = json.dumps(dict(record), ensure_ascii=False)
+    else:
+        raise TypeError(
+            f"cannot write a {type(record).__name__} as a JSON line (give a dict or a Trajectory)"
+        )
+    if "\n" in text:  # json.dumps never emits raw newlines; a custom to_json might
+        raise ValueError("a JSON line must not contain a raw newline")
+    return (text + "\n").encode("utf-8")
+
+
+def iter_jsonl(path: PathLike) -> Iterator[dict[str, Any]]:
+    """Yield the records of a JSONL file, skipping blank lines and a half-written last line.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a line other than the last is not valid JSON (or not a JSON object).
+
+    Example:
+        >>> # for record in iter_jsonl("runs/gsm8k/trajectories.jsonl"): ...
+    """
+    path = Path(path)
+    with path.open("rb") as f:
+        n = 0
+        for raw in f:
+            n += 1
+            complete = raw.endswith(b"\n")
+            text = raw.strip()
+            if not text:
+                continue
+            try:
+                obj = json.loads(text.decode("utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                if not complete:  # only the last line can lack its newline
+                    logger.warning("%s:%d: ignoring a half-written last line (%d bytes)", path, n, len(raw))
+                    return
+                msg = getattr(e, "msg", str(e))
+                raise ValueError(f"{path}:{n}: invalid JSON line ({msg}); the file is corrupt") from None
+            if not isinstance(obj, dict):
+                raise ValueError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
+            yield obj
+
+
+def read_jsonl(path: PathLike) -> list[dict[str, Any]]:
+    """All records of a JSONL file (see :func:`iter_jsonl`).
+
+    Example:
+        >>> # rows = read_jsonl("runs/gsm8k/judged.jsonl")
+    """
+    return list(iter_jsonl(path))
+
+
+def iter_trajectories(path: PathLike) -> Iterator[Trajectory]:
+    """Yield the :class:`~swirl_env.trajectory.Trajectory` records of a file.
+
+    Example:
+        >>> # n_steps = sum(t.num_steps for t in iter_trajectories("runs/gsm8k/trajectories.jsonl"))
+    """
+    for n, row in enumerate(iter_jsonl(path), 1):
+        if "messages" not in row or "steps" not in row:
+            raise ValueError(
+                f"{path}: record {n} is not a trajectory (no 'messages'/'steps'); "
+                "is this a step-record file from 'swirl filter --level step' or 'swirl export'?"
+            )
+        yield Trajectory.from_dict(row)
+
+
+def read_trajectories(path: PathLike) -> list[Trajectory]:
+    """All trajectories of a file (see :func:`iter_trajectories`).
+
+    Example:
+        >>> # trajs = read_trajectories("runs/gsm8k/trajectories.jsonl")
+    """
+    return list(iter_trajectories(path))
+
+
+def record_key(record: Trajectory | Mapping[str, Any]) -> tuple[str, int]:
+    """The resume key of a trajectory: ``(task id, sample index)``.
+
+    Example:
+        >>> record_key({"id": "q#1", "task": {"id": "q"}, "sample": 1})
+        ('q', 1)
+    """
+    if isinstance(record, Trajectory):
+        return (str(record.task.get("id", record.id)), int(record.sample))
+    task = record.get("task") or {}
+    return (str(task.get("id", record.get("id"))), int(record.get("sample", 0) or 0))
+
+
+def repair_tail(path: PathLike) -> int:
+    """Cut a half-written last line off ``path``; returns the number of bytes removed.
+
+    A last line without its newline is kept (and completed with one) when it is a valid JSON
+    object, and removed otherwise. A missing file is left alone (returns 0).
+
+    Example:
+        >>> # removed = repair_tail("runs/gsm8k/trajectories.jsonl")
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    with path.open("r+b") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        if size == 0:
+            return 0
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return 0
+        # the last line lacks its newline: find where it starts
+        start, pos, block = 0, size, 65536
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            f.seek(pos)
+            cut = f.read(step).rfind(b"\n")
+            if cut >= 0:
+                start = pos + cut + 1
+                break
+        f.seek(start)
+        last = f.read()
+        try:
+            ok = isinstance(json.loads(last.decode("utf-8")), dict) if last.strip() else False
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            ok = False
+        if ok:
+            f.seek(0, os.SEEK_END)
+            f.write(b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+            return 0
+        f.truncate(start)
+        f.flush()
+        os.fsync(f.fileno())
+    logger.warning("%s: removed a half-written last line (%d bytes)", path, len(last))
+    return len(last)
+
+
+class JsonlWriter:
+    """Appends records to a JSONL file, one durable line at a time.
+
+    Args:
+        path: the file (created with its parent directories if missing).
+        fsync: ``fsync`` after every record (a record is on disk when :meth:`write` returns).
+        lock: take an exclusive ``flock`` on the file (POSIX); a second writer fails at once.
+
+    Example:
+        >>> # with JsonlWriter("runs/gsm8k/trajectories.jsonl") as w:
+        >>> #     w.write(trajectory)
+    """
+
+    def __init__(self, path: PathLike, *, fsync: bool = True, lock: bool = True) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+        self.lock = lock
+        self.written = 0
+        self._f: Any = None
+
+    def open(self) -> JsonlWriter:
+        if self._f is not None:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = self.path.open("ab")
+        if self.lock:
+            try:
+                import fcntl
+
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except ImportError:  # pragma: no cover - non-POSIX
+                pass
+            except OSError:
+                f.close()
+                raise RuntimeError(
+                    f"{self.path} is being written by another process; wait for it or choose another output"
+                ) from None
+        self._f = f
+        repair_tail(self.path)
+        return self
+
+    def write(self, record: Trajectory | Mapping[str, Any]) -> None:
+        """Append one record (a :class:`Trajectory` or a JSON-serialisable dict)."""
+        if self._f is None:
+            self.open()
+        self._f.write(_to_line(record))
+        self._f.flush()
+        if self.fsync:
+            os.fsync(self._f.fileno())
+        self.written += 1
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()  # closing releases the lock
+            self._f = None
+
+    def __enter__(self) -> JsonlWriter:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_jsonl(path: PathLike, records: Iterable[Trajectory | Mapping[str, Any]]) -> int:
+    """Write ``records`` to ``path`` atomically (temporary file, then rename); returns the count.
+
+    Readers never see a partly written file: either the old content or the new one.
+
+    Example:
+        >>> # write_jsonl("runs/gsm8k/filtered.jsonl", kept)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    n = 0
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for r in records:
+                f.write(_to_line(r))
+                n += 1
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n
