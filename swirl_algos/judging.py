@@ -1,0 +1,166 @@
+"""Judge a trajectory file: per-step process labels and the outcome judgement, as new records.
+
+:func:`judge_file` reads trajectories from ``input`` and appends judged copies to ``output`` (the
+input is never modified). Each step gets ``Step.process = {"label", "score", "rationale",
+"judge", "error"}``; the episode gets ``outcome["judge"]`` (same keys). Judging goes through
+:func:`swirl_env.rewards.wrappers.judge_trajectories`, which builds exactly the requests the
+online reward wrappers and evaluation build, so a judge labels a step the same way everywhere.
+
+The output is resumable like a rollout file: trajectories are judged in chunks, each judged
+trajectory is appended and fsynced, and a re-run skips the ids already in ``output``. A judge
+that fails on an item records ``label=None`` with the error (never a silent GOOD); pass
+``retry_failed=True`` to re-judge those on a later run (the output is then rewritten atomically).
+
+Example:
+    >>> # from swirl_env.rewards.judges.rule import RuleOutcomeJudge, RuleProcessJudge
+    >>> # summary = judge_file("runs/gsm8k/trajectories.jsonl", "runs/gsm8k/judged.jsonl",
+    >>> #                      process_judge=RuleProcessJudge(), outcome_judge=RuleOutcomeJudge())
+    >>> # summary["judged"], summary["process_good_rate"]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from swirl_algos.jsonl import JsonlWriter, iter_trajectories, write_jsonl
+from swirl_env.rewards.judges.base import OutcomeJudge, ProcessJudge
+from swirl_env.rewards.wrappers import judge_trajectories
+from swirl_env.trajectory import Trajectory
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["has_failures", "judge_file"]
+
+
+def has_failures(traj: Trajectory, *, process: bool = True, outcome: bool = True) -> bool:
+    """Whether a judged trajectory has a failed judgement (``label=None`` with an error).
+
+    Example:
+        >>> from swirl_env.trajectory import Trajectory
+        >>> has_failures(Trajectory("q#0", "E", {"id": "q"}, [], [], outcome={"judge": {"label": None}}))
+        True
+    """
+    if process and any(s.process is not None and s.process.get("label") is None for s in traj.steps):
+        return True
+    judge = (traj.outcome or {}).get("judge")
+    return bool(outcome and isinstance(judge, dict) and judge.get("label") is None)
+
+
+def judge_file(
+    input: str | os.PathLike,
+    output: str | os.PathLike,
+    process_judge: ProcessJudge | None = None,
+    outcome_judge: OutcomeJudge | None = None,
+    *,
+    chunk_size: int = 256,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Judge every trajectory of ``input`` and append the judged records to ``output``.
+
+    Args:
+        input: a trajectory JSONL file (from :func:`swirl_algos.rollout.rollout`).
+        output: the judged file (created, or continued when it exists); must differ from ``input``.
+        process_judge: judges every step (GOOD/BAD); ``None`` keeps existing step labels.
+        outcome_judge: judges the final answer against the answer key; ``None`` keeps any
+            existing outcome judgement.
+        chunk_size: trajectories judged per batch (requests of a chunk go to the judge together).
+        retry_failed: re-judge trajectories of ``output`` whose judgement failed.
+        progress: show a progress bar.
+
+    Returns:
+        Counts: ``input``, ``already_done``, ``judged``, ``steps_judged``, ``process_good``,
+        ``process_failed``, ``outcome_yes``, ``outcome_failed``, ``process_good_rate``,
+        ``outcome_yes_rate``.
+
+    Raises:
+        ValueError: no judge, ``output`` is ``input``, or ``output`` holds other trajectories.
+    """
+    if process_judge is None and outcome_judge is None:
+        raise ValueError("give a process_judge, an outcome_judge, or both")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    src, dst = Path(input), Path(output)
+    if not src.exists():
+        raise FileNotFoundError(f"no trajectory file at {src}")
+    if dst.exists() and src.resolve() == dst.resolve():
+        raise ValueError("the output must be a new file; the input is never rewritten in place")
+    trajs = list(iter_trajectories(src))
+    ids = [t.id for t in trajs]
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        unique = []
+        for t in trajs:
+            if t.id not in seen:
+                seen.add(t.id)
+                unique.append(t)
+        logger.warning("%s: %d duplicate trajectory ids ignored", src, len(trajs) - len(unique))
+        trajs = unique
+    wanted = {t.id for t in trajs}
+
+    done: dict[str, Trajectory] = {}
+    if dst.exists():
+        for t in iter_trajectories(dst):
+            if t.id not in wanted:
+                raise ValueError(
+                    f"{dst} holds trajectory {t.id!r}, which is not in {src}; choose another output"
+                )
+            done.setdefault(t.id, t)
+        if retry_failed:
+            failed = {
+                i
+                for i, t in done.items()
+                if has_failures(t, process=process_judge is not None, outcome=outcome_judge is not None)
+            }
+            if failed:
+                logger.info("re-judging %d trajectories with failed judgements", len(failed))
+                write_jsonl(dst, [t for i, t in done.items() if i not in failed])
+                done = {i: t for i, t in done.items() if i not in failed}
+    todo = [t for t in trajs if t.id not in done]
+    counts: dict[str, Any] = {"input": len(trajs), "already_done": len(done), "judged": 0}
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(trajs), initial=len(done), desc="judging", unit="trajectory")
+    judged_all: list[Trajectory] = list(done.values())
+    try:
+        with JsonlWriter(dst) as writer:
+            for start in range(0, len(todo), chunk_size):
+                chunk = todo[start : start + chunk_size]
+                judged = judge_trajectories(
+                    chunk, process_judge, outcome_judge, batch_size=max(chunk_size, 1), progress=False
+                )
+                for t in judged:
+                    writer.write(t)
+                counts["judged"] += len(judged)
+                judged_all.extend(judged)
+                if bar is not None:
+                    bar.update(len(judged))
+    finally:
+        if bar is not None:
+            bar.close()
+    labels = [s.process.get("label") for t in judged_all for s in t.steps if s.process is not None]
+    outcomes = [
+        t.outcome["judge"].get("label") for t in judged_all if isinstance(t.outcome.get("judge"), dict)
+    ]
+    good = sum(lab is True for lab in labels)
+    decided = sum(lab is not None for lab in labels)
+    yes = sum(lab is True for lab in outcomes)
+    decided_o = sum(lab is not None for lab in outcomes)
+    counts.update(
+        {
+            "steps_judged": len(labels),
+            "process_good": good,
+            "process_failed": len(labels) - decided,
+            "outcome_yes": yes,
+            "outcome_failed": len(outcomes) - decided_o,
+            "process_good_rate": good / decided if decided else None,
+            "outcome_yes_rate": yes / decided_o if decided_o else None,
+        }
+    )
+    logger.info("judged %s -> %s: %s", src, dst, counts)
+    return counts

@@ -1,0 +1,343 @@
+"""A policy behind an OpenAI-compatible chat-completions server (vLLM, SGLang, TGI, OpenAI...).
+
+Each state is one ``POST {base_url}/chat/completions`` with the state's messages, the sampling
+settings, the env parser's stop strings (``stop``) and, by default, the per-sample ``seed``
+(vLLM honours it exactly, OpenAI on a best-effort basis). Requests run concurrently on a thread
+pool (``concurrency`` at a time) over one ``httpx.Client``.
+
+Servers drop the matched stop string from the reply (OpenAI always; vLLM unless
+``include_stop_str_in_output``). The policy puts it back, so an action ends with its closing tag
+exactly like a local model's: from vLLM's ``stop_reason`` when the server reports it, otherwise
+by closing the last opened call tag when the reply stopped on a stop sequence
+(``finish_reason == "stop"``). The action is then cut after its first stop string.
+
+Failures: timeouts, transport errors, HTTP 408/409/425/429 and 5xx, and malformed replies are
+retried with exponential backoff and jitter (``Retry-After`` honoured up to ``backoff_max``);
+other 4xx errors (wrong model name, bad key, prompt too long) are not. A state that still fails
+raises :class:`PolicyRequestError`: a rollout stops there with every finished episode saved, and
+re-running it resumes.
+
+Example:
+    >>> policy = OpenAIPolicy("http://localhost:8000/v1", "Qwen/Qwen2.5-7B-Instruct", concurrency=64)
+    >>> policy.url
+    'http://localhost:8000/v1/chat/completions'
+    >>> # trajs = rollout("SwiRL-HotPotQA-v0", policy, n_tasks=1000, samples_per_task=5, num_envs=256)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from swirl_algos.policies.base import Policy, State
+from swirl_algos.policies.hf import cut_at_stop
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["OpenAIPolicy", "PolicyRequestError", "restore_stop"]
+
+RETRY_STATUS = frozenset({408, 409, 425, 429})
+
+
+class PolicyRequestError(RuntimeError):
+    """A generation request that failed for good (after its retries, or not retryable)."""
+
+    def __init__(self, message: str, *, attempts: int, status: int | None = None) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.status = status
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def restore_stop(
+    text: str, stop_strings: Sequence[str], finish_reason: str | None, stop_reason: Any = None
+) -> str:
+    """Put back the stop string a server dropped from ``text``.
+
+    ``stop_reason`` (vLLM) names the matched stop string when known. Otherwise, when the reply
+    stopped on a stop sequence, the closing tag of the last opened, unclosed call tag is appended.
+
+    Example:
+        >>> restore_stop("I compute <math_exp> 2 + 2 ", ["</math_exp>", "</answer>"], "stop")
+        'I compute <math_exp> 2 + 2 </math_exp>'
+        >>> restore_stop("<answer> 4", ["</math_exp>", "</answer>"], "stop", "</answer>")
+        '<answer> 4</answer>'
+        >>> restore_stop("no call", ["</answer>"], "length")
+        'no call'
+    """
+    if cut_at_stop(text, stop_strings)[1] is not None:
+        return text  # the server kept it (include_stop_str_in_output)
+    if isinstance(stop_reason, str) and stop_reason in stop_strings:
+        return text + stop_reason
+    if finish_reason != "stop":
+        return text
+    best: tuple[int, str] | None = None
+    for stop in stop_strings:
+        m = re.fullmatch(r"</\s*([A-Za-z_][A-Za-z0-9_\-]*)\s*>", stop)
+        if not m:
+            continue
+        tag = m.group(1)
+        opens = [o.end() for o in re.finditer(rf"<\s*{re.escape(tag)}\s*>", text, re.IGNORECASE)]
+        if opens and (best is None or opens[-1] > best[0]):
+            best = (opens[-1], stop)
+    return text + best[1] if best is not None else text
+
+
+class OpenAIPolicy(Policy):
+    """Generates actions with an OpenAI-compatible chat-completions endpoint.
+
+    Args:
+        base_url: the API root (``http://localhost:8000/v1``); a URL ending in
+            ``/chat/completions`` is used as is.
+        model: the served model name.
+        api_key: the bearer token; default: the ``api_key_env`` environment variable, if set.
+        concurrency: requests in flight at once.
+        timeout: seconds per request (connecting is capped at 10 s).
+        max_retries: retries after the first attempt.
+        max_tokens / temperature / top_p: sampling settings of every request.
+        stop_strings: the ``stop`` sequences (normally set by the rollout from the env's parser).
+        send_seed: send each state's seed as the request's ``seed``.
+        backoff_base / backoff_max: the n-th retry waits ``min(backoff_max, backoff_base * 2**n)``
+            with jitter, or longer when ``Retry-After`` says so.
+        extra_body: more JSON fields per request (e.g. ``{"top_k": 20}`` for vLLM).
+        headers: more HTTP headers.
+        api_key_env: the environment variable holding the key.
+        client: an ``httpx.Client`` to use instead of one made here.
+
+    Attributes:
+        stats: ``requests``, ``retries``, ``failures``, ``prompt_tokens``, ``completion_tokens``.
+
+    Example:
+        >>> OpenAIPolicy("http://127.0.0.1:8000/v1", "m", temperature=0.7).describe()["temperature"]
+        0.7
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        concurrency: int = 8,
+        timeout: float = 60,
+        max_retries: int = 5,
+        *,
+        max_tokens: int = 256,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        stop_strings: Sequence[str] | None = None,
+        send_seed: bool = True,
+        backoff_base: float = 1.0,
+        backoff_max: float = 30.0,
+        extra_body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        client: httpx.Client | None = None,
+    ) -> None:
+        if not base_url:
+            raise ValueError("base_url is required (e.g. 'http://localhost:8000/v1')")
+        if not model:
+            raise ValueError("model is required (the served model name)")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0, got {timeout}")
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        url = base_url.rstrip("/")
+        self.url = url if url.endswith("/chat/completions") else url + "/chat/completions"
+        self.base_url = base_url
+        self.model = model
+        self.concurrency = concurrency
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.top_p = top_p
+        self.stop_strings = list(stop_strings or [])
+        self.send_seed = send_seed
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.extra_body = dict(extra_body or {})
+        key = api_key if api_key is not None else os.environ.get(api_key_env)
+        hdrs = {"Content-Type": "application/json", **dict(headers or {})}
+        if key:
+            hdrs["Authorization"] = f"Bearer {key}"
+        self._headers = hdrs
+        self._own_client = client is None
+        self._client = client or httpx.Client(
+            timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+        self._lock = threading.Lock()
+        self._rng = random.Random()
+        self.stats: dict[str, int] = {
+            "requests": 0,
+            "retries": 0,
+            "failures": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+        }
+
+    # ------------------------------------------------------------------ Policy API
+    def set_stop_strings(self, stop_strings: Sequence[str]) -> None:
+        """Requests stop at the first of these (the env parser's ``stop_strings``)."""
+        self.stop_strings = [s for s in stop_strings if s]
+        if len(self.stop_strings) > 4:
+            logger.warning(
+                "%d stop strings; OpenAI's API takes at most 4 (vLLM takes any number)",
+                len(self.stop_strings),
+            )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "model": self.model,
+            "base_url": self.base_url,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "stop_strings": list(self.stop_strings),
+            **({"extra_body": self.extra_body} if self.extra_body else {}),
+        }
+
+    def act(self, states: Sequence[State], *, seeds: Sequence[int] | None = None) -> list[str]:
+        """One action per state, ``concurrency`` requests at a time.
+
+        Raises:
+            PolicyRequestError: a request failed for good.
+        """
+        if seeds is not None and len(seeds) != len(states):
+            raise ValueError(f"got {len(seeds)} seeds for {len(states)} states")
+        if not states:
+            return []
+        jobs = [(list(s), None if seeds is None else int(seeds[i])) for i, s in enumerate(states)]
+        if len(jobs) == 1 or self.concurrency == 1:
+            return [self._one(m, s) for m, s in jobs]
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs))) as pool:
+            return list(pool.map(lambda job: self._one(*job), jobs))
+
+    def close(self) -> None:
+        """Close the HTTP client (when this policy made it)."""
+        if self._own_client:
+            self._client.close()
+
+    def __enter__(self) -> OpenAIPolicy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ requests
+    def _body(self, messages: list[Any], seed: int | None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "n": 1,
+        }
+        if self.stop_strings:
+            body["stop"] = list(self.stop_strings)
+        if self.send_seed and seed is not None:
+            body["seed"] = int(seed) % (2**31)
+        body.update(self.extra_body)
+        return body
+
+    def _attempt(self, body: dict[str, Any]) -> str:
+        try:
+            resp = self._client.post(self.url, json=body, headers=self._headers)
+        except httpx.TimeoutException as e:
+            raise _Retryable(f"timeout after {self.timeout}s ({type(e).__name__})") from e
+        except httpx.TransportError as e:
+            raise _Retryable(f"transport error: {type(e).__name__}: {e}") from e
+        text = resp.text
+        if resp.status_code in RETRY_STATUS or resp.status_code >= 500:
+            retry_after = None
+            header = resp.headers.get("retry-after")
+            if header:
+                try:
+                    retry_after = float(header)
+                except ValueError:
+                    retry_after = None
+            raise _Retryable(f"HTTP {resp.status_code}: {text[:200]}", retry_after=retry_after)
+        if resp.status_code >= 400:
+            raise PolicyRequestError(
+                f"HTTP {resp.status_code} from {self.url} (not retried): {text[:500]}",
+                attempts=1,
+                status=resp.status_code,
+            )
+        try:
+            data = resp.json()
+            choice = data["choices"][0]
+            content = choice["message"].get("content")
+        except (json.JSONDecodeError, ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
+            raise _Retryable(f"malformed reply ({type(e).__name__}: {e}): {text[:200]}") from e
+        if content is None:
+            content = ""
+        if not isinstance(content, str):
+            raise _Retryable(f"reply content is not text: {text[:200]}")
+        usage = data.get("usage") or {}
+        with self._lock:
+            self.stats["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
+            self.stats["completion_tokens"] += int(usage.get("completion_tokens") or 0)
+        content = restore_stop(
+            content, self.stop_strings, choice.get("finish_reason"), choice.get("stop_reason")
+        )
+        return cut_at_stop(content, self.stop_strings)[0]
+
+    def _delay(self, retry: int, retry_after: float | None) -> float:
+        cap = min(self.backoff_max, self.backoff_base * (2**retry))
+        delay = cap / 2 + self._rng.uniform(0, cap / 2)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.backoff_max))
+        return delay
+
+    def _one(self, messages: list[Any], seed: int | None) -> str:
+        body = self._body(messages, seed)
+        last: _Retryable | None = None
+        for attempt in range(self.max_retries + 1):
+            with self._lock:
+                self.stats["requests"] += 1
+                if attempt:
+                    self.stats["retries"] += 1
+            try:
+                return self._attempt(body)
+            except PolicyRequestError:
+                with self._lock:
+                    self.stats["failures"] += 1
+                raise
+            except _Retryable as e:
+                last = e
+                if attempt == self.max_retries:
+                    break
+                delay = self._delay(attempt, e.retry_after)
+                logger.warning("generation request failed (%s); retry %d in %.2fs", e, attempt + 1, delay)
+                time.sleep(delay)
+        with self._lock:
+            self.stats["failures"] += 1
+        raise PolicyRequestError(
+            f"{self.url}: gave up after {self.max_retries + 1} attempts; last error: {last}",
+            attempts=self.max_retries + 1,
+        )
