@@ -43,9 +43,17 @@ def test_beerqa_without_data_gives_clear_error(monkeypatch):
         gym.make("SwiRL-BeerQA-v0")
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("mode", ["sync", "async", "async-spawn"])
 def test_vector_envs(mode):
-    envs = gym.make_vec("SwiRL-HotPotQA-v0", num_envs=2, vectorization_mode=mode, n_tasks=4)
+    # "async-spawn": fresh worker processes, each loading the dataset and index itself
+    vector_kwargs = {"context": "spawn"} if mode == "async-spawn" else {}
+    envs = gym.make_vec(
+        "SwiRL-HotPotQA-v0",
+        num_envs=2,
+        vectorization_mode=mode.split("-")[0],
+        vector_kwargs=vector_kwargs,
+        n_tasks=4,
+    )
     try:
         obs, _ = envs.reset(seed=[0, 1])
         assert all(o.startswith("You are answering") for o in obs)
