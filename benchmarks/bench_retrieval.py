@@ -1,0 +1,255 @@
+"""BM25 retrieval speed: rank_bm25 (the reference) vs the sparse backend, side by side in one run.
+
+For each corpus size (synthetic Wikipedia-like passages, see ``swirl_env.retrieval.synthetic``:
+Zipf vocabulary, 96 words per passage on average, questions of about 16 words), it reports:
+
+* build time (tokenize + index) of each backend, and for the sparse backend the time to save the
+  index and to load it back memory-mapped (``load_index``), with its size on disk;
+* single-query latency (p50, p95 in ms) and throughput (queries/s, one thread) of ``search(q, k)``;
+* the speed ratio: sparse QPS / rank_bm25 QPS (and build time ratio);
+* a check that both backends return the same top-k ids, with scores within 1e-6, on every query
+  both ran.
+
+rank_bm25 needs about 10 GB of RAM at 1M passages and ~5 s per query, so above
+``--rank-bm25-max-size`` (default 100,000) it is not built: its build time and latency are
+extrapolated linearly from the largest measured size (its build is linear in the corpus tokens and
+each query scans every passage), and the rows say ``extrapolated``. At measured sizes it runs on
+a sample of ``--rank-bm25-queries`` queries (the sparse backend runs all ``--queries``).
+
+Run (default: 10k, 100k, 1M passages, a few minutes on 2 CPU cores, ~4 GB of RAM):
+
+    python -m benchmarks.bench_retrieval
+    python -m benchmarks.bench_retrieval --sizes 10000 100000 --queries 500 --rank-bm25-queries 50
+    python -m benchmarks.bench_retrieval --sizes 1000000 --rank-bm25-max-size 1000000   # ~10 GB RAM
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+from swirl_env.retrieval import RankBM25Retriever, Retriever, SparseBM25Retriever, load_index, save_index
+from swirl_env.retrieval.synthetic import synthetic_corpus, synthetic_queries
+
+
+def _latencies(
+    retriever: Retriever, queries: list[str], k: int
+) -> tuple[list[float], list[list[str]], list[list[float]]]:
+    retriever.search(queries[0], k)  # warm-up
+    times, results, scores = [], [], []
+    for q in queries:
+        t = time.perf_counter()
+        hits = retriever.search(q, k)
+        times.append(time.perf_counter() - t)
+        results.append([h.passage.id for h in hits])
+        scores.append([h.score for h in hits])
+    return times, results, scores
+
+
+def _max_score_diff(a: list[list[float]], b: list[list[float]]) -> float:
+    diffs = [abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra, rb)]
+    return max(diffs, default=0.0)
+
+
+def _summary(times: list[float]) -> dict[str, float]:
+    a = np.asarray(times)
+    return {
+        "p50_ms": float(np.percentile(a, 50) * 1e3),
+        "p95_ms": float(np.percentile(a, 95) * 1e3),
+        "qps": float(len(a) / a.sum()),
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def bench_size(n: int, args: argparse.Namespace, ref: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Rows for one corpus size; ``ref`` is the largest measured rank_bm25 row (for extrapolation)."""
+    t = time.perf_counter()
+    passages = synthetic_corpus(n, seed=args.seed)
+    queries = synthetic_queries(passages, args.queries, seed=args.seed + 1)
+    gen_s = time.perf_counter() - t
+    print(f"\n[{n:,} passages] generated in {gen_s:.1f}s", flush=True)
+    rows: list[dict[str, Any]] = []
+
+    t = time.perf_counter()
+    sparse = SparseBM25Retriever(passages, progress=not args.no_progress)
+    build = time.perf_counter() - t
+    times, sparse_ids, sparse_scores = _latencies(sparse, queries, args.k)
+    nbytes = sparse.data.nbytes + sparse.indices.nbytes + sparse.indptr.nbytes
+    row = {
+        "backend": "sparse",
+        "n": n,
+        "build_s": build,
+        **_summary(times),
+        "measured": True,
+        "queries": len(queries),
+    }
+    row["index_mb"] = nbytes / 2**20
+    rows.append(row)
+    print(f"  sparse     build {build:7.2f}s  p50 {row['p50_ms']:.3f} ms  QPS {row['qps']:,.0f}", flush=True)
+
+    if args.mmap:
+        d = tempfile.mkdtemp(prefix="swirl-bench-index-")
+        try:
+            t = time.perf_counter()
+            save_index(sparse, d)
+            save_s = time.perf_counter() - t
+            t = time.perf_counter()
+            loaded = load_index(d, mmap=True, verify=False)
+            load_s = time.perf_counter() - t
+            disk_mb = sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)) / 2**20
+            times, loaded_ids, _ = _latencies(loaded, queries, args.k)
+            assert loaded_ids == sparse_ids, "loaded index disagrees with the built one"
+            mrow = {
+                "backend": "sparse (mmap index)",
+                "n": n,
+                "build_s": load_s,
+                **_summary(times),
+                "measured": True,
+            }
+            mrow.update(save_s=save_s, disk_mb=disk_mb, queries=len(queries))
+            rows.append(mrow)
+            print(
+                f"  sparse     save {save_s:.2f}s, load (mmap) {load_s:.2f}s, {disk_mb:,.0f} MB on disk",
+                flush=True,
+            )
+            del loaded
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    if n <= args.rank_bm25_max_size:
+        del sparse
+        gc.collect()
+        t = time.perf_counter()
+        rank = RankBM25Retriever(passages, k1=1.5, b=0.75, epsilon=0.25)
+        rbuild = time.perf_counter() - t
+        sample = queries[: args.rank_bm25_queries]
+        times, rank_ids, rank_scores = _latencies(rank, sample, args.k)
+        diff = _max_score_diff(rank_scores, sparse_scores[: len(sample)])
+        same = rank_ids == sparse_ids[: len(sample)] and diff < 1e-6
+        rrow = {"backend": "rank_bm25", "n": n, "build_s": rbuild, **_summary(times), "measured": True}
+        rrow.update(queries=len(sample), same_topk=same, max_score_diff=diff)
+        print(f"  rank_bm25  build {rbuild:7.2f}s  p50 {rrow['p50_ms']:.1f} ms  QPS {rrow['qps']:.2f}  "
+              f"same top-{args.k}: {same} (max |score diff| {diff:.1e})", flush=True)  # fmt: skip
+        if not same:
+            print("  ERROR: the backends disagree", file=sys.stderr)
+        del rank
+    elif ref is not None:
+        scale = n / ref["n"]
+        rrow = {
+            "backend": "rank_bm25",
+            "n": n,
+            "build_s": ref["build_s"] * scale,
+            "p50_ms": ref["p50_ms"] * scale,
+            "p95_ms": ref["p95_ms"] * scale,
+            "qps": ref["qps"] / scale,
+            "measured": False,
+            "extrapolated_from": ref["n"],
+            "queries": 0,
+        }
+        print(f"  rank_bm25  extrapolated x{scale:g} from {ref['n']:,} passages", flush=True)
+    else:
+        rrow = None
+    if rrow is not None:
+        rows.append(rrow)
+        for r in rows:
+            if r is not rrow:
+                r["speedup_qps"] = r["qps"] / rrow["qps"]
+                r["build_ratio"] = rrow["build_s"] / r["build_s"]
+    del passages
+    gc.collect()
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print()
+    print(f"BM25 search, top-{args.k}, one thread; machine: {_cpu_name()}, {os.cpu_count()} cores; "
+          f"Python {platform.python_version()}, numpy {np.__version__}")  # fmt: skip
+    header = (f"| {'passages':>9} | {'backend':<19} | {'build s':>8} | {'p50 ms':>9} | {'p95 ms':>9} | "
+              f"{'QPS':>9} | {'QPS ratio':>9} | note")  # fmt: skip
+    print(header)
+    print("|" + "|".join("-" * (len(c) + 0) for c in header.split("|")[1:-1]) + "|------|")
+    for r in rows:
+        note = []
+        if not r["measured"]:
+            note.append(f"extrapolated (linear) from {r['extrapolated_from']:,} passages")
+        elif r["backend"] == "rank_bm25":
+            note.append(
+                f"{r['queries']} queries; same top-k ids as sparse: {r['same_topk']}, "
+                f"max |score diff| {r['max_score_diff']:.1e}"
+            )
+        elif r["backend"] == "sparse":
+            note.append(f"{r['queries']} queries; index {r['index_mb']:,.0f} MB")
+        else:
+            note.append(f"build = load time; save {r['save_s']:.1f}s, {r['disk_mb']:,.0f} MB on disk")
+        ratio = (
+            f"{r['speedup_qps']:,.0f}x"
+            if "speedup_qps" in r
+            else "1x"
+            if r["backend"] == "rank_bm25"
+            else "-"
+        )
+        print(f"| {r['n']:>9,} | {r['backend']:<19} | {r['build_s']:>8.2f} | {r['p50_ms']:>9.3f} | "
+              f"{r['p95_ms']:>9.3f} | {r['qps']:>9,.1f} | {ratio:>9} | {'; '.join(note)}")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="passages")
+    parser.add_argument("--queries", type=int, default=200, help="queries per size (sparse backend)")
+    parser.add_argument(
+        "--rank-bm25-queries", type=int, default=20, help="sample of the queries for rank_bm25"
+    )
+    parser.add_argument("--rank-bm25-max-size", type=int, default=100_000,
+                        help="largest size at which rank_bm25 is built; above it, extrapolated")  # fmt: skip
+    parser.add_argument("--k", type=int, default=10, help="hits per query")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-mmap", dest="mmap", action="store_false", help="skip the save/load (mmap) rows")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = parser.parse_args(argv)
+    if args.queries < 1 or args.rank_bm25_queries < 1 or args.rank_bm25_queries > args.queries:
+        parser.error("need 1 <= --rank-bm25-queries <= --queries")
+
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    ref = None
+    for n in sorted(args.sizes):
+        size_rows = bench_size(n, args, ref)
+        rows += size_rows
+        measured = [r for r in size_rows if r["backend"] == "rank_bm25" and r["measured"]]
+        if measured:
+            ref = measured[0]
+    print_table(rows, args)
+    print(f"\ntotal {time.perf_counter() - start:.0f}s; command: python -m benchmarks.bench_retrieval "
+          + " ".join(sys.argv[1:] if argv is None else argv))  # fmt: skip
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(
+                {"rows": rows, "args": vars(args), "cpu": _cpu_name(), "cores": os.cpu_count()}, f, indent=2
+            )
+    bad = [r for r in rows if r.get("same_topk") is False]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
