@@ -246,3 +246,17 @@ def test_gold_search_policy_unit():
         policy.act([[{"role": "user", "content": "Question: something else"}]])
     with pytest.raises(ValueError):
         GoldSearchPolicy([])
+
+
+@pytest.mark.parametrize("dataset", ["hotpotqa", "musique"])
+def test_sparse_scores_equal_rank_bm25_on_bundled_split_corpus(dataset):
+    """Bit-identical BM25 scores over the bundled split corpus, every question used as a query."""
+    import numpy as np
+
+    ds = load_qa_dataset(dataset, "dev")
+    fast = SearchQAEnv(dataset=dataset).retriever
+    ref = SearchQAEnv(dataset=dataset, retriever="rank_bm25").retriever
+    for task in ds.tasks:
+        np.testing.assert_array_equal(fast.get_scores(task.question), ref.get_scores(task.question))
+        a, b = fast.search(task.question, k=5), ref.search(task.question, k=5)
+        assert [(h.passage.id, h.score, h.rank) for h in a] == [(h.passage.id, h.score, h.rank) for h in b]
