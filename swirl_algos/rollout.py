@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -147,17 +148,38 @@ def plan_episodes(
     return out
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with anything JSON cannot hold replaced by its ``repr`` (records stay writable)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return repr(value)
+
+
 def _load_done(
-    output: str | os.PathLike, env_id: str, wanted: set[tuple[str, int]]
+    output: str | os.PathLike, env_id: str, wanted: set[tuple[str, int]], env_kwargs: Mapping[str, Any]
 ) -> dict[tuple[str, int], Trajectory]:
     done: dict[tuple[str, int], Trajectory] = {}
     if not os.path.exists(output):
         return done
     others = 0
+    expected_kwargs = json.loads(json.dumps(_json_safe(env_kwargs)))
+    warned = False
     for t in iter_trajectories(output):
         if t.env_id != env_id:
             raise ValueError(
                 f"{output} holds episodes of {t.env_id!r}, not {env_id!r}; choose another output file"
+            )
+        if not warned and t.env_kwargs != expected_kwargs:
+            warned = True
+            logger.warning(
+                "%s was written with env kwargs %s, this run uses %s: the file will mix both",
+                output,
+                t.env_kwargs,
+                expected_kwargs,
             )
         key = record_key(t)
         if key in done:
@@ -230,7 +252,8 @@ def rollout(
         tasks, n_tasks=n_tasks, task_indices=task_indices, samples_per_task=samples_per_task, seed=seed
     )
     full_id = first.spec.id if first.spec is not None else env_id
-    done = _load_done(output, full_id, {e.key for e in plan}) if output is not None else {}
+    spec_kwargs = dict(first.spec.kwargs) if first.spec is not None else {}
+    done = _load_done(output, full_id, {e.key for e in plan}, spec_kwargs) if output is not None else {}
     todo = [e for e in plan if e.key not in done]
     if done:
         logger.info("resuming %s: %d of %d episodes already done", output, len(done), len(plan))
@@ -288,6 +311,8 @@ def rollout(
                 )
                 if truncated and not traj.truncated and not traj.terminated:
                     traj.truncated = True  # e.g. a TimeLimit wrapper ended it
+                traj.env_kwargs = _json_safe(traj.env_kwargs)
+                traj.policy = _json_safe(traj.policy)
                 if writer is not None:
                     writer.write(traj)
                 new[ep.key] = traj
