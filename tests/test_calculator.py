@@ -1,0 +1,223 @@
+"""The SymPy calculator: correct values, friendly notation, and hostile input that never runs code."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from swirl_env.metrics.numeric import extract_number, numeric_match
+from swirl_env.tools.calculator import Calculator, CalculatorError
+
+
+@pytest.fixture(scope="module")
+def calc() -> Calculator:
+    return Calculator()
+
+
+@pytest.mark.parametrize(
+    ("expr", "text", "exact"),
+    [
+        ("48 / 2", "24.0", "24"),
+        ("48/2=24", "24.0", "24"),
+        ("(16 - 3 - 4) * 2", "18.0", "18"),
+        ("0.1 + 0.2", "0.3", "3/10"),
+        ("1/3", "0.3333333333333333", "1/3"),
+        ("1,000 * 20%", "200.0", "200"),
+        ("$5.50 * 4", "22.0", "22"),
+        ("2^10", "1024.0", "1024"),
+        ("6 × 7 − 2", "40.0", "40"),
+        ("7 ÷ 2", "3.5", "7/2"),
+        ("１２＋３", "15.0", "15"),  # full-width digits and plus
+        ("1\u200b2 + 3", "15.0", "15"),  # zero-width space inside a number
+        ("7 // 2", "3.0", "3"),
+        ("-7 % 3", "2.0", "2"),
+        ("round(3.14159, 2)", "3.14", "157/50"),
+        ("sqrt(16) + abs(-2)", "6.0", "6"),
+        ("min(3, 4, 1) + max(2, 5)", "6.0", "6"),
+        ("factorial(5)", "120.0", "120"),
+        ("123456789012345678 * 10", "1234567890123456780", "1234567890123456780"),
+    ],
+)
+def test_values(calc: Calculator, expr: str, text: str, exact: str) -> None:
+    r = calc(expr)
+    assert r.ok, r.text
+    assert r.text == text
+    assert r.value["exact"] == exact
+    assert r.value["text"] == text
+
+
+def test_exact_display_and_irrationals() -> None:
+    assert Calculator(display="exact")("48 / 2").text == "24"
+    r = Calculator()("sqrt(2)")
+    assert r.ok and r.value["exact"] == "sqrt(2)" and abs(r.value["numeric"] - 2**0.5) < 1e-12
+    with pytest.raises(ValueError, match="display"):
+        Calculator(display="words")
+
+
+def test_rendered_by_the_env_as_expr_arrow_result() -> None:
+    import gymnasium as gym
+
+    from swirl_env.env import ToolEnv
+    from swirl_env.tasks.base import Task
+
+    env = ToolEnv(
+        [Task("t", "What is 48 / 2?", ("24",), "toy", "test")],
+        [Calculator()],
+        metric=lambda p, g: numeric_match(p, g) | {"correct": float(numeric_match(p, g)["correct"])},
+        primary_metric="correct",
+    )
+    assert isinstance(env, gym.Env)
+    env.reset(seed=0)
+    obs, *_ = env.step("<math_exp> 48 / 2 </math_exp>")
+    assert obs.endswith("48 / 2 -> 24.0")
+
+
+HOSTILE = [
+    "__import__('os').system('echo pwned')",
+    "__import__('os')",
+    "().__class__.__bases__[0].__subclasses__()",
+    "(1).__class__",
+    "open('/etc/passwd').read()",
+    "exec('print(1)')",
+    "eval('1+1')",
+    "getattr(1, 'real')",
+    "globals()",
+    "lambda: 1",
+    "(lambda: 1)()",
+    "[x for x in range(10**9)]",
+    "{1: 2}[1]",
+    "'a' * 10**9",
+    "b'x'",
+    "f'{1+1}'",
+    "(y := 3)",
+    "1 if True else 2",
+    "x",
+    "sympy.core",
+    "Symbol('x')",
+    "9**9**9",
+    "10**10**10",
+    "2**100000",
+    "(10**50)**(10**50)",
+    "factorial(10**9)",
+    "factorial(100000)",
+    "exp(10**6)",
+    "10**50 * 10**50 * 10**50",
+    "(" * 300 + "1" + ")" * 300,
+    "-" * 400 + "1",
+    "1+" * 50000 + "1",
+    "9" * 100000,
+    "1" * 5000,
+    "nan",
+    "inf",
+    "1e999",
+    "-1e999",
+    "float('nan')",
+    "float('inf') - float('inf')",
+    "0/0",
+    "1/0",
+    "1 % 0",
+    "0**-1",
+    "sqrt(-1)",
+    "(-8)**(1/3)",
+    "log(0)",
+    "1j",
+    "True + 1",
+    "None",
+    "...",
+    "max(*[1, 2])",
+    "round(x=1)",
+    "1 << 100000",
+    "\u0435val('1')",  # Cyrillic 'е' homoglyph
+    "ｅｘｅｃ('1')",  # full-width letters normalise to exec
+    "__import__\u200b('os')",
+    "",
+    "   ",
+    "\x00",
+    "1 +",
+    "((((",
+]
+
+
+#: audit events (PEP 578) that would mean code ran: exec/eval of code, files, processes
+_FORBIDDEN_EVENTS = (
+    "exec",
+    "open",
+    "os.system",
+    "subprocess.Popen",
+    "os.exec",
+    "os.posix_spawn",
+    "builtins.input",
+)
+_WATCH: dict[str, list[str]] = {"events": [], "on": []}
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _WATCH["on"] and event.startswith(_FORBIDDEN_EVENTS):
+        _WATCH["events"].append(event)
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.mark.parametrize("expr", HOSTILE, ids=[repr(h[:30]) for h in HOSTILE])
+def test_hostile_input_never_runs_code_and_answers_fast(calc: Calculator, expr: str) -> None:
+    _WATCH["events"].clear()
+    _WATCH["on"].append("x")
+    try:
+        t = time.perf_counter()
+        r = calc(expr)
+        elapsed = time.perf_counter() - t
+    finally:
+        _WATCH["on"].clear()
+    assert _WATCH["events"] == [], f"code ran: {_WATCH['events']}"
+    assert elapsed < 1.0, f"{elapsed:.2f} s"
+    assert isinstance(r.text, str) and r.text
+    assert not r.ok, r.text
+    assert r.text.startswith("Error: ")
+    assert len(r.text) < 400
+
+
+def test_rejections_explain_themselves(calc: Calculator) -> None:
+    assert "division by zero" in calc("1/0").text
+    assert "not allowed" in calc("open('x')").text
+    assert "digits" in calc("10**1000").text
+    assert "exponent" in calc("9**9**9").text
+    assert "too long" in calc("1+" * 400 + "1").text
+    assert "nested" in calc("(" * 60 + "1" + ")" * 60).text
+    with pytest.raises(CalculatorError):
+        calc.evaluate("import os")
+
+
+def test_non_string_argument_is_an_error(calc: Calculator) -> None:
+    r = calc(12)  # type: ignore[arg-type]
+    assert not r.ok and "text" in r.text
+
+
+@pytest.mark.parametrize("answer", ["18", "18.0", "$18", "18.00", "18 dollars", "The answer is 18.", " 18 "])
+def test_numeric_match_equivalent_forms(answer: str) -> None:
+    assert numeric_match(answer, ["18"])["correct"]
+
+
+def test_numeric_match_commas_fractions_and_misses() -> None:
+    assert numeric_match("1,800", ["1800"])["correct"]
+    assert numeric_match("$1,800.00", ["1,800"])["correct"]
+    assert numeric_match("7/2", ["3.5"])["correct"]
+    assert numeric_match("-3", ["−3"])["correct"]
+    assert not numeric_match("17", ["18"])["correct"]
+    assert not numeric_match("eighteen", ["18"])["correct"]
+    assert not numeric_match("", ["18"])["correct"]
+    assert numeric_match("16 - 3 - 4 = 9, so 18", ["18"])["prediction"] == 18.0
+    assert extract_number(None) is None and extract_number("1.5e3") == 1500.0
+
+
+def test_the_audit_watch_would_see_code_running() -> None:
+    """Control for the hostile-input test: ``eval`` of text is seen by the audit hook."""
+    _WATCH["events"].clear()
+    _WATCH["on"].append("x")
+    try:
+        eval("1 + 1")
+    finally:
+        _WATCH["on"].clear()
+    assert "exec" in _WATCH["events"]
