@@ -218,9 +218,11 @@ def generate_actions(
     gen_config.update(
         do_sample=False,  # sampling is done by _SeededSampler + argmax
         num_beams=1,
-        temperature=None,
-        top_p=None,
-        top_k=None,
+        # greedy ignores these; neutral values keep a model's own sampling defaults from being
+        # merged back in (and warned about)
+        temperature=1.0,
+        top_p=1.0,
+        top_k=50,
         max_new_tokens=max_new_tokens,
         pad_token_id=pad_id,
         stop_strings=stop_strings or None,
