@@ -65,12 +65,16 @@ def make_add_env(**kw):
 
 
 @pytest.fixture(scope="module")
-def math_env():
-    if HAS_GSM8K:
-        return "SwiRL-GSM8K-v0"
+def toy_math_env():
     if TOY_MATH_ENV not in gym.registry:
         gym.register(id=TOY_MATH_ENV, entry_point=make_add_env, kwargs={"max_tool_calls": 3})
     return TOY_MATH_ENV
+
+
+@pytest.fixture(scope="module")
+def math_env(toy_math_env):
+    """SwiRL-GSM8K-v0 when the package has it, else the toy addition env."""
+    return "SwiRL-GSM8K-v0" if HAS_GSM8K else toy_math_env
 
 
 class KeyOutcomeJudge(OutcomeJudge):
@@ -109,6 +113,34 @@ class SloppyAdder(Policy):
         return out
 
 
+class AnswerKeyPolicy(Policy):
+    """Knows the answer key of an env's tasks: sometimes checks it with the calculator first, then
+    answers it; seeded slips give wrong answers. Works on any env with a calculator tool."""
+
+    name = "answer-key"
+
+    def __init__(self, env_id):
+        env = gym.make(env_id).unwrapped
+        self.tasks = list(env.tasks)
+        self.call = lambda x: env.parser.format_call("calculator", x)
+
+    def _task(self, prompt):
+        matches = [t for t in self.tasks if t.question in prompt]
+        return max(matches, key=lambda t: len(t.question))
+
+    def act(self, states, *, seeds=None):
+        out = []
+        for msgs, seed in zip(states, seeds):
+            gold = self._task(msgs[0]["content"]).answer
+            if len(msgs) == 1 and seed % 2 == 0:
+                out.append(f"Let me check. {self.call(f'{gold} * 1')}")
+            elif seed % 3 == 0:
+                out.append("<answer> 123456789 </answer>")
+            else:
+                out.append(f"<answer> {gold} </answer>")
+        return out
+
+
 class NoisyGoldSearch(Policy):
     """The gold-search oracle with seeded slips: an off-topic query, or a wrong answer."""
 
@@ -144,12 +176,13 @@ def tiny_hf():
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory, math_env, tiny_hf):
+def generated(tmp_path_factory, math_env, toy_math_env, tiny_hf):
     """Trajectory files of every policy on every env (the math env's outcome judge: see HAS_NUMERIC)."""
     d = tmp_path_factory.mktemp("pipeline")
     search_tasks = gym.make(SEARCH_ENV).unwrapped.tasks
     runs = {
-        "math": (math_env, SloppyAdder(), 8, 3),
+        "math": (toy_math_env, SloppyAdder(), 8, 3),
+        "answer-key": (math_env, AnswerKeyPolicy(math_env), 6, 2),
         "search": (SEARCH_ENV, NoisyGoldSearch(search_tasks), 6, 3),
         "math-hf": (math_env, tiny_hf[0], 3, 2),
         "search-hf": (SEARCH_ENV, tiny_hf[0], 2, 2),
@@ -166,6 +199,12 @@ def generated(tmp_path_factory, math_env, tiny_hf):
 
 def outcome_judge_for(name):
     return RuleOutcomeJudge() if (name.startswith("search") or HAS_NUMERIC) else KeyOutcomeJudge()
+
+
+def test_math_generation_uses_the_gsm8k_env_when_available(generated, math_env):
+    _, files = generated
+    for name in ("answer-key", "math-hf"):
+        assert {t.env_id for t in read_trajectories(files[name])} == {math_env}
 
 
 @pytest.fixture(scope="module")
