@@ -359,3 +359,37 @@ def test_statistics_use_the_papers_mean_process_label(judged):
     assert hf["parse_failure_rate"] > 0 and hf["parse_failures"] == sum(
         s.kind in ("none", "malformed") for t in judged["search-hf"] for s in t.steps
     )
+
+
+def test_judge_file_retries_failed_judgements_and_refuses_foreign_outputs(generated, tmp_path):
+    from swirl_env.rewards.judges.base import ProcessJudge
+
+    class Flaky(ProcessJudge):
+        name = "flaky"
+
+        def __init__(self, fail):
+            self.fail = fail
+
+        def judge_steps(self, requests):
+            return [
+                Judgement.failure("server down", judge=self.name)
+                if self.fail and k % 2
+                else Judgement(label=True, score=1.0, judge=self.name)
+                for k, _ in enumerate(requests)
+            ]
+
+    _, files = generated
+    src, dst = files["math"], tmp_path / "j.jsonl"
+    first = judge_file(src, dst, Flaky(fail=True), progress=False)
+    assert first["process_failed"] > 0
+    kept = judge_file(src, dst, Flaky(fail=False), progress=False)
+    assert kept["judged"] == 0 and kept["process_failed"] == first["process_failed"]  # plain resume
+    fixed = judge_file(src, dst, Flaky(fail=False), retry_failed=True, progress=False)
+    assert fixed["process_failed"] == 0 and fixed["judged"] > 0
+    trajs = read_trajectories(dst)
+    assert len(trajs) == len({t.id for t in trajs}) == len(read_trajectories(src))
+    assert all(lab is True for t in trajs for lab in t.process_labels)
+    with pytest.raises(ValueError, match="not in"):
+        judge_file(files["search"], dst, Flaky(fail=False), progress=False)
+    with pytest.raises(ValueError, match="new file"):
+        judge_file(src, src, Flaky(fail=False), progress=False)
