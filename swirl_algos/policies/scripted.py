@@ -1,0 +1,241 @@
+"""Scripted GSM8K policy: replay a gold solution's calculator annotations, then answer.
+
+:class:`GoldReplayPolicy` knows the tasks. At each state it finds the task from the question in
+the first message, counts the assistant turns so far (``k``), and writes the ``k``-th calculator
+annotation of the gold solution as a call (``<<48/2=24>>`` -> ``<math_exp> 48/2 </math_exp>``);
+once the annotations are used up (or ``max_calls`` is reached) it writes
+``<answer> GOLD </answer>``. With ``error_rate=0`` every episode it plays is correct: a test oracle
+for the environment, the calculator and the numeric metric, and a first source of trajectories.
+
+For imperfect data, ``error_rate`` is the probability that a calculator step uses a wrong operand
+(one number of the expression replaced by a near miss: ``16-3-4`` -> ``16-5-4``; the replacement
+always changes the value); the later steps and the answer stay gold, so such trajectories have a
+BAD step and a right outcome. ``answer_error_rate`` is the probability that the final answer is
+off (gold +- 1..10 or one digit changed), so outcome filtering has wrong answers to drop.
+
+Mistakes are deterministic: they depend only on ``(seed, the state's seed, task id, step)``, where
+the state's seed is the one rollout passes to :meth:`~GoldReplayPolicy.act` (so two samples of a
+task differ), or ``None`` when called without seeds.
+
+Example:
+    >>> from swirl_env.tasks.gsm8k import load_gsm8k
+    >>> policy = GoldReplayPolicy(load_gsm8k("test"))
+    >>> state = [{"role": "user", "content": "...\\n\\nQuestion: " + policy.tasks[0].question}]
+    >>> policy.act([state])
+    ['<math_exp> 16-3-4 </math_exp>']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from swirl_algos.policies.base import Policy, State
+from swirl_env.tasks.base import Task
+from swirl_env.tasks.gsm8k import Annotation
+from swirl_env.tools.calculator import Calculator, CalculatorError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["GoldReplayPolicy", "wrong_operand"]
+
+_QUESTION_MARK = "Question: "
+_NUMBER = re.compile(r"(?<![\d.])(?:\d+(?:\.\d+)?|\.\d+)")
+
+
+def _value(calc: Calculator, expression: str) -> Any:
+    try:
+        return calc.evaluate(expression)
+    except CalculatorError:
+        return None
+
+
+def _near_miss(number: str, rng: random.Random) -> str:
+    """A different number close to ``number`` (same format: integer or decimal)."""
+    if "." in number:
+        whole, frac = number.split(".")
+        digits = list(frac)
+        j = rng.randrange(len(digits))
+        digits[j] = str((int(digits[j]) + rng.randint(1, 9)) % 10)
+        return f"{whole}.{''.join(digits)}"
+    n = int(number)
+    delta = rng.randint(1, max(2, min(10, n // 2 + 1)))
+    return str(n + delta if n - delta < 0 or rng.random() < 0.5 else n - delta)
+
+
+def wrong_operand(expression: str, rng: random.Random, calculator: Calculator | None = None) -> str | None:
+    """``expression`` with one operand replaced by a near miss that changes its value, or ``None``.
+
+    Example:
+        >>> wrong_operand("16-3-4", random.Random(0)) not in (None, "16-3-4")
+        True
+        >>> wrong_operand("pi", random.Random(0)) is None
+        True
+    """
+    calc = calculator or Calculator()
+    gold = _value(calc, expression)
+    spans = [m.span() for m in _NUMBER.finditer(expression)]
+    rng.shuffle(spans)
+    for start, end in spans:
+        for _ in range(4):
+            new = expression[:start] + _near_miss(expression[start:end], rng) + expression[end:]
+            value = _value(calc, new)
+            if value is not None and value != gold:
+                return new
+    return None
+
+
+class GoldReplayPolicy(Policy):
+    """Replays each task's gold calculator annotations, then answers the gold answer.
+
+    Args:
+        tasks: the tasks the policy may meet (``env.unwrapped.tasks``, or :func:`~swirl_env.tasks.gsm8k.load_gsm8k`);
+            each needs ``metadata["annotations"]`` (``["48/2=24", ...]``).
+        error_rate: probability that a calculator step has a wrong operand.
+        answer_error_rate: probability that the final answer is wrong.
+        max_calls: answer after at most this many calls (the environment's cap is 10); ``None``
+            replays every annotation.
+        seed: the policy's seed (mistakes depend on it).
+
+    Raises (from :meth:`act`):
+        KeyError: a state whose question is not one of ``tasks``.
+
+    Example:
+        >>> import gymnasium as gym, swirl_env
+        >>> env = gym.make("SwiRL-GSM8K-v0", n_tasks=3)
+        >>> policy = GoldReplayPolicy(env.unwrapped.tasks)
+        >>> obs, info = env.reset(options={"task_index": 1})
+        >>> done = False
+        >>> while not done:
+        ...     obs, reward, term, trunc, info = env.step(policy.act([info["messages"]])[0])
+        ...     done = term or trunc
+        >>> reward, [s["observation"] for s in env.unwrapped.trajectory().to_dict()["steps"]][:2]
+        (1.0, ['2/2 -> 1.0', '2+1 -> 3.0'])
+    """
+
+    name = "gold-replay"
+
+    def __init__(
+        self,
+        tasks: Sequence[Task],
+        *,
+        error_rate: float = 0.0,
+        answer_error_rate: float = 0.0,
+        max_calls: int | None = 10,
+        seed: int = 0,
+    ) -> None:
+        if not tasks:
+            raise ValueError("GoldReplayPolicy needs the tasks it will be asked about")
+        for name, rate in (("error_rate", error_rate), ("answer_error_rate", answer_error_rate)):
+            if not 0.0 <= float(rate) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {rate}")
+        if max_calls is not None and max_calls < 0:
+            raise ValueError(f"max_calls must be >= 0 or None, got {max_calls}")
+        self.tasks = list(tasks)
+        self.error_rate = float(error_rate)
+        self.answer_error_rate = float(answer_error_rate)
+        self.max_calls = max_calls
+        self.seed = int(seed)
+        self._calculator = Calculator()
+        self._by_question: dict[str, Task] = {}
+        for t in self.tasks:
+            self._by_question.setdefault(t.question.strip(), t)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "error_rate": self.error_rate,
+            "answer_error_rate": self.answer_error_rate,
+            "max_calls": self.max_calls,
+            "seed": self.seed,
+        }
+
+    def task_of(self, state: State) -> Task:
+        """The task a state is about, found from the question in its first message."""
+        if not state:
+            raise ValueError("empty state: expected at least the prompt message")
+        prompt = str(state[0].get("content", ""))
+        i = prompt.rfind(_QUESTION_MARK)
+        if i >= 0:
+            task = self._by_question.get(prompt[i + len(_QUESTION_MARK) :].strip())
+            if task is not None:
+                return task
+        for question, task in self._by_question.items():  # another prompt layout
+            if question in prompt:
+                return task
+        raise KeyError(f"the question of this state is not one of the policy's {len(self.tasks)} tasks")
+
+    def plan(self, task: Task) -> list[str]:
+        """The gold action sequence of a task: one call per annotation, then the answer.
+
+        Example:
+            >>> from swirl_env.tasks.gsm8k import load_gsm8k
+            >>> GoldReplayPolicy(load_gsm8k("test")).plan(load_gsm8k("test")[0])
+            ['<math_exp> 16-3-4 </math_exp>', '<math_exp> 9*2 </math_exp>', '<answer> 18 </answer>']
+        """
+        calls = [self._call(e) for e in self._expressions(task)]
+        return [*calls, f"<answer> {task.answer} </answer>"]
+
+    def act(self, states: Sequence[State], *, seeds: Sequence[int] | None = None) -> list[str]:
+        if seeds is not None and len(seeds) != len(states):
+            raise ValueError(f"got {len(seeds)} seeds for {len(states)} states")
+        out = []
+        for i, state in enumerate(states):
+            task = self.task_of(state)
+            k = sum(1 for m in state if m.get("role") == "assistant")
+            out.append(self._action(task, k, None if seeds is None else int(seeds[i])))
+        return out
+
+    # ------------------------------------------------------------------ internals
+    def _expressions(self, task: Task) -> list[str]:
+        annotations = list(task.metadata.get("annotations") or [])
+        exprs = [Annotation.parse(a).expression for a in annotations]
+        return exprs if self.max_calls is None else exprs[: self.max_calls]
+
+    @staticmethod
+    def _call(expression: str) -> str:
+        return f"<math_exp> {expression} </math_exp>"
+
+    def _rng(self, task: Task, k: int, seed: int | None) -> random.Random:
+        key = json.dumps([self.seed, seed, task.id, k])
+        return random.Random(hashlib.sha256(key.encode()).hexdigest())
+
+    def _action(self, task: Task, k: int, seed: int | None) -> str:
+        exprs = self._expressions(task)
+        need_rng = (k < len(exprs) and self.error_rate > 0) or (
+            k >= len(exprs) and self.answer_error_rate > 0
+        )
+        rng = self._rng(task, k, seed) if need_rng else None
+        if k < len(exprs):
+            expression = exprs[k]
+            if rng is not None and rng.random() < self.error_rate:
+                wrong = wrong_operand(expression, rng, self._calculator)
+                if wrong is not None:
+                    return self._call(wrong)
+            return self._call(expression)
+        answer = task.answer
+        if rng is not None and rng.random() < self.answer_error_rate:
+            answer = self._wrong_answer(answer, rng)
+        return f"<answer> {answer} </answer>"
+
+    @staticmethod
+    def _wrong_answer(gold: str, rng: random.Random) -> str:
+        try:
+            n = float(gold)
+        except ValueError:
+            return gold + "0"
+        if n.is_integer():
+            if rng.random() < 0.5 and abs(n) >= 10:  # a slipped digit
+                digits = list(str(int(abs(n))))
+                j = rng.randrange(len(digits))
+                digits[j] = str((int(digits[j]) + rng.randint(1, 9)) % 10)
+                new = int("".join(digits)) * (1 if n >= 0 else -1)
+                if new != n:
+                    return str(new)
+            return str(int(n) + rng.choice([-1, 1]) * rng.randint(1, 10))
+        return f"{n + rng.choice([-1, 1]) * rng.randint(1, 10):g}"
