@@ -308,3 +308,21 @@ def test_gold_replay_policy_edges():
         policy.act([state], seeds=[1, 2])
     assert wrong_operand("0*5", random.Random(0)) not in (None, "0*5")
     assert wrong_operand("pi", random.Random(0)) is None
+
+
+def test_gold_replay_from_the_command_line(tmp_path, capsys):
+    from swirl_algos.cli import main
+    from swirl_algos.jsonl import read_trajectories
+
+    out = tmp_path / "train.jsonl"
+    argv = ["generate", "--env", ENV_ID, "--env-kwargs", '{"split": "train"}', "--n-tasks", "20"]
+    argv += ["--policy", "swirl_algos.policies.scripted:GoldReplayPolicy", "--samples", "2"]
+    argv += ["--policy-kwargs", '{"error_rate": 0.2}', "--output", str(out), "--no-progress"]
+    assert main(argv) == 0
+    trajs = read_trajectories(out)
+    assert len(trajs) == 40 and {t.task["split"] for t in trajs} == {"train"}
+    assert trajs[0].policy["name"] == "gold-replay" and trajs[0].policy["error_rate"] == 0.2
+    assert all(t.outcome["score"] == 1.0 for t in trajs)  # wrong steps, gold answers
+    with pytest.raises(ValueError, match="not both"):
+        GoldReplayPolicy(load_gsm8k("test"), path=DATA_DIR / "test.jsonl")
+    assert GoldReplayPolicy(path=DATA_DIR / "test.jsonl").tasks == list(load_gsm8k("test"))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
 import re
 from collections.abc import Sequence
@@ -37,7 +38,7 @@ from typing import Any
 
 from swirl_algos.policies.base import Policy, State
 from swirl_env.tasks.base import Task
-from swirl_env.tasks.gsm8k import Annotation
+from swirl_env.tasks.gsm8k import Annotation, load_gsm8k
 from swirl_env.tools.calculator import Calculator, CalculatorError
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,11 @@ class GoldReplayPolicy(Policy):
 
     Args:
         tasks: the tasks the policy may meet (``env.unwrapped.tasks``, or :func:`~swirl_env.tasks.gsm8k.load_gsm8k`);
-            each needs ``metadata["annotations"]`` (``["48/2=24", ...]``).
+            each needs ``metadata["annotations"]`` (``["48/2=24", ...]``). Default: the tasks of
+            ``path``, or else both bundled GSM8K splits (test and train).
+        path: a GSM8K JSONL file whose tasks to use when ``tasks`` is not given (so that the
+            command line can build the policy: ``swirl generate --policy
+            swirl_algos.policies.scripted:GoldReplayPolicy --policy-kwargs '{"path": "..."}'``).
         error_rate: probability that a calculator step has a wrong operand.
         answer_error_rate: probability that the final answer is wrong.
         max_calls: answer after at most this many calls (the environment's cap is 10); ``None``
@@ -122,13 +127,18 @@ class GoldReplayPolicy(Policy):
 
     def __init__(
         self,
-        tasks: Sequence[Task],
+        tasks: Sequence[Task] | None = None,
         *,
+        path: str | os.PathLike[str] | None = None,
         error_rate: float = 0.0,
         answer_error_rate: float = 0.0,
         max_calls: int | None = 10,
         seed: int = 0,
     ) -> None:
+        if tasks is None:
+            tasks = load_gsm8k(path=path) if path is not None else (*load_gsm8k("test"), *load_gsm8k("train"))
+        elif path is not None:
+            raise ValueError("pass tasks= or path=, not both")
         if not tasks:
             raise ValueError("GoldReplayPolicy needs the tasks it will be asked about")
         for name, rate in (("error_rate", error_rate), ("answer_error_rate", answer_error_rate)):
