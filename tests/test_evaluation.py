@@ -334,7 +334,6 @@ class CalculatorThenAnswer:
 
 
 def test_evaluate_runs_episodes_with_real_tools(add_env_id, tmp_path):
-    pytest.importorskip("swirl_algos.rollout")
     from swirl_algos.evaluation import evaluate
     from swirl_algos.policies.base import Policy
 
@@ -364,8 +363,6 @@ def test_evaluate_runs_episodes_with_real_tools(add_env_id, tmp_path):
 
 
 def test_evaluate_command_with_a_tiny_hf_model(add_env_id, tmp_path, capsys):
-    pytest.importorskip("swirl_algos.rollout")
-    pytest.importorskip("swirl_algos.policies.hf")
     from swirl_algos.evaluation import run
     from swirl_algos.tiny import build_tiny_model, build_tiny_tokenizer
 

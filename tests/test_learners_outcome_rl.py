@@ -158,8 +158,6 @@ def warm_start(tok, tmp_path):
 
 
 def test_outcome_rl_trains_checkpoints_resumes_and_saves(tok, tmp_path, add_env_id):
-    pytest.importorskip("swirl_algos.rollout")
-    pytest.importorskip("swirl_algos.policies.hf")
     from transformers import AutoModelForCausalLM
 
     from swirl_algos.learners.config import OutcomeRLConfig
