@@ -22,19 +22,6 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-#: Fields of a step record (see the Contracts of ``swirl_algos.decompose``).
-RECORD_FIELDS = (
-    "prompt",
-    "completion",
-    "trajectory_id",
-    "step_index",
-    "num_steps",
-    "env_id",
-    "task",
-    "process_label",
-    "process_score",
-    "outcome_score",
-)
 
 #: Tag -> tool name of the paper's tools (used only when asked explicitly, see :func:`resolve_parser`).
 PAPER_TOOL_TAGS = {"math_exp": "calculator", "search_query": "search"}
