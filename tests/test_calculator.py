@@ -221,3 +221,30 @@ def test_the_audit_watch_would_see_code_running() -> None:
     finally:
         _WATCH["on"].clear()
     assert "exec" in _WATCH["events"]
+
+
+@pytest.mark.parametrize(
+    ("expr", "exact"),
+    [
+        ("5²", "25"),  # a superscript is a power, never a digit glued to the base (52)
+        ("10⁻³", "1/1000"),
+        ("(2+3)² - 2³²", "-4294967271"),
+        ("3½", "7/2"),
+        ("-3 ½ * 2", "-7"),
+        ("¾ * 8", "6"),
+        ("1⁄4 + 1", "5/4"),  # U+2044 fraction slash
+        ("√16 + √(2+7)", "7"),
+        ("٣ + ٤", "7"),  # Arabic-Indic digits
+        ("𝟏𝟐 + 𝟑", "15"),  # mathematical bold digits
+    ],
+)
+def test_unicode_number_forms_keep_their_meaning(calc: Calculator, expr: str, exact: str) -> None:
+    r = calc(expr)
+    assert r.ok, r.text
+    assert r.value["exact"] == exact
+
+
+@pytest.mark.parametrize("expr", ["10₂", "①+1", "2 + ⑳"])
+def test_number_characters_that_would_merge_are_refused(calc: Calculator, expr: str) -> None:
+    r = calc(expr)
+    assert not r.ok and "not a plain digit" in r.text

@@ -17,8 +17,11 @@ value, exponent size and estimated digits of a power, factorial size, and a wall
 checked at every node. Division by zero, NaN and infinities are errors.
 
 Friendly input is accepted: thousands separators (``1,000``), ``$``, ``%`` (``20%`` is ``20/100``),
-``^`` for power, ``×``/``·``/``÷``/``−``, full-width digits and zero-width characters (Unicode NFKC
-normalisation). A GSM8K-style ``=`` tail (``48/2=24``) is dropped.
+``^`` for power, ``×``/``·``/``÷``/``−``, superscript powers (``5²`` is 25, never 52), vulgar
+fractions (``3½``), ``√``, digits of any script (full-width ``１２``, Arabic-Indic ``٣``) and
+zero-width characters (Unicode NFKC normalisation); number characters that would silently merge
+into a neighbouring number (subscripts, circled digits) are refused. A GSM8K-style ``=`` tail
+(``48/2=24``) is dropped.
 
 The result text follows the paper: the environment shows ``48 / 2 -> 24.0`` (``display="float"``,
 the default: Python's float repr, except integers of 16 digits or more, which stay exact so that
@@ -137,9 +140,14 @@ _REPLACE = {
     "\u2217": "*",
     "\u00f7": "/",  # division sign
     "\u2215": "/",
+    "\u2044": "/",  # fraction slash
     "^": "**",
     "$": "",
 }
+_SUPERSCRIPT_DIGITS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+_SUPERSCRIPT = re.compile(f"[\u207a\u207b]?[{_SUPERSCRIPT_DIGITS}]+")  # "2²", "10⁻³"
+_VULGAR = re.compile(r"(\d+(?:\.\d+)?)?\s*([\u00bc-\u00be\u2150-\u215e\u2189])")  # "½", "3½"
+_ROOT = re.compile(r"\u221a\s*(\d+(?:\.\d+)?|\()")  # "√16", "√(2 + 7)"
 _THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d,])")
 _PERCENT = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*%(?!\s*[\w.(])")  # "20%", not "7 % 3"
 _ANNOTATION_TAIL = re.compile(r"(?P<expr>[^=]+)=\s*-?[\d.,]+\s*")
@@ -263,11 +271,35 @@ class Calculator(Tool):
     def normalize(expression: str) -> str:
         """Unicode NFKC, zero-width characters removed, friendly notation rewritten.
 
+        Superscripts are powers (``2²`` is ``2**(2)``, never ``22``), vulgar fractions are
+        fractions (``3½`` is ``(3+1/2)``), ``√`` is ``sqrt``, and digits of any script are read as
+        digits. Other number characters that Unicode folds into plain digits (subscripts ``₂``,
+        circled ``①``) are refused, since they would silently join a neighbouring number.
+
+        Raises:
+            CalculatorError: such a number character.
+
         Example:
             >>> Calculator.normalize(" $1,200 × 5% ^ 2 = 3 ")
             '1200 * (5/100) ** 2'
+            >>> Calculator.normalize("3½ + 2² + √16")
+            '(3+1/2) + 2**(2) + sqrt(16)'
         """
-        text = unicodedata.normalize("NFKC", expression).translate(_ZERO_WIDTH)
+        text = expression.translate(_ZERO_WIDTH)
+        text = _SUPERSCRIPT.sub(lambda m: "**(" + unicodedata.normalize("NFKC", m.group(0)) + ")", text)
+        text = _VULGAR.sub(_vulgar_fraction, text)
+        text = _ROOT.sub(lambda m: "sqrt(" if m.group(1) == "(" else f"sqrt({m.group(1)})", text)
+        for ch in set(text):
+            if ch.isascii():
+                continue
+            kind = unicodedata.category(ch)
+            if kind == "Nd":  # digits of any script: full-width, Arabic-Indic, mathematical bold...
+                text = text.replace(ch, str(unicodedata.digit(ch)))
+            elif kind == "No":
+                raise CalculatorError(
+                    f"the character {ch!r} (U+{ord(ch):04X}) is not a plain digit; write the number with 0-9"
+                )
+        text = unicodedata.normalize("NFKC", text)
         for a, b in _REPLACE.items():
             text = text.replace(a, b)
         tail = _ANNOTATION_TAIL.fullmatch(text)
@@ -397,6 +429,12 @@ class Calculator(Tool):
         if value.is_real is False:
             raise CalculatorError("the result is not a real number")
         return value
+
+
+def _vulgar_fraction(m: re.Match[str]) -> str:
+    """``"3½"`` -> ``"(3+1/2)"``, ``"¾"`` -> ``"(3/4)"`` (Unicode writes the slash as U+2044)."""
+    fraction = unicodedata.normalize("NFKC", m.group(2)).replace("\u2044", "/")
+    return f"({m.group(1)}+{fraction})" if m.group(1) else f"({fraction})"
 
 
 def _names() -> str:
