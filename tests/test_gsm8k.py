@@ -15,7 +15,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import swirl_env  # noqa: F401  (registers the ids)
-from swirl_algos.policies.scripted import GoldReplayPolicy, wrong_operand
+from swirl_algos.policies.scripted import GoldReplayPolicy, replay_report, wrong_operand
+from swirl_algos.policies.scripted import main as scripted_main
 from swirl_algos.rollout import rollout
 from swirl_env.envs.gsm8k import GSM8KEnv
 from swirl_env.tasks.gsm8k import (
@@ -326,3 +327,26 @@ def test_gold_replay_from_the_command_line(tmp_path, capsys):
     with pytest.raises(ValueError, match="not both"):
         GoldReplayPolicy(load_gsm8k("test"), path=DATA_DIR / "test.jsonl")
     assert GoldReplayPolicy(path=DATA_DIR / "test.jsonl").tasks == list(load_gsm8k("test"))
+
+
+def test_replay_report_command_and_a_wrong_annotation(tmp_path, capsys):
+    report = replay_report("test", progress=False)
+    assert (report["episodes"], report["correct"], report["calculator_calls"]) == (1319, 1319, 4282)
+    assert (
+        report["calculator_errors"],
+        report["annotation_mismatches"],
+        report["tasks_without_annotations"],
+    ) == (
+        0,
+        0,
+        18,
+    )
+    bad = {"question": "What is 2 + 2, times 3?", "answer": "2+2=<<2+2=5>>5\n5*3=<<5*3=15>>15\n#### 15"}
+    f = write_lines(tmp_path / "doctored.jsonl", [json.dumps(REC), json.dumps(bad)])
+    report = replay_report(path=f, progress=False, num_envs=2)
+    assert report["annotation_mismatches"] == 1 and report["correct"] == 2
+    assert report["mismatch_examples"] == [
+        {"task": "gsm8k-doctored-1", "annotation": "2+2=5", "result": "4.0"}
+    ]
+    assert scripted_main(["--path", str(f), "--no-progress"]) == 0
+    assert "mismatch gsm8k-doctored-1: <<2+2=5>> -> 4.0" in capsys.readouterr().out

@@ -17,6 +17,11 @@ Mistakes are deterministic: they depend only on ``(seed, the state's seed, task 
 the state's seed is the one rollout passes to :meth:`~GoldReplayPolicy.act` (so two samples of a
 task differ), or ``None`` when called without seeds.
 
+:func:`replay_report` plays the gold replay over a whole split and checks every annotation
+against the calculator. Command line (prints the report)::
+
+    python -m swirl_algos.policies.scripted --split test
+
 Example:
     >>> from swirl_env.tasks.gsm8k import load_gsm8k
     >>> policy = GoldReplayPolicy(load_gsm8k("test"))
@@ -27,13 +32,16 @@ Example:
 
 from __future__ import annotations
 
+import argparse
+import collections
 import hashlib
 import json
 import logging
 import os
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 from swirl_algos.policies.base import Policy, State
@@ -43,7 +51,7 @@ from swirl_env.tools.calculator import Calculator, CalculatorError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GoldReplayPolicy", "wrong_operand"]
+__all__ = ["GoldReplayPolicy", "main", "replay_report", "wrong_operand"]
 
 _QUESTION_MARK = "Question: "
 _NUMBER = re.compile(r"(?<![\d.])(?:\d+(?:\.\d+)?|\.\d+)")
@@ -249,3 +257,109 @@ class GoldReplayPolicy(Policy):
                     return str(new)
             return str(int(n) + rng.choice([-1, 1]) * rng.randint(1, 10))
         return f"{n + rng.choice([-1, 1]) * rng.randint(1, 10):g}"
+
+
+def _value_form(value: str) -> str:
+    if re.fullmatch(r"-?\d+", value):
+        return "integer"
+    if "/" in value:
+        return "fraction"
+    if re.match(r"-?\.", value):
+        return "leading dot"
+    return "trailing zeros" if value.endswith("0") else "decimal"
+
+
+def replay_report(
+    split: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env_id: str = "SwiRL-GSM8K-v0",
+    env_kwargs: Mapping[str, Any] | None = None,
+    num_envs: int = 16,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Play the error-free gold replay on every task of a split and check each annotation.
+
+    Every calculator result is compared with the annotated value as an exact rational (GSM8K
+    writes one value as ``16``, ``16.00``, ``.5`` or ``3/4``; ``value_forms`` counts them).
+
+    Returns:
+        ``{"env_id", "split", "path", "episodes", "correct", "accuracy", "truncated",
+        "calculator_calls", "calculator_errors", "annotation_mismatches", "mismatch_examples",
+        "tasks_without_annotations", "value_forms"}``.
+
+    Example:
+        >>> r = replay_report("test", progress=False)
+        >>> r["accuracy"], r["calculator_calls"], r["annotation_mismatches"]
+        (1.0, 4282, 0)
+    """
+    from swirl_algos.rollout import rollout
+    from swirl_env.tasks.gsm8k import load_gsm8k as _load
+
+    kwargs = {
+        **dict(env_kwargs or {}),
+        **({"split": split} if split else {}),
+        **({"path": str(path)} if path else {}),
+    }
+    tasks = _load(split, path)
+    trajs = rollout(env_id, GoldReplayPolicy(tasks), env_kwargs=kwargs, num_envs=num_envs, progress=progress)
+    calls = errors = mismatches = 0
+    examples: list[dict[str, Any]] = []
+    forms: collections.Counter[str] = collections.Counter()
+    for traj in trajs:
+        annotations = [Annotation.parse(a) for a in traj.task["metadata"].get("annotations") or []]
+        steps = [s for s in traj.steps if s.kind == "call"]
+        for step, ann in zip(steps, annotations):
+            calls += 1
+            forms[_value_form(ann.value)] += 1
+            if not step.tool_ok:
+                errors += 1
+                examples.append({"task": traj.task["id"], "annotation": ann.text, "result": step.tool_result})
+                continue
+            if ann.number is None or Fraction(step.tool_value["exact"]) != ann.number:
+                mismatches += 1
+                examples.append({"task": traj.task["id"], "annotation": ann.text, "result": step.tool_result})
+    correct = sum(t.outcome.get("score", 0.0) == 1.0 for t in trajs)
+    return {
+        "env_id": env_id,
+        "split": tasks[0].split,
+        "path": str(path) if path else None,
+        "episodes": len(trajs),
+        "correct": correct,
+        "accuracy": correct / len(trajs) if trajs else 0.0,
+        "truncated": sum(t.truncated for t in trajs),
+        "calculator_calls": calls,
+        "calculator_errors": errors,
+        "annotation_mismatches": mismatches,
+        "mismatch_examples": examples[:20],
+        "tasks_without_annotations": sum(not t.task["metadata"].get("annotations") for t in trajs),
+        "value_forms": dict(forms.most_common()),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m swirl_algos.policies.scripted``: print the gold-replay report of a GSM8K split."""
+    parser = argparse.ArgumentParser(
+        prog="python -m swirl_algos.policies.scripted",
+        description="Replay GSM8K gold solutions in SwiRL-GSM8K-v0 and check every calculator annotation.",
+    )
+    parser.add_argument("--split", default=None, help="bundled split: test (default) or train")
+    parser.add_argument("--path", default=None, help="a GSM8K JSONL file instead of a bundled split")
+    parser.add_argument("--num-envs", type=int, default=16)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    report = replay_report(args.split, args.path, num_envs=args.num_envs, progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for key, value in report.items():
+        if key != "mismatch_examples":
+            print(f"{key:>26}: {value}")
+    for ex in report["mismatch_examples"]:
+        print(f"  mismatch {ex['task']}: <<{ex['annotation']}>> -> {ex['result']}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
