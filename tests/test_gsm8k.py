@@ -212,9 +212,13 @@ def test_seeded_reset_is_deterministic_and_info_does_not_alias_shared_tasks():
     assert load_gsm8k("test")[0].metadata["annotations"] == ["16-3-4=9", "9*2=18"]
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("mode", ["sync", "async", "async-spawn"])
 def test_vector_envs(mode):
-    envs = gym.make_vec(ENV_ID, num_envs=2, vectorization_mode=mode, n_tasks=8)
+    # "async-spawn": fresh worker processes that import the package and read the data themselves
+    vector_kwargs = {"context": "spawn"} if mode == "async-spawn" else {}
+    envs = gym.make_vec(
+        ENV_ID, num_envs=2, vectorization_mode=mode.split("-")[0], vector_kwargs=vector_kwargs, n_tasks=8
+    )
     try:
         obs, _ = envs.reset(seed=[0, 1])
         assert all(o.startswith("You are answering") for o in obs)
