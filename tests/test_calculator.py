@@ -248,3 +248,10 @@ def test_unicode_number_forms_keep_their_meaning(calc: Calculator, expr: str, ex
 def test_number_characters_that_would_merge_are_refused(calc: Calculator, expr: str) -> None:
     r = calc(expr)
     assert not r.ok and "not a plain digit" in r.text
+
+
+def test_mixed_numbers_in_answers() -> None:
+    assert extract_number("3 1/2") == 3.5 and extract_number("-3 1/2") == -3.5
+    assert extract_number("It takes $2 3/4 a cup.") == 2.75
+    assert extract_number("18 and 7/8") == 0.875  # not adjacent: the last number alone
+    assert numeric_match("3 1/2 hours", ["3.5"])["correct"]

@@ -4,7 +4,8 @@ A final answer is compared by value, not by text: ``18``, ``18.0``, ``$18``, ``1
 ``"18 dollars"``, ``"The answer is 18."`` are all 18, and ``1,800`` is 1800. The number read from
 an answer (:func:`extract_number`) is the whole answer when it is a number (``"-3.5"``,
 ``"$1,200"``, ``"7/2"``, ``"25%"`` = 25), otherwise the *last* number in the text, the usual
-GSM8K convention for free-form answers (``"16 - 3 - 4 = 9 eggs, so 18"`` reads 18). Values are
+GSM8K convention for free-form answers (``"16 - 3 - 4 = 9 eggs, so 18"`` reads 18). A whole
+number followed by a fraction is a mixed number (``"3 1/2 cups"`` reads 3.5). Values are
 equal when they agree within a relative tolerance of 1e-6 (absolute 1e-9 near zero).
 
 Example:
@@ -31,6 +32,9 @@ _WHOLE = re.compile(
     r"\s*(?P<sign>[-+]?)\s*\$?\s*(?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+)"
     r"(?:\s*/\s*(?P<den>\d+(?:\.\d+)?))?\s*%?\s*\.?\s*"
 )
+
+#: the whole part of a mixed number, right before its fraction ("3 1/2", "-$2 3/4")
+_MIXED_WHOLE = re.compile(r"(?<![\w.,/])(?P<sign>-?)\$?(?P<whole>\d+)[ \t]+$")
 
 
 def _value(sign: str, num: str, den: str | None) -> float | None:
@@ -60,11 +64,17 @@ def extract_number(text: Any) -> float | None:
     found = list(_NUMBER.finditer(s))
     if not found:
         return None
-    raw = found[-1].group(0).replace("$", "").replace(" ", "")
+    last = found[-1]
+    raw = last.group(0).replace("$", "").replace(" ", "")
     sign = "-" if raw.startswith("-") else ""
     raw = raw.lstrip("-")
     num, _, den = raw.partition("/")
-    return _value(sign, num, den or None)
+    value = _value(sign, num, den or None)
+    whole = _MIXED_WHOLE.search(s, 0, last.start())
+    if value is not None and den and "." not in num and whole:  # mixed number "3 1/2"
+        w = float(whole.group("whole").replace(",", ""))
+        value = -(w + value) if whole.group("sign") else w + value
+    return value
 
 
 def numeric_match(
