@@ -160,7 +160,11 @@ class ToolEnv(gym.Env[str, str]):
         self._done = False
         self._terminated = self._truncated = False
         obs = render_state(self.messages)
-        info = {"task": self.task.to_dict(), "messages": copy.deepcopy(self.messages), "step_index": 0}
+        info = {
+            "task": copy.deepcopy(self.task.to_dict()),
+            "messages": copy.deepcopy(self.messages),
+            "step_index": 0,
+        }
         if self.render_mode == "human":
             self.render()
         return obs, info
@@ -212,7 +216,7 @@ class ToolEnv(gym.Env[str, str]):
         self._done = terminated or truncated
         self._terminated, self._truncated = terminated, truncated
         info: dict[str, Any] = {
-            "task": self.task.to_dict(),
+            "task": copy.deepcopy(self.task.to_dict()),
             "messages": copy.deepcopy(self.messages),
             "step_index": len(self.steps),
             "step": step.to_dict(),
