@@ -18,7 +18,7 @@ Example:
     >>> obs, info = env.reset(seed=0)
     >>> obs, reward, terminated, truncated, info = env.step("<math_exp> 48 / 2 </math_exp>")
     >>> info["step"]["observation"]
-    '48 / 2 -> 24'
+    '48 / 2 -> 24.0'
 """
 
 from __future__ import annotations
