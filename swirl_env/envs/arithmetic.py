@@ -1,0 +1,455 @@
+"""``SwiRL-Arithmetic-v0``: multi-step arithmetic word problems solved with the calculator tool.
+
+The default, learnable task of the package: procedurally generated questions
+(:mod:`swirl_env.tasks.arithmetic`), the SymPy calculator (``<math_exp> EXPR </math_exp>``), the
+numeric-equivalence outcome metric, and a gold-solution-aware rule-based process judge
+(:class:`ArithmeticProcessJudge`). Small enough for a tiny transformer to learn on a CPU, and
+rich enough that step quality and final correctness come apart (a trajectory can have BAD steps
+and a right answer, or GOOD calculations and a wrong answer).
+
+Example:
+    >>> import gymnasium as gym, swirl_env
+    >>> env = gym.make("SwiRL-Arithmetic-v0", n_tasks=100, max_ops=2)
+    >>> obs, info = env.reset(options={"task_index": 0})
+    >>> steps = info["task"]["metadata"]["solution_steps"]
+    >>> obs, r, term, trunc, info = env.step(f"<math_exp> {steps[0]['expression']} </math_exp>")
+    >>> info["step"]["observation"] == f"{steps[0]['expression']} -> {steps[0]['value']}"
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from swirl_env.env import ToolEnv
+from swirl_env.prompts import PromptTemplate, get_prompt
+from swirl_env.rewards.judges.base import Judgement, ProcessRequest
+from swirl_env.rewards.judges.rule import RuleProcessJudge
+from swirl_env.rewards.number_text import (
+    contains_number,
+    expression_operands,
+    first_number,
+    numbers_in_text,
+    parse_number,
+)
+from swirl_env.rewards.prompts import question_of
+from swirl_env.tasks.arithmetic import ArithmeticConfig, ArithmeticTasks
+from swirl_env.tasks.base import Task
+from swirl_env.tools.base import Tool
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ARITHMETIC_PROMPT", "ArithmeticEnv", "ArithmeticProcessJudge", "gold_values"]
+
+#: A compact version of the ``math-v1`` instructions (same content, a fifth of the tokens), so that
+#: tiny models spend their compute on the problem. Pass ``prompt="math-v1"`` for the paper's wording.
+ARITHMETIC_PROMPT = PromptTemplate(
+    "arithmetic-v1",
+    "Solve the problem step by step with the calculator. In each step write EITHER one call "
+    "{call_format} OR the final answer <answer> NUMBER </answer>. You may make up to "
+    "{max_tool_calls} calls; each result comes back as EXPRESSION -> RESULT.",
+)
+
+
+def _resolve_prompt(prompt: PromptTemplate | str) -> PromptTemplate:
+    if isinstance(prompt, PromptTemplate):
+        return prompt
+    if prompt == ARITHMETIC_PROMPT.version:
+        return ARITHMETIC_PROMPT
+    return get_prompt(prompt)
+
+
+class ArithmeticEnv(ToolEnv):
+    """Multi-step arithmetic word problems with the calculator.
+
+    Args:
+        split: ``"train"``, ``"dev"`` or ``"test"`` (disjoint task streams).
+        seed: the task stream's seed (task ``i`` of ``(seed, split)`` never changes).
+        n_tasks: how many tasks of the stream the environment serves (indices ``0..n_tasks-1``;
+            they are generated on demand, any size works).
+        offset: index in the stream of the environment's first task.
+        min_ops / max_ops / min_distractors / max_distractors / start_range / operand_range /
+            factor_range / max_value / operations / distractor_range: difficulty knobs
+            (:class:`~swirl_env.tasks.arithmetic.ArithmeticConfig`).
+        max_tool_calls: calculator calls before the answer is due (the paper's cap for math: 10).
+        prompt: ``"arithmetic-v1"`` (compact, the default), ``"math-v1"`` (the paper's wording) or
+            a :class:`~swirl_env.prompts.PromptTemplate`.
+        calculator: the calculator tool (default: the package's SymPy calculator with
+            ``display="exact"``: whole numbers read ``7 + 5 -> 12``; pass ``Calculator()`` for the
+            paper's float display ``12.0``).
+        **kwargs: passed to :class:`~swirl_env.env.ToolEnv` (``syntaxes``, ``render_mode``...).
+
+    Example:
+        >>> env = ArithmeticEnv(n_tasks=10, split="test", max_distractors=0)
+        >>> obs, info = env.reset(seed=3)
+        >>> obs.startswith("Solve the problem step by step")
+        True
+    """
+
+    def __init__(
+        self,
+        *,
+        split: str = "train",
+        seed: int = 0,
+        n_tasks: int = 1000,
+        offset: int = 0,
+        min_ops: int = 2,
+        max_ops: int = 4,
+        min_distractors: int = 0,
+        max_distractors: int = 1,
+        start_range: Sequence[int] = (2, 20),
+        operand_range: Sequence[int] = (1, 9),
+        factor_range: Sequence[int] = (2, 3),
+        max_value: int = 99,
+        operations: Sequence[str] = ("+", "-", "*", "/"),
+        distractor_range: Sequence[int] = (2, 30),
+        max_tool_calls: int = 10,
+        prompt: PromptTemplate | str = ARITHMETIC_PROMPT.version,
+        calculator: Tool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        from swirl_env.metrics.numeric import numeric_match
+        from swirl_env.tools.calculator import Calculator
+
+        self.config = ArithmeticConfig(
+            min_ops=min_ops,
+            max_ops=max_ops,
+            min_distractors=min_distractors,
+            max_distractors=max_distractors,
+            start_range=tuple(start_range),  # type: ignore[arg-type]
+            operand_range=tuple(operand_range),  # type: ignore[arg-type]
+            factor_range=tuple(factor_range),  # type: ignore[arg-type]
+            max_value=max_value,
+            operations=tuple(operations),
+            distractor_range=tuple(distractor_range),  # type: ignore[arg-type]
+        )
+        tasks = ArithmeticTasks(n_tasks, seed=seed, split=split, config=self.config, offset=offset)
+        super().__init__(
+            tasks[:1],  # the full stream is set below: ToolEnv would index every task id eagerly
+            [calculator if calculator is not None else Calculator(display="exact")],
+            metric=_numeric_metric(numeric_match),
+            primary_metric="correct",
+            prompt=_resolve_prompt(prompt),
+            max_tool_calls=max_tool_calls,
+            **kwargs,
+        )
+        self.tasks = tasks
+        self._task_index = _StreamIndex(tasks)  # task id -> index, computed from the id: O(1) set-up
+        self.split = split
+        self.seed = seed
+
+
+class _StreamIndex(Mapping[str, int]):
+    """``task_id -> index`` of an :class:`ArithmeticTasks` stream, read from the id itself."""
+
+    def __init__(self, tasks: ArithmeticTasks) -> None:
+        self.tasks = tasks
+        self._prefix = f"arithmetic-{tasks.split}-s{tasks.seed}-"
+
+    def __getitem__(self, task_id: str) -> int:
+        if isinstance(task_id, str) and task_id.startswith(self._prefix):
+            rest = task_id[len(self._prefix) :]
+            if rest.isdigit():
+                i = int(rest) - self.tasks.offset
+                if 0 <= i < len(self.tasks):
+                    return i
+        raise KeyError(task_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return (f"{self._prefix}{self.tasks.offset + i}" for i in range(len(self.tasks)))
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+
+def _numeric_metric(numeric_match: Any) -> Any:
+    def metric(prediction: str, golds: Sequence[str]) -> dict[str, float]:
+        result = numeric_match(prediction, golds)
+        return {"correct": float(bool(result["correct"]))}
+
+    return metric
+
+
+# ---------------------------------------------------------------------------------------------- judge
+def gold_values(task: Task | None) -> tuple[float, list[float]] | None:
+    """``(start, [v1, ..., vK])`` from a task's gold solution steps, or ``None`` without them.
+
+    Example:
+        >>> from swirl_env.tasks.arithmetic import generate_task
+        >>> start, values = gold_values(generate_task(0))
+        >>> len(values) >= 2
+        True
+    """
+    if task is None:
+        return None
+    steps = task.metadata.get("solution_steps") if isinstance(task.metadata, Mapping) else None
+    if not steps:
+        return None
+    try:
+        values = [float(s["value"]) for s in steps]
+        start = float(task.metadata.get("start", first_number(str(steps[0]["expression"])) or 0.0))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return start, values
+
+
+def _step_operands(task: Task | None) -> list[float] | None:
+    """The operand of every gold step, or ``None`` when the metadata lacks them."""
+    steps = task.metadata.get("solution_steps") if task is not None else None
+    try:
+        return [float(s["operand"]) for s in steps or []] or None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _missing(have: Sequence[float], needed: Sequence[float]) -> list[float]:
+    """The numbers of ``needed`` (a multiset) that ``have`` does not cover."""
+    pool = list(have)
+    missing = []
+    for x in needed:
+        hit = next((i for i, y in enumerate(pool) if contains_number([y], x)), None)
+        if hit is None:
+            missing.append(x)
+        else:
+            pool.pop(hit)
+    return missing
+
+
+@dataclass
+class _Calc:
+    expression: str
+    value: float | None
+
+
+def _norm_expr(expr: str) -> str:
+    return re.sub(r"\s+", "", expr).lower()
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+class ArithmeticProcessJudge(RuleProcessJudge):
+    """Rule-based process judge that checks each step against the task's gold solution steps.
+
+    For tasks with ``metadata["solution_steps"]`` (every ``SwiRL-Arithmetic-v0`` task; GSM8K has
+    only annotations) the *progress* of an episode is the furthest gold value its calculator
+    results have reached, in order. Then:
+
+    * a calculator step is GOOD iff it evaluates, does not repeat an earlier expression, uses only
+      numbers of the question or of earlier results (``math.operands``), and its value is the next
+      gold value (``math.step``) or, with ``allow_combined_steps``, a later one reached in one
+      expression (``7 + 5 - 3``). Using a distractor, the wrong operator, a mis-copied number,
+      skipping a step, or continuing from a wrong result is BAD (``math.wrong_value``); a
+      calculation after the last gold value is BAD (``math.extra``);
+    * an answer is GOOD iff its number is the final gold value AND an earlier calculator result
+      (``math.answer``); the right number without having computed it is BAD
+      (``math.unsupported_answer``: a guess), an intermediate value is BAD (``math.incomplete``);
+    * a step with no call or a malformed call is BAD (``no_call``).
+
+    Tasks without gold steps are judged by :class:`~swirl_env.rewards.judges.rule.RuleProcessJudge`.
+
+    Args:
+        allow_combined_steps: accept one expression that covers several gold steps.
+        **kwargs: passed to :class:`~swirl_env.rewards.judges.rule.RuleProcessJudge`.
+
+    Example:
+        >>> from swirl_env.tasks.arithmetic import generate_task
+        >>> task = generate_task(0)
+        >>> first = task.metadata["solution_steps"][0]
+        >>> ctx = [{"role": "user", "content": "Question: " + task.question}]
+        >>> judge = ArithmeticProcessJudge()
+        >>> judge.judge_step(ProcessRequest(task, ctx, f"<math_exp> {first['expression']} </math_exp>")).label
+        True
+        >>> judge.judge_step(ProcessRequest(task, ctx, f"<answer> {task.answer} </answer>")).rationale
+        '[math.unsupported_answer] the answer is not a calculator result (computed without the calculator)'
+    """
+
+    name = "arithmetic-process"
+
+    def __init__(self, *, allow_combined_steps: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.allow_combined_steps = allow_combined_steps
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "allow_combined_steps": self.allow_combined_steps}
+
+    def judge_steps(self, requests: Sequence[ProcessRequest]) -> list[Judgement]:
+        out: list[Judgement | None] = [None] * len(requests)
+        fallback: list[int] = []
+        for i, r in enumerate(requests):
+            if not isinstance(r, ProcessRequest):
+                raise TypeError(f"a process judge takes ProcessRequest, got {type(r).__name__}")
+            gold = gold_values(r.task)
+            if gold is None:
+                fallback.append(i)
+                continue
+            try:
+                label, rule, why = self._judge_gold(r, *gold)
+            except Exception as e:  # a rule bug must not kill a batch, nor pass as GOOD
+                logger.exception("arithmetic judge failed on one step")
+                out[i] = Judgement.failure(f"{type(e).__name__}: {e}", judge=self.name)
+                continue
+            out[i] = Judgement(label=label, score=float(label), rationale=f"[{rule}] {why}", judge=self.name)
+        if fallback:
+            for i, j in zip(fallback, super().judge_steps([requests[i] for i in fallback])):
+                out[i] = j
+        return [j for j in out if j is not None]
+
+    # ------------------------------------------------------------------ internals
+    def _calls(self, context: Sequence[Mapping[str, str]]) -> list[_Calc]:
+        calls: list[_Calc] = []
+        for i, m in enumerate(context):
+            if m.get("role") != "assistant":
+                continue
+            parsed = self.parser.parse(m.get("content", ""))
+            if parsed.kind != "call" or parsed.tool not in self.math_tools:
+                continue
+            nxt = context[i + 1] if i + 1 < len(context) else None
+            value = None
+            if nxt is not None and nxt.get("role") != "assistant":
+                text = nxt.get("content", "")
+                prefix = f"{parsed.argument} -> "
+                result = text[len(prefix) :] if text.startswith(prefix) else text.split(" -> ", 1)[-1]
+                if not result.lstrip().startswith("Error"):
+                    value = parse_number(result)
+            calls.append(_Calc(parsed.argument or "", value))
+        return calls
+
+    def _reach(
+        self,
+        expression: str,
+        value: float,
+        k: int,
+        start: float,
+        values: Sequence[float],
+        operands: Sequence[float] | None,
+    ) -> tuple[int | None, tuple[int, list[float]] | None]:
+        """Which gold step a calculation at progress ``k`` completes.
+
+        Returns ``(j, None)`` when ``expression`` (worth ``value``) computes gold step ``j >= k``
+        (only ``j == k`` without ``allow_combined_steps``) from the right numbers: the current
+        value and the operand of every step it covers (in any order, ``5 + 7`` for ``7 + 5``).
+        Returns ``(None, (j, missing))`` when the value is right only by chance (``38 - 3`` for
+        the steps ``38 + 3 = 41``, ``41 - 6 = 35``), and ``(None, None)`` when no step matches.
+        """
+        last = len(values) if self.allow_combined_steps else min(k + 1, len(values))
+        chance = None
+        for j in range(k, last):
+            if not contains_number([values[j]], value):
+                continue
+            if operands is None:
+                return j, None
+            needed = [start if k == 0 else values[k - 1], *operands[k : j + 1]]
+            missing = _missing(expression_operands(expression), needed)
+            if not missing:
+                return j, None
+            chance = chance or (j, missing)
+        return None, chance
+
+    def _progress(
+        self,
+        calls: Sequence[_Calc],
+        start: float,
+        values: Sequence[float],
+        operands: Sequence[float] | None,
+    ) -> int:
+        """Number of gold steps completed by the calculations so far, in order."""
+        k = 0
+        for c in calls:
+            if c.value is None or k >= len(values):
+                continue
+            j, _ = self._reach(c.expression, c.value, k, start, values, operands)
+            if j is not None:
+                k = j + 1
+        return k
+
+    def _judge_gold(self, r: ProcessRequest, start: float, values: list[float]) -> tuple[bool, str, str]:
+        operands = _step_operands(r.task)
+        step = dict(r.step or {})
+        if not step.get("kind"):
+            parsed = self.parser.parse(r.action)
+            step.update(kind=parsed.kind, tool=parsed.tool, argument=parsed.argument, error=parsed.error)
+        kind, tool, argument = step.get("kind"), step.get("tool"), step.get("argument") or ""
+        if kind in ("none", "malformed"):
+            return False, "no_call", f"no usable call or answer ({step.get('error') or kind})"
+        calls = self._calls(r.context)
+        k = self._progress(calls, start, values, operands)
+        results = [c.value for c in calls if c.value is not None]
+        final = values[-1]
+        if kind == "answer":
+            value = first_number(argument)
+            if value is None:
+                return False, "math.answer", f"the answer {argument!r} has no number"
+            if k == len(values) and contains_number([final], value):
+                return True, "math.answer", f"{_fmt(value)} is the result of the last step"
+            if not contains_number(results, value):
+                if contains_number([final], value):
+                    return (
+                        False,
+                        "math.unsupported_answer",
+                        "the answer is not a calculator result (computed without the calculator)",
+                    )
+                return False, "math.answer", f"{_fmt(value)} does not follow from the calculator results"
+            if k < len(values) and contains_number(values[:k], value):
+                return (
+                    False,
+                    "math.incomplete",
+                    f"{_fmt(value)} is an intermediate value; steps {k + 1}-{len(values)} are missing",
+                )
+            if k < len(values) and contains_number([final], value):
+                return (
+                    False,
+                    "math.unsupported_answer",
+                    f"{_fmt(value)} was not reached by the solution's steps (steps {k + 1}-{len(values)} are missing)",
+                )
+            return False, "math.answer", f"{_fmt(value)} follows from a wrong calculation"
+        if kind != "call" or tool not in self.math_tools:
+            return False, "math.tool", f"not a calculator call ({kind}, {tool})"
+        if self.check_repeats and any(_norm_expr(c.expression) == _norm_expr(argument) for c in calls):
+            return False, "math.repeat", f"repeats an earlier calculation ({argument})"
+        if step.get("tool_ok") is not None:
+            ok, text = bool(step["tool_ok"]), str(step.get("tool_result") or "")
+            value = parse_number(text) if ok else None
+            if ok and value is None and isinstance(step.get("tool_value"), int | float):
+                value = float(step["tool_value"])
+        else:
+            res = self.calculator(argument)
+            ok, text = res.ok, res.text
+            value = parse_number(text) if ok else None
+        if not ok or value is None:
+            return False, "math.error", f"the expression does not evaluate to a number: {text}"
+        if self.check_operands:
+            known = numbers_in_text(question_of(r.task, r.context), derived=False) | set(results) | {start}
+            unknown = [x for x in expression_operands(argument) if not contains_number(known, x)]
+            if unknown:
+                shown = ", ".join(_fmt(x) for x in dict.fromkeys(unknown))
+                return (
+                    False,
+                    "math.operands",
+                    f"uses {shown}, which is not in the question or earlier results",
+                )
+        if k >= len(values):
+            return False, "math.extra", "every step is already computed; the answer is due"
+        j, chance = self._reach(argument, value, k, start, values, operands)
+        if j == k:
+            return True, "math.step", f"{argument} = {_fmt(value)} is step {k + 1} of the solution"
+        if j is not None:
+            return True, "math.step", f"{argument} = {_fmt(value)} computes steps {k + 1}-{j + 1} at once"
+        if chance is not None:
+            span = f"step {k + 1}" if chance[0] == k else f"steps {k + 1}-{chance[0] + 1}"
+            shown = ", ".join(_fmt(x) for x in chance[1])
+            return (
+                False,
+                "math.wrong_operands",
+                f"{argument} = {_fmt(value)} matches {span} by chance: it does not use {shown}",
+            )
+        return (
+            False,
+            "math.wrong_value",
+            f"{argument} = {_fmt(value)}, but step {k + 1} of the solution gives {_fmt(values[k])}",
+        )
