@@ -13,7 +13,8 @@ by closing the last opened call tag when the reply stopped on a stop sequence
 
 Failures: timeouts, transport errors, HTTP 408/409/425/429 and 5xx, and malformed replies are
 retried with exponential backoff and jitter (``Retry-After`` honoured up to ``backoff_max``);
-other 4xx errors (wrong model name, bad key, prompt too long) are not. A state that still fails
+other 4xx errors (wrong model name, bad key, prompt too long) are not (the shared
+:class:`~swirl_env.chat_client.ChatCompletionsClient` does the requests). A state that still fails
 raises :class:`PolicyRequestError`: a rollout stops there with every finished episode saved, and
 re-running it resumes.
 
@@ -26,13 +27,9 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import random
 import re
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -41,27 +38,19 @@ import httpx
 
 from swirl_algos.policies.base import Policy, State
 from swirl_algos.policies.hf import cut_at_stop
+from swirl_env.chat_client import ChatCompletionsClient, ChatRequestError
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["OpenAIPolicy", "PolicyRequestError", "restore_stop"]
 
-RETRY_STATUS = frozenset({408, 409, 425, 429})
 
+class PolicyRequestError(ChatRequestError):
+    """A generation request that failed for good (after its retries, or not retryable).
 
-class PolicyRequestError(RuntimeError):
-    """A generation request that failed for good (after its retries, or not retryable)."""
-
-    def __init__(self, message: str, *, attempts: int, status: int | None = None) -> None:
-        super().__init__(message)
-        self.attempts = attempts
-        self.status = status
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+    A :class:`~swirl_env.chat_client.ChatRequestError`: ``attempts``, ``status`` and ``raw``
+    (the last reply's text) say what happened.
+    """
 
 
 def restore_stop(
@@ -150,26 +139,32 @@ class OpenAIPolicy(Policy):
         api_key_env: str = "OPENAI_API_KEY",
         client: httpx.Client | None = None,
     ) -> None:
-        if not base_url:
-            raise ValueError("base_url is required (e.g. 'http://localhost:8000/v1')")
         if not model:
             raise ValueError("model is required (the served model name)")
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
-        url = base_url.rstrip("/")
-        self.url = url if url.endswith("/chat/completions") else url + "/chat/completions"
+        self._chat = ChatCompletionsClient(
+            base_url,
+            api_key=api_key,
+            api_key_env=api_key_env,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            headers=headers,
+            max_connections=concurrency,
+            name="generation request",
+            client=client,
+        )
+        self.url = self._chat.url
         self.base_url = base_url
         self.model = model
         self.concurrency = concurrency
-        self.timeout = float(timeout)
+        self.timeout = self._chat.timeout
         self.max_retries = max_retries
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -179,18 +174,7 @@ class OpenAIPolicy(Policy):
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.extra_body = dict(extra_body or {})
-        key = api_key if api_key is not None else os.environ.get(api_key_env)
-        hdrs = {"Content-Type": "application/json", **dict(headers or {})}
-        if key:
-            hdrs["Authorization"] = f"Bearer {key}"
-        self._headers = hdrs
-        self._own_client = client is None
-        self._client = client or httpx.Client(
-            timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-        )
         self._lock = threading.Lock()
-        self._rng = random.Random()
         self.stats: dict[str, int] = {
             "requests": 0,
             "retries": 0,
@@ -239,8 +223,7 @@ class OpenAIPolicy(Policy):
 
     def close(self) -> None:
         """Close the HTTP client (when this policy made it)."""
-        if self._own_client:
-            self._client.close()
+        self._chat.close()
 
     def __enter__(self) -> OpenAIPolicy:
         return self
@@ -265,79 +248,24 @@ class OpenAIPolicy(Policy):
         body.update(self.extra_body)
         return body
 
-    def _attempt(self, body: dict[str, Any]) -> str:
+    def _one(self, messages: list[Any], seed: int | None) -> str:
         try:
-            resp = self._client.post(self.url, json=body, headers=self._headers)
-        except httpx.TimeoutException as e:
-            raise _Retryable(f"timeout after {self.timeout}s ({type(e).__name__})") from e
-        except httpx.TransportError as e:
-            raise _Retryable(f"transport error: {type(e).__name__}: {e}") from e
-        text = resp.text
-        if resp.status_code in RETRY_STATUS or resp.status_code >= 500:
-            retry_after = None
-            header = resp.headers.get("retry-after")
-            if header:
-                try:
-                    retry_after = float(header)
-                except ValueError:
-                    retry_after = None
-            raise _Retryable(f"HTTP {resp.status_code}: {text[:200]}", retry_after=retry_after)
-        if resp.status_code >= 400:
-            raise PolicyRequestError(
-                f"HTTP {resp.status_code} from {self.url} (not retried): {text[:500]}",
-                attempts=1,
-                status=resp.status_code,
-            )
-        try:
-            data = resp.json()
-            choice = data["choices"][0]
-            content = choice["message"].get("content")
-        except (json.JSONDecodeError, ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
-            raise _Retryable(f"malformed reply ({type(e).__name__}: {e}): {text[:200]}") from e
-        if content is None:
-            content = ""
-        if not isinstance(content, str):
-            raise _Retryable(f"reply content is not text: {text[:200]}")
-        usage = data.get("usage") or {}
-        with self._lock:
-            self.stats["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
-            self.stats["completion_tokens"] += int(usage.get("completion_tokens") or 0)
+            reply = self._chat.complete(self._body(messages, seed))
+        except ChatRequestError as e:
+            self._count(e.attempts, failed=True)
+            raise PolicyRequestError(str(e), attempts=e.attempts, status=e.status, raw=e.raw) from e
+        self._count(reply.attempts, usage=reply.usage)
+        choice = reply.choice
         content = restore_stop(
-            content, self.stop_strings, choice.get("finish_reason"), choice.get("stop_reason")
+            reply.content, self.stop_strings, choice.get("finish_reason"), choice.get("stop_reason")
         )
         return cut_at_stop(content, self.stop_strings)[0]
 
-    def _delay(self, retry: int, retry_after: float | None) -> float:
-        cap = min(self.backoff_max, self.backoff_base * (2**retry))
-        delay = cap / 2 + self._rng.uniform(0, cap / 2)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.backoff_max))
-        return delay
-
-    def _one(self, messages: list[Any], seed: int | None) -> str:
-        body = self._body(messages, seed)
-        last: _Retryable | None = None
-        for attempt in range(self.max_retries + 1):
-            with self._lock:
-                self.stats["requests"] += 1
-                if attempt:
-                    self.stats["retries"] += 1
-            try:
-                return self._attempt(body)
-            except PolicyRequestError:
-                with self._lock:
-                    self.stats["failures"] += 1
-                raise
-            except _Retryable as e:
-                last = e
-                if attempt == self.max_retries:
-                    break
-                delay = self._delay(attempt, e.retry_after)
-                logger.warning("generation request failed (%s); retry %d in %.2fs", e, attempt + 1, delay)
-                time.sleep(delay)
+    def _count(self, attempts: int, *, failed: bool = False, usage: Mapping[str, Any] | None = None) -> None:
+        usage = usage or {}
         with self._lock:
-            self.stats["failures"] += 1
-        raise PolicyRequestError(
-            f"{self.url}: gave up after {self.max_retries + 1} attempts; last error: {last}",
-            attempts=self.max_retries + 1,
-        )
+            self.stats["requests"] += attempts
+            self.stats["retries"] += attempts - 1
+            self.stats["failures"] += int(failed)
+            self.stats["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
+            self.stats["completion_tokens"] += int(usage.get("completion_tokens") or 0)

@@ -4,7 +4,8 @@ Each request is one ``POST {base_url}/chat/completions`` with the judge prompt; 
 with the same verdict parser as the local-model judge. Requests run concurrently on a thread pool
 (``concurrency`` at a time) over one ``httpx.Client``.
 
-Failures are handled, then recorded, never hidden:
+Requests go through :class:`~swirl_env.chat_client.ChatCompletionsClient`. Failures are handled,
+then recorded, never hidden:
 
 * retried with exponential backoff and jitter: timeouts and transport errors, HTTP 408/409/425/429
   and 5xx (a ``Retry-After`` header is honoured, up to ``backoff_max``), and malformed replies
@@ -26,18 +27,15 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import random
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
+from swirl_env.chat_client import ChatCompletionsClient, ChatRequestError
 from swirl_env.rewards.judges.base import (
     Judgement,
     OutcomeJudge,
@@ -53,23 +51,13 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["JudgeRequestError", "OpenAIJudgeBase", "OpenAIOutcomeJudge", "OpenAIProcessJudge"]
 
-RETRY_STATUS = frozenset({408, 409, 425, 429})
 
+class JudgeRequestError(ChatRequestError):
+    """A chat-completions request that failed for good (after retries, or not retryable).
 
-class JudgeRequestError(RuntimeError):
-    """A chat-completions request that failed for good (after retries, or not retryable)."""
-
-    def __init__(self, message: str, *, attempts: int, raw: str | None = None) -> None:
-        super().__init__(message)
-        self.attempts = attempts
-        self.raw = raw
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, *, retry_after: float | None = None, raw: str | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.raw = raw
+    A :class:`~swirl_env.chat_client.ChatRequestError`: ``attempts``, ``status`` and ``raw``
+    (the last reply's text) say what happened.
+    """
 
 
 class OpenAIJudgeBase(PromptedJudgeMixin):
@@ -118,19 +106,27 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
         progress: bool = False,
         client: httpx.Client | None = None,
     ) -> None:
-        if not base_url:
-            raise ValueError("base_url is required (e.g. 'http://localhost:8000/v1')")
         if not model:
             raise ValueError("model is required (the served model name)")
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
         self._init_prompts(kind=kind, prompt=prompt)
-        url = base_url.rstrip("/")
-        self.url = url if url.endswith("/chat/completions") else url + "/chat/completions"
+        self._chat = ChatCompletionsClient(
+            base_url,
+            api_key=api_key,
+            api_key_env=api_key_env,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            headers=headers,
+            max_connections=concurrency,
+            require_content=True,
+            name="judge request",
+            retry_log_level=logging.DEBUG,
+            client=client,
+        )
+        self.url = self._chat.url
         self.base_url = base_url
         self.model = model
         self.concurrency = concurrency
@@ -142,16 +138,6 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
         self.max_tokens = max_tokens
         self.extra_body = dict(extra_body or {})
         self.progress = progress
-        key = api_key if api_key is not None else os.environ.get(api_key_env)
-        hdrs = {"Content-Type": "application/json", **dict(headers or {})}
-        if key:
-            hdrs["Authorization"] = f"Bearer {key}"
-        self._headers = hdrs
-        self._own_client = client is None
-        self._client = client or httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-        )
         self._lock = threading.Lock()
         self.stats = {"requests": 0, "retries": 0, "failures": 0}
         self.name = f"openai:{model}"
@@ -170,8 +156,8 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
         return self.render(request)
 
     def close(self) -> None:
-        if self._own_client:
-            self._client.close()
+        """Close the HTTP client (when this judge made it)."""
+        self._chat.close()
 
     # ------------------------------------------------------------------ one request
     def _body(self, messages: list[Message]) -> dict[str, Any]:
@@ -183,69 +169,20 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
             **self.extra_body,
         }
 
-    def _attempt(self, body: dict[str, Any]) -> str:
-        try:
-            resp = self._client.post(self.url, json=body, headers=self._headers)
-        except httpx.TimeoutException as e:
-            raise _Retryable(f"timeout after {self.timeout}s ({type(e).__name__})") from e
-        except httpx.TransportError as e:
-            raise _Retryable(f"transport error: {type(e).__name__}: {e}") from e
-        text = resp.text
-        if resp.status_code in RETRY_STATUS or resp.status_code >= 500:
-            retry_after = None
-            with_header = resp.headers.get("retry-after")
-            if with_header:
-                try:
-                    retry_after = float(with_header)
-                except ValueError:
-                    retry_after = None
-            raise _Retryable(f"HTTP {resp.status_code}: {text[:200]}", retry_after=retry_after, raw=text)
-        if resp.status_code >= 400:
-            raise JudgeRequestError(
-                f"HTTP {resp.status_code} (not retried): {text[:500]}", attempts=1, raw=text
-            )
-        try:
-            data = resp.json()
-            content = data["choices"][0]["message"]["content"]
-        except (json.JSONDecodeError, ValueError, KeyError, IndexError, TypeError) as e:
-            raise _Retryable(f"malformed reply ({type(e).__name__}: {e}): {text[:200]}", raw=text) from e
-        if not isinstance(content, str) or not content.strip():
-            raise _Retryable(f"reply with empty content: {text[:200]}", raw=text)
-        return content
-
-    def _delay(self, retry: int, retry_after: float | None) -> float:
-        cap = min(self.backoff_max, self.backoff_base * (2**retry))
-        delay = cap / 2 + random.uniform(0, cap / 2)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.backoff_max))
-        return delay
-
     def complete(self, messages: list[Message]) -> str:
         """One chat completion with retries; raises :class:`JudgeRequestError` when it gives up."""
-        body = self._body(messages)
-        last: _Retryable | None = None
-        for attempt in range(self.max_retries + 1):
-            with self._lock:
-                self.stats["requests"] += 1
-                if attempt:
-                    self.stats["retries"] += 1
-            try:
-                return self._attempt(body)
-            except JudgeRequestError:
-                raise
-            except _Retryable as e:
-                last = e
-                if attempt == self.max_retries:
-                    break
-                delay = self._delay(attempt, e.retry_after)
-                logger.debug("judge request failed (%s); retry %d in %.2fs", e, attempt + 1, delay)
-                time.sleep(delay)
-        assert last is not None
-        raise JudgeRequestError(
-            f"gave up after {self.max_retries + 1} attempts; last error: {last}",
-            attempts=self.max_retries + 1,
-            raw=last.raw,
-        )
+        try:
+            reply = self._chat.complete(self._body(messages))
+        except ChatRequestError as e:
+            self._count(e.attempts)
+            raise JudgeRequestError(str(e), attempts=e.attempts, status=e.status, raw=e.raw) from e
+        self._count(reply.attempts)
+        return reply.content
+
+    def _count(self, attempts: int) -> None:
+        with self._lock:
+            self.stats["requests"] += attempts
+            self.stats["retries"] += attempts - 1
 
     def _judge_one(self, request: Request) -> Judgement:
         short = self.short_circuit(request, self.name)
