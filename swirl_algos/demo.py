@@ -62,6 +62,8 @@ from typing import Any
 
 import numpy as np
 
+from swirl_algos.terminal import make_console, quiet_libraries
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["DemoConfig", "add_arguments", "run", "run_demo"]
@@ -99,8 +101,9 @@ class DemoConfig:
         max_new_tokens: longest action in tokens (actions also stop at the first closing tag).
         swirl_filters: the filters SWiRL is trained with (one run per filter and seed).
         sft_filters: the filters the SFT baseline is trained with.
-        swirl_steps / swirl_lr / swirl_beta / num_generations / swirl_batch_size: SWiRL (RLOO;
-            ``swirl_batch_size`` counts sampled actions, so states per step = batch / G).
+        swirl_steps / swirl_lr / swirl_beta / num_generations / swirl_batch_size: SWiRL
+            (``swirl_batch_size`` counts sampled actions, so states per step = batch / G).
+        swirl_advantage: ``"rloo"`` (leave-one-out baseline) or ``"group_norm"`` (GRPO-style).
         sft_epochs / sft_lr / sft_batch_size: the SFT baseline on the filtered sub-trajectories.
         eval_tasks: held-out test questions per evaluation.
         eval_greedy: also evaluate every model with greedy decoding (deterministic).
@@ -132,6 +135,7 @@ class DemoConfig:
     swirl_steps: int = 60
     swirl_lr: float = 5e-5
     swirl_beta: float = 0.02
+    swirl_advantage: str = "rloo"
     num_generations: int = 8
     swirl_batch_size: int = 32
     sft_epochs: float = 2.0
@@ -375,6 +379,14 @@ def _oracle(config: DemoConfig, out: Path) -> None:
     )
 
 
+@contextlib.contextmanager
+def _trainer_logs_to(path: Path) -> Iterator[None]:
+    """The trainers' metric lines (printed to stdout at every logging step) go to ``path``;
+    their progress bars (stderr) stay on screen."""
+    with path.open("a", encoding="utf-8") as f, contextlib.redirect_stdout(f):
+        yield
+
+
 def _train_log(result: Any, out: Path) -> None:
     (out / "log_history.json").write_text(json.dumps(result.log_history, indent=1), encoding="utf-8")
     (out / "model_dir.txt").write_text(str(result.model_dir), encoding="utf-8")
@@ -404,7 +416,9 @@ def _warmstart(config: DemoConfig, tiny: Path, oracle: Path, out: Path) -> None:
         seed=config.data_seed,
         max_length=1024,
     )
-    _train_log(train_sft(cfg, records, model=str(tiny / "model")), out)
+    with _trainer_logs_to(out / "train.log"):
+        result = train_sft(cfg, records, model=str(tiny / "model"))
+    _train_log(result, out)
 
 
 def _generate(config: DemoConfig, base: Path, out: Path) -> None:
@@ -469,6 +483,7 @@ def _train(config: DemoConfig, algo: str, mode: str, seed: int, base: Path, data
             output_dir=str(out),
             learning_rate=config.swirl_lr,
             beta=config.swirl_beta,
+            advantage=config.swirl_advantage,
             num_generations=config.num_generations,
             per_device_train_batch_size=config.swirl_batch_size,
             max_steps=config.swirl_steps,
@@ -480,7 +495,8 @@ def _train(config: DemoConfig, algo: str, mode: str, seed: int, base: Path, data
             save_steps=0,
             seed=seed,
         )
-        result = train_swirl(cfg, records, ArithmeticProcessJudge(), model=str(base))
+        with _trainer_logs_to(out / "train.log"):
+            result = train_swirl(cfg, records, ArithmeticProcessJudge(), model=str(base))
     else:
         from swirl_algos.learners.config import SupervisedConfig
         from swirl_algos.learners.sft import train_sft
@@ -496,7 +512,8 @@ def _train(config: DemoConfig, algo: str, mode: str, seed: int, base: Path, data
             seed=seed,
             max_length=1024,
         )
-        result = train_sft(cfg, records, model=str(base))
+        with _trainer_logs_to(out / "train.log"):
+            result = train_sft(cfg, records, model=str(base))
     _train_log(result, out)
 
 
@@ -619,10 +636,9 @@ def _fmt_diff(s: Mapping[str, Any] | None) -> str:
 
 def print_results(results: Mapping[str, Any], console: Any = None) -> None:
     """Print the demo's table (accuracy with 95% CIs, differences to the base model) and verdicts."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    console = console or make_console()
     summary = results["summary"]
     acc, greedy, mpl = summary["accuracy"], summary.get("greedy_accuracy"), summary["mean_process_label"]
     n_tasks = next(iter(acc.values()))["n_tasks"]
@@ -677,7 +693,10 @@ def _plot(results: Mapping[str, Any], root: Path, curves: Mapping[str, Any]) -> 
 
     methods = results["methods"]
     summary = results["summary"]
-    labels = [METHOD_LABELS.get(m, m).replace(", ", "\n") for m in methods]
+    labels = [  # short, two-line tick labels: "SWiRL\nprocess"
+        METHOD_LABELS.get(m, m).replace(", ", "\n").replace("-filtered", "").replace(" (", "\n(")
+        for m in methods
+    ]
     colors = ["#7f7f7f" if m == "base" else "#1f77b4" if m.startswith("sft") else "#d62728" for m in methods]
     files = []
 
@@ -783,24 +802,6 @@ def _environment_info(config: DemoConfig) -> dict[str, Any]:
     }
 
 
-@contextlib.contextmanager
-def _quiet_libraries() -> Iterator[None]:
-    """Library chatter off while the demo runs (warnings of tiny-model configs, dataset bars)."""
-    import datasets
-    import transformers
-
-    level = transformers.logging.get_verbosity()
-    bars = datasets.is_progress_bar_enabled()
-    transformers.logging.set_verbosity_error()
-    datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        transformers.logging.set_verbosity(level)
-        if bars:
-            datasets.enable_progress_bars()
-
-
 # ---------------------------------------------------------------------------------------------- main
 def run_demo(config: DemoConfig, *, console: Any = None) -> dict[str, Any]:
     """Run (or resume) the demo and return every number it produced (also in ``results.json``).
@@ -819,10 +820,9 @@ def run_demo(config: DemoConfig, *, console: Any = None) -> dict[str, Any]:
         >>> # results["summary"]["accuracy"]["swirl-process"]["diff_vs_base"]
     """
     import torch
-    from rich.console import Console
     from transformers import set_seed
 
-    console = console or Console()
+    console = console or make_console()
     root = Path(config.output_dir)
     root.mkdir(parents=True, exist_ok=True)
     if config.threads:
@@ -833,7 +833,7 @@ def run_demo(config: DemoConfig, *, console: Any = None) -> dict[str, Any]:
     cfg = config.to_dict()
     model_keys = ("vocab_size", "hidden_size", "num_layers", "num_heads", "env_kwargs", "data_seed")
 
-    with _quiet_libraries():
+    with quiet_libraries():
         set_seed(config.data_seed)
         fp_tiny = stages.run(
             "tiny",
@@ -888,6 +888,7 @@ def run_demo(config: DemoConfig, *, console: Any = None) -> dict[str, Any]:
                         "swirl_steps",
                         "swirl_lr",
                         "swirl_beta",
+                        "swirl_advantage",
                         "num_generations",
                         "swirl_batch_size",
                         "temperature",

@@ -419,10 +419,11 @@ def print_table(results: Mapping[str, Any], *, console: Any = None) -> None:
         >>> print_table({"env_id": "E", "n_episodes": 1, "metrics": {"accuracy": {"mean": 1.0, "ci_low": 0.2,
         ...              "ci_high": 1.0, "n": 1, "method": "wilson"}}})  # doctest: +SKIP
     """
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    from swirl_algos.terminal import make_console
+
+    console = console or make_console()
     title = f"{results.get('env_id', '')}: {results.get('n_episodes', '?')} episodes"
     if results.get("n_tasks") is not None:
         title += f", {results['n_tasks']} tasks"

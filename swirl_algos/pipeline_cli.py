@@ -251,8 +251,9 @@ def run_judge(args: argparse.Namespace) -> int:
 
 
 def _print_counts(counts: dict[str, Any], *, title: str) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from swirl_algos.terminal import make_console
 
     table = Table(title=title)
     table.add_column("count")
@@ -261,7 +262,7 @@ def _print_counts(counts: dict[str, Any], *, title: str) -> None:
         if isinstance(v, float):
             v = "-" if math.isnan(v) else f"{v:.3f}"
         table.add_row(k, "-" if v is None else str(v))
-    Console().print(table)
+    make_console().print(table)
 
 
 # ---------------------------------------------------------------------------------------------- filter
@@ -309,8 +310,9 @@ def run_filter(args: argparse.Namespace) -> int:
         counts = filter_counts(
             trajs, outcome_threshold=args.outcome_threshold, outcome_source=args.outcome_source
         )
-        from rich.console import Console
         from rich.table import Table
+
+        from swirl_algos.terminal import make_console
 
         table = Table(
             title=f"{args.input}: {len(trajs)} trajectories, {sum(t.num_steps for t in trajs)} steps"
@@ -319,7 +321,7 @@ def run_filter(args: argparse.Namespace) -> int:
             table.add_column(col, justify="right" if col != "mode" else "left")
         for mode, c in counts.items():
             table.add_row(mode, str(c["trajectories"]), str(c["steps"]), str(c["steps_step_level"]))
-        Console().print(table)
+        make_console().print(table)
         return 0
     if Path(args.output).resolve() == Path(args.input).resolve():
         raise SystemExit("the output must differ from the input")

@@ -1,0 +1,123 @@
+"""Benchmark suites on tiny settings: ``perf`` (every component, side-by-side ratios) and ``paper``
+(Table 2 layout, the filter comparison and data-size scaling, end to end with a tiny model)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import pytest
+
+from benchmarks import __main__ as bench_cli
+from benchmarks.paper import EVAL_ENVS, PAPER_TABLE2, PaperConfig, print_report, run_paper
+from benchmarks.perf import bench_env, parse_stepwise, run_perf, summary_rows
+
+pytestmark = pytest.mark.timeout(900)
+
+
+def test_env_step_overhead_rows():
+    result = bench_env(20)
+    names = [r["env"] for r in result["rows"]]
+    assert names[0].startswith("CartPole") and "ToolEnv, no-op tool" in names
+    for r in result["rows"]:
+        assert r["steps"] > 0 and r["us_per_step"] > 0 and r["x_cartpole"] > 0
+    rows = {r["env"]: r for r in result["rows"]}
+    # the framework does strictly more work than appending text: parsing, records, copies
+    assert rows["ToolEnv, no-op tool"]["us_per_step"] > rows["minimal text env (append only)"]["us_per_step"]
+    assert rows["SwiRL-Arithmetic-v0, SymPy calculator"]["steps"] == 20 * 5
+
+
+def test_stepwise_table_parser():
+    text = (
+        "  K | tokens per-step ...\n"
+        "  2 |           2,627         1,426  1.84x |           3,000         1,500 |        0.500s      0.237s    2.11x |       6.52238     6.52238\n"
+        " 10 |          28,381         4,366  6.50x |          30,000         5,000 |        6.259s      0.926s    6.76x |       6.53292     6.53292\n"
+    )
+    rows = parse_stepwise(text)
+    assert [r["K"] for r in rows] == [2, 10]
+    assert rows[1]["tokens_per_step"] == 28381 and rows[1]["x_time"] == 6.76 and rows[1]["same_loss"]
+    assert parse_stepwise("no table here") == []
+
+
+def test_perf_quick_runs_every_component_and_reports_ratios(tmp_path):
+    results = run_perf(quick=True, device="cpu")
+    assert results["retrieval"]["rows"] and results["retrieval"]["rows"][0]["x_qps"] > 1
+    assert results["retrieval"]["rows"][0]["same_topk"] is True
+    assert [r["K"] for r in results["stepwise"]["rows"]] == [2, 5, 10]
+    assert all(r["same_loss"] and r["x_tokens"] > 1 for r in results["stepwise"]["rows"])
+    roll = results["rollout"]["rows"]
+    assert [r["num_envs"] for r in roll] == [1, 8] and roll[1]["same_trajectories"].split("/")[0] == (
+        roll[1]["same_trajectories"].split("/")[1]
+    )
+    lines = summary_rows(results)
+    assert {r["component"] for r in lines} == {"env step", "retrieval", "learner loss", "rollout"}
+    assert all(r["ours"] > 0 and r["reference"] > 0 for r in lines)
+
+
+def test_bench_command_dispatches_to_the_suites(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    bench_cli.add_arguments(parser)
+    out = tmp_path / "perf.json"
+    code = bench_cli.run(parser.parse_args(["perf", "--only", "env", "--quick", "--json", str(out)]))
+    assert code == 0 and json.loads(out.read_text())["env"]["rows"]
+    assert "env step cost" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        parser.parse_args(["nope"])
+    args = parser.parse_args(["paper", "filters", "--n-questions", "3", "--data", "beerqa=/x.json"])
+    assert args.experiments == ["filters"] and args.n_questions == 3
+
+
+def _tiny_config(tmp_path, **kw):
+    settings = {
+        "output_dir": str(tmp_path / "paper"),
+        "n_questions": 2,
+        "samples": 2,
+        "n_eval": 2,
+        "swirl_steps": 1,
+        "num_generations": 2,
+        "batch_size": 4,
+        "sizes": [2, 4],
+        "max_new_tokens": 12,
+        "num_envs": 4,
+        "tiny_warmstart_steps": 3,
+        "tiny_warmstart_tasks": 12,
+        "progress": False,
+    }
+    settings.update(kw)
+    return PaperConfig(**settings)
+
+
+def test_paper_suite_end_to_end_on_tiny_settings(tmp_path, capsys):
+    cfg = _tiny_config(tmp_path)
+    results = run_paper(cfg)
+    t2 = results["table2"]
+    assert list(t2) == list(EVAL_ENVS)
+    for row in ("GSM8K", "HotPotQA", "MuSiQue"):
+        for col in ("base", "trained on gsm8k", "trained on hotpotqa"):
+            acc = t2[row][col]["accuracy"]
+            assert 0.0 <= acc["mean"] <= 1.0, (row, col)
+    assert t2["BeerQA"]["base"] is None and t2["CofCA"]["base"] is None  # no bundled data
+    f = results["filters"]
+    assert set(f["kept_trajectories"]) == {"none", "process", "outcome", "process+outcome"}
+    assert f["kept_trajectories"]["none"] == cfg.n_questions * cfg.samples
+    assert all(f["results"][f"{a}-{m}"] for a in ("swirl", "sft") for m in f["kept_trajectories"])
+    assert set(results["scaling"]["results"]) == {"0", "2", "4"}
+    print_report(results)
+    printed = capsys.readouterr().out
+    assert "Table 2 layout" in printed and "no data" in printed and "data-size scaling" in printed
+    assert json.loads((tmp_path / "paper" / "results.json").read_text())["config"]["n_questions"] == 2
+    # a second run re-uses every unit
+    again = run_paper(cfg, ["filters"])
+    assert again["unit_seconds"] == {}
+    assert again["filters"]["results"] == f["results"]
+
+
+def test_paper_config_validation():
+    with pytest.raises(ValueError, match="train_env"):
+        PaperConfig(train_env="musique")
+    with pytest.raises(ValueError, match="--data"):
+        PaperConfig(data={"wikipedia": "/x"})
+    with pytest.raises(ValueError, match="multiple"):
+        PaperConfig(batch_size=6, num_generations=4)
+    assert set(PAPER_TABLE2) == set(EVAL_ENVS) and not math.isnan(PAPER_TABLE2["GSM8K"][1])
