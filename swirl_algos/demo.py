@@ -132,8 +132,8 @@ class DemoConfig:
     max_new_tokens: int = 24
     swirl_filters: list[str] = field(default_factory=lambda: ["process", "outcome"])
     sft_filters: list[str] = field(default_factory=lambda: ["process"])
-    swirl_steps: int = 60
-    swirl_lr: float = 5e-5
+    swirl_steps: int = 100
+    swirl_lr: float = 1e-4
     swirl_beta: float = 0.02
     swirl_advantage: str = "rloo"
     num_generations: int = 8
