@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import machine_info, print_rows, write_json
-from swirl_algos.terminal import quiet_libraries
+from swirl_algos.terminal import quiet_libraries, trainer_logs_to
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +224,8 @@ def _tiny_base(cfg: PaperConfig, out: Path) -> None:
         max_length=2048,
         seed=cfg.seed,
     )
-    result = train_sft(cfg_sft, decompose(trajs), model=model, tokenizer=tok)
+    with trainer_logs_to(out / "train.log"):
+        result = train_sft(cfg_sft, decompose(trajs), model=model, tokenizer=tok)
     (out / "model_dir.txt").write_text(result.model_dir, encoding="utf-8")
 
 
@@ -267,42 +268,44 @@ def _train(cfg: PaperConfig, algo: str, base: str, records: list[dict[str, Any]]
         from swirl_algos.learners.swirl import train_swirl
 
         process, _ = _judges(cfg)
-        result = train_swirl(
-            SwirlConfig(
-                output_dir=str(out),
-                learning_rate=cfg.swirl_lr,
-                beta=cfg.beta,
-                num_generations=cfg.num_generations,
-                per_device_train_batch_size=cfg.batch_size,
-                max_steps=cfg.swirl_steps,
-                max_completion_length=cfg.max_new_tokens,
-                temperature=cfg.temperature,
-                lr_scheduler_type="constant",
-                save_steps=0,
-                logging_steps=max(1, cfg.swirl_steps // 10),
-                seed=cfg.seed,
-            ),
-            records,
-            process,
-            model=base,
-        )
+        with trainer_logs_to(out / "train.log"):
+            result = train_swirl(
+                SwirlConfig(
+                    output_dir=str(out),
+                    learning_rate=cfg.swirl_lr,
+                    beta=cfg.beta,
+                    num_generations=cfg.num_generations,
+                    per_device_train_batch_size=cfg.batch_size,
+                    max_steps=cfg.swirl_steps,
+                    max_completion_length=cfg.max_new_tokens,
+                    temperature=cfg.temperature,
+                    lr_scheduler_type="constant",
+                    save_steps=0,
+                    logging_steps=max(1, cfg.swirl_steps // 10),
+                    seed=cfg.seed,
+                ),
+                records,
+                process,
+                model=base,
+            )
     else:
         from swirl_algos.learners.config import SupervisedConfig
         from swirl_algos.learners.sft import train_sft
 
-        result = train_sft(
-            SupervisedConfig(
-                output_dir=str(out),
-                learning_rate=cfg.sft_lr,
-                num_train_epochs=cfg.sft_epochs,
-                per_device_train_batch_size=cfg.batch_size,
-                save_steps=0,
-                logging_steps=5,
-                seed=cfg.seed,
-            ),
-            records,
-            model=base,
-        )
+        with trainer_logs_to(out / "train.log"):
+            result = train_sft(
+                SupervisedConfig(
+                    output_dir=str(out),
+                    learning_rate=cfg.sft_lr,
+                    num_train_epochs=cfg.sft_epochs,
+                    per_device_train_batch_size=cfg.batch_size,
+                    save_steps=0,
+                    logging_steps=5,
+                    seed=cfg.seed,
+                ),
+                records,
+                model=base,
+            )
     (out / "model_dir.txt").write_text(result.model_dir, encoding="utf-8")
     (out / "log_history.json").write_text(json.dumps(result.log_history), encoding="utf-8")
 

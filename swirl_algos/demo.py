@@ -55,14 +55,14 @@ import os
 import platform
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from swirl_algos.terminal import make_console, quiet_libraries
+from swirl_algos.terminal import make_console, quiet_libraries, trainer_logs_to
 
 logger = logging.getLogger(__name__)
 
@@ -379,14 +379,6 @@ def _oracle(config: DemoConfig, out: Path) -> None:
     )
 
 
-@contextlib.contextmanager
-def _trainer_logs_to(path: Path) -> Iterator[None]:
-    """The trainers' metric lines (printed to stdout at every logging step) go to ``path``;
-    their progress bars (stderr) stay on screen."""
-    with path.open("a", encoding="utf-8") as f, contextlib.redirect_stdout(f):
-        yield
-
-
 def _train_log(result: Any, out: Path) -> None:
     (out / "log_history.json").write_text(json.dumps(result.log_history, indent=1), encoding="utf-8")
     (out / "model_dir.txt").write_text(str(result.model_dir), encoding="utf-8")
@@ -416,7 +408,7 @@ def _warmstart(config: DemoConfig, tiny: Path, oracle: Path, out: Path) -> None:
         seed=config.data_seed,
         max_length=1024,
     )
-    with _trainer_logs_to(out / "train.log"):
+    with trainer_logs_to(out / "train.log"):
         result = train_sft(cfg, records, model=str(tiny / "model"))
     _train_log(result, out)
 
@@ -495,7 +487,7 @@ def _train(config: DemoConfig, algo: str, mode: str, seed: int, base: Path, data
             save_steps=0,
             seed=seed,
         )
-        with _trainer_logs_to(out / "train.log"):
+        with trainer_logs_to(out / "train.log"):
             result = train_swirl(cfg, records, ArithmeticProcessJudge(), model=str(base))
     else:
         from swirl_algos.learners.config import SupervisedConfig
@@ -512,7 +504,7 @@ def _train(config: DemoConfig, algo: str, mode: str, seed: int, base: Path, data
             seed=seed,
             max_length=1024,
         )
-        with _trainer_logs_to(out / "train.log"):
+        with trainer_logs_to(out / "train.log"):
             result = train_sft(cfg, records, model=str(base))
     _train_log(result, out)
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-__all__ = ["make_console", "quiet_libraries"]
+__all__ = ["make_console", "quiet_libraries", "trainer_logs_to"]
 
 #: width of tables written to a file or a pipe (a terminal uses its own width)
 LOG_WIDTH = 160
@@ -57,3 +58,21 @@ def quiet_libraries() -> Iterator[None]:
             transformers.logging.enable_progress_bar()
         if ds_bars:
             datasets.enable_progress_bars()
+
+
+@contextlib.contextmanager
+def trainer_logs_to(path: str | Path) -> Iterator[None]:
+    """Send what a trainer prints (its metric dict at every logging step) to ``path`` (appended).
+
+    Progress bars go to stderr and stay on screen.
+
+    Example:
+        >>> import tempfile, os
+        >>> log = os.path.join(tempfile.mkdtemp(), "train.log")
+        >>> with trainer_logs_to(log):
+        ...     print({"loss": 0.5})
+        >>> open(log).read()
+        "{'loss': 0.5}\\n"
+    """
+    with Path(path).open("a", encoding="utf-8") as f, contextlib.redirect_stdout(f):
+        yield
