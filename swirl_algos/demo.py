@@ -66,7 +66,7 @@ from swirl_algos.terminal import make_console, quiet_libraries, trainer_logs_to
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DemoConfig", "add_arguments", "run", "run_demo"]
+__all__ = ["DemoConfig", "add_arguments", "build_base_model", "run", "run_demo"]
 
 ENV_ID = "SwiRL-Arithmetic-v0"
 STAGE_FILE = "stage.json"
@@ -132,7 +132,7 @@ class DemoConfig:
     max_new_tokens: int = 24
     swirl_filters: list[str] = field(default_factory=lambda: ["process", "outcome"])
     sft_filters: list[str] = field(default_factory=lambda: ["process"])
-    swirl_steps: int = 100
+    swirl_steps: int = 85
     swirl_lr: float = 1e-4
     swirl_beta: float = 0.02
     swirl_advantage: str = "rloo"
@@ -794,6 +794,60 @@ def _environment_info(config: DemoConfig) -> dict[str, Any]:
     }
 
 
+def _base_stages(config: DemoConfig, stages: _Stages) -> tuple[Path, str]:
+    """Stages 1-3 (tiny model, imperfect oracle data, warm start); the base model's folder and fingerprint."""
+    from transformers import set_seed
+
+    root = stages.root
+    cfg = config.to_dict()
+    model_keys = ("vocab_size", "hidden_size", "num_layers", "num_heads", "env_kwargs", "data_seed")
+    set_seed(config.data_seed)
+    fp_tiny = stages.run(
+        "tiny",
+        {k: cfg[k] for k in (*model_keys, "oracle_error_rate")},
+        lambda out: _build_tiny(config, out),
+        title="1. tiny tokenizer and model",
+    )
+    fp_oracle = stages.run(
+        "oracle",
+        {k: cfg[k] for k in ("env_kwargs", "oracle_tasks", "oracle_error_rate", "data_seed")},
+        lambda out: _oracle(config, out),
+        resumable=True,
+        title="2. imperfect scripted trajectories (oracle)",
+    )
+    set_seed(config.data_seed)
+    fp_base = stages.run(
+        "warmstart",
+        {
+            "tiny": fp_tiny,
+            "oracle": fp_oracle,
+            **{k: cfg[k] for k in ("warmstart_steps", "warmstart_lr", "warmstart_batch_size")},
+        },
+        lambda out: _warmstart(config, root / "tiny", root / "oracle", out),
+        title="3. warm start: SFT on the imperfect trajectories -> base model",
+    )
+    return _model_dir(root / "warmstart"), fp_base
+
+
+def build_base_model(config: DemoConfig, *, console: Any = None) -> Path:
+    """Build (or reuse) the demo's warm-started base model under ``config.output_dir``.
+
+    Runs stages 1-3 only: tiny tokenizer and model, imperfect oracle trajectories, warm-start
+    SFT. The benchmark suites use it as the small-scale base model of ``SwiRL-Arithmetic-v0``.
+
+    Returns:
+        The folder of the base model (loadable with ``from_pretrained``).
+
+    Example:
+        >>> # base = build_base_model(DemoConfig(output_dir="runs/base"))
+    """
+    root = Path(config.output_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    with quiet_libraries():
+        base, _ = _base_stages(config, _Stages(root, console or make_console()))
+    return base
+
+
 # ---------------------------------------------------------------------------------------------- main
 def run_demo(config: DemoConfig, *, console: Any = None) -> dict[str, Any]:
     """Run (or resume) the demo and return every number it produced (also in ``results.json``).
@@ -823,35 +877,9 @@ def run_demo(config: DemoConfig, *, console: Any = None) -> dict[str, Any]:
     stages = _Stages(root, console)
     t_start = time.perf_counter()
     cfg = config.to_dict()
-    model_keys = ("vocab_size", "hidden_size", "num_layers", "num_heads", "env_kwargs", "data_seed")
 
     with quiet_libraries():
-        set_seed(config.data_seed)
-        fp_tiny = stages.run(
-            "tiny",
-            {k: cfg[k] for k in (*model_keys, "oracle_error_rate")},
-            lambda out: _build_tiny(config, out),
-            title="1. tiny tokenizer and model",
-        )
-        fp_oracle = stages.run(
-            "oracle",
-            {k: cfg[k] for k in ("env_kwargs", "oracle_tasks", "oracle_error_rate", "data_seed")},
-            lambda out: _oracle(config, out),
-            resumable=True,
-            title="2. imperfect scripted trajectories (oracle)",
-        )
-        set_seed(config.data_seed)
-        fp_base = stages.run(
-            "warmstart",
-            {
-                "tiny": fp_tiny,
-                "oracle": fp_oracle,
-                **{k: cfg[k] for k in ("warmstart_steps", "warmstart_lr", "warmstart_batch_size")},
-            },
-            lambda out: _warmstart(config, root / "tiny", root / "oracle", out),
-            title="3. warm start: SFT on the imperfect trajectories -> base model",
-        )
-        base_dir = _model_dir(root / "warmstart")
+        base_dir, fp_base = _base_stages(config, stages)
         fp_data = stages.run(
             "generate",
             {

@@ -82,6 +82,15 @@ def _tiny_config(tmp_path, **kw):
         "num_envs": 4,
         "tiny_warmstart_steps": 3,
         "tiny_warmstart_tasks": 12,
+        "arithmetic_base": {
+            "oracle_tasks": 24,
+            "warmstart_steps": 4,
+            "vocab_size": 300,
+            "hidden_size": 32,
+            "num_layers": 1,
+            "num_heads": 2,
+            "num_envs": 8,
+        },
         "progress": False,
     }
     settings.update(kw)
@@ -99,6 +108,7 @@ def test_paper_suite_end_to_end_on_tiny_settings(tmp_path, capsys):
             assert 0.0 <= acc["mean"] <= 1.0, (row, col)
     assert t2["BeerQA"]["base"] is None and t2["CofCA"]["base"] is None  # no bundled data
     f = results["filters"]
+    assert f["eval_env"] == "Arithmetic" and results["scaling"]["eval_env"] == "Arithmetic"
     assert set(f["kept_trajectories"]) == {"none", "process", "outcome", "process+outcome"}
     assert f["kept_trajectories"]["none"] == cfg.n_questions * cfg.samples
     assert all(f["results"][f"{a}-{m}"] for a in ("swirl", "sft") for m in f["kept_trajectories"])
@@ -116,6 +126,8 @@ def test_paper_suite_end_to_end_on_tiny_settings(tmp_path, capsys):
 def test_paper_config_validation():
     with pytest.raises(ValueError, match="train_env"):
         PaperConfig(train_env="musique")
+    with pytest.raises(ValueError, match="--data"):
+        PaperConfig(data={"arithmetic-train": "/x"})  # generated on demand: no file
     with pytest.raises(ValueError, match="--data"):
         PaperConfig(data={"wikipedia": "/x"})
     with pytest.raises(ValueError, match="multiple"):
