@@ -13,7 +13,7 @@ filter -> decompose -> train -> evaluate with the real tools):
 * ``scaling``: SWiRL trained on the first N trajectories (``--sizes``; the paper: 100, 1,000,
   10,000), process-filtered, evaluated on ``--train-env``'s evaluation split.
 
-Small default (2 CPU cores, about 20 minutes): ``--model tiny``. ``filters`` and ``scaling`` run
+Small default (2 CPU cores, about 30 minutes): ``--model tiny``. ``filters`` and ``scaling`` run
 on ``--train-env arithmetic`` (``SwiRL-Arithmetic-v0``) from the demo's base model (a tiny
 Llama warm-started on imperfect scripted trajectories, :func:`swirl_algos.demo.build_base_model`),
 judged by the gold-aware rule judge: a task a tiny model learns, so the numbers mean something.

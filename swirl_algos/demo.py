@@ -86,7 +86,7 @@ METHOD_LABELS = {
 # ---------------------------------------------------------------------------------------------- config
 @dataclass
 class DemoConfig:
-    """Every setting of the demo (defaults: the full run, about 10-15 minutes on 2 CPU cores).
+    """Every setting of the demo (defaults: the full run, about 14 minutes on 2 CPU cores).
 
     Attributes:
         output_dir: where every stage's output goes (re-used on re-runs).
