@@ -545,6 +545,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding")
     parser.add_argument("--top-p", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=8, help="generation batch size (HF policy)")
+    parser.add_argument(
+        "--device", default=None, help="HF model device (default: cuda if available, else cpu)"
+    )
     parser.add_argument("--num-envs", type=int, default=8, help="episodes stepped in parallel")
     parser.add_argument("--seed", type=int, default=0)
     judge_forms = "'rule', 'hf:NAME_OR_PATH', 'openai:MODEL@BASE_URL' or 'package.module:Class'"
@@ -584,6 +587,7 @@ def build_policy(args: argparse.Namespace) -> Any:
             temperature=args.temperature if do_sample else 1.0,
             top_p=args.top_p,
             batch_size=args.batch_size,
+            device=args.device,
         )
     from swirl_algos.policies.openai import OpenAIPolicy
 
