@@ -42,7 +42,6 @@ import argparse
 import json
 import logging
 import math
-import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -51,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import machine_info, print_rows, write_json
+from swirl_algos.stages import Stages
 from swirl_algos.terminal import quiet_libraries, trainer_logs_to
 
 logger = logging.getLogger(__name__)
@@ -135,30 +135,6 @@ class PaperConfig:
 
 
 # ---------------------------------------------------------------------------------------------- pieces
-class _Units:
-    """Each unit's output directory holds ``done.json`` once finished; finished units are re-used."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.timings: dict[str, float] = {}
-
-    def run(self, name: str, settings: Mapping[str, Any], fn: Any) -> Path:
-        path = self.root / name
-        marker = path / "done.json"
-        key = json.dumps(settings, sort_keys=True, default=str)
-        if marker.exists() and json.loads(marker.read_text(encoding="utf-8")).get("settings") == key:
-            return path
-        if marker.exists():
-            shutil.rmtree(path)
-        path.mkdir(parents=True, exist_ok=True)
-        logger.info("paper: %s", name)
-        t0 = time.perf_counter()
-        fn(path)
-        self.timings[name] = time.perf_counter() - t0
-        marker.write_text(json.dumps({"settings": key, "seconds": self.timings[name]}), encoding="utf-8")
-        return path
-
-
 def _env_kwargs(cfg: PaperConfig, name: str, *, train: bool) -> dict[str, Any] | None:
     """``gym.make`` kwargs of a dataset (None when its data is missing)."""
     key = name.lower()
@@ -402,7 +378,13 @@ def run_paper(cfg: PaperConfig, experiments: Sequence[str] = EXPERIMENTS) -> dic
     if unknown:
         raise ValueError(f"unknown experiments {unknown}; choose from {list(EXPERIMENTS)}")
     root = Path(cfg.output_dir)
-    units = _Units(root)
+    stages = Stages(root)
+
+    def run_unit(name: str, settings: Mapping[str, Any], fn: Any) -> Path:
+        """A unit of work (rollout, training, evaluation), run once per settings; its folder."""
+        stages.run(name, settings, fn)
+        return root / name
+
     t0 = time.perf_counter()
     results: dict[str, Any] = {"config": asdict(cfg), "machine": machine_info()}
     common = {k: v for k, v in asdict(cfg).items() if k not in ("output_dir", "progress", "sizes")}
@@ -414,23 +396,23 @@ def run_paper(cfg: PaperConfig, experiments: Sequence[str] = EXPERIMENTS) -> dic
             if cfg.model != "tiny":
                 return cfg.model
             if name == "arithmetic":  # the demo's warm-started tiny model
-                unit = units.run("base-arithmetic", {"seed": cfg.seed, **cfg.arithmetic_base},
+                unit = run_unit("base-arithmetic", {"seed": cfg.seed, **cfg.arithmetic_base},
                                  lambda out: _arithmetic_base(cfg, out))  # fmt: skip
             else:  # one tiny model warm-started on GSM8K and HotPotQA gold trajectories
-                unit = units.run("base-tiny", {"seed": cfg.seed, "steps": cfg.tiny_warmstart_steps,
+                unit = run_unit("base-tiny", {"seed": cfg.seed, "steps": cfg.tiny_warmstart_steps,
                                                "tasks": cfg.tiny_warmstart_tasks, "data": cfg.data},
                                  lambda out: _tiny_base(cfg, out))  # fmt: skip
             return _model_dir(unit, "")
 
         def data_unit(name: str, n: int) -> Path:
-            return units.run(f"data/{name}-{n}", {**common, "n": n, "train": name},
+            return run_unit(f"data/{name}-{n}", {**common, "n": n, "train": name},
                              lambda out: _generate(cfg, base_for(name), name, n, out))  # fmt: skip
 
         def train_unit(
             tag: str, algo: str, name: str, records: list[dict[str, Any]], settings: dict[str, Any]
         ) -> str:
             base = base_for(name)
-            unit = units.run(f"train/{tag}", {**common, **settings, "algo": algo},
+            unit = run_unit(f"train/{tag}", {**common, **settings, "algo": algo},
                              lambda out: _train(cfg, algo, base, records, TRAIN_ENVS[name], out))  # fmt: skip
             return _model_dir(unit, base)
 
@@ -440,7 +422,7 @@ def run_paper(cfg: PaperConfig, experiments: Sequence[str] = EXPERIMENTS) -> dic
             if kwargs is None:
                 return None
             try:
-                unit = units.run(f"eval/{tag}/{row}", {**common, "model_dir": model_dir, "env": row},
+                unit = run_unit(f"eval/{tag}/{row}", {**common, "model_dir": model_dir, "env": row},
                                  lambda out: _evaluate(cfg, model_dir, env_id, kwargs, out))  # fmt: skip
             except FileNotFoundError as e:
                 logger.warning("%s: %s", row, e)
@@ -496,7 +478,7 @@ def run_paper(cfg: PaperConfig, experiments: Sequence[str] = EXPERIMENTS) -> dic
             results["scaling"] = {"eval_env": row, "results": scale}
 
     results["seconds"] = time.perf_counter() - t0
-    results["unit_seconds"] = units.timings
+    results["unit_seconds"] = stages.timings
     write_json(root / "results.json", results)
     return results
 

@@ -45,9 +45,7 @@ Example:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -55,13 +53,14 @@ import os
 import platform
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from swirl_algos.stages import Stages
 from swirl_algos.terminal import make_console, quiet_libraries, trainer_logs_to
 
 logger = logging.getLogger(__name__)
@@ -69,7 +68,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["DemoConfig", "add_arguments", "build_base_model", "run", "run_demo"]
 
 ENV_ID = "SwiRL-Arithmetic-v0"
-STAGE_FILE = "stage.json"
 METHOD_LABELS = {
     "base": "base (warm-started)",
     "sft-process": "SFT, process-filtered",
@@ -221,75 +219,6 @@ class DemoConfig:
     def methods(self) -> list[str]:
         """Method names in table order: ``base``, the SFT runs, the SWiRL runs."""
         return ["base", *(f"sft-{m}" for m in self.sft_filters), *(f"swirl-{m}" for m in self.swirl_filters)]
-
-
-# ---------------------------------------------------------------------------------------------- stages
-def _fingerprint(obj: Any) -> str:
-    text = json.dumps(obj, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-class _Stages:
-    """Runs named stages once: a stage whose ``stage.json`` fingerprint matches is skipped."""
-
-    def __init__(self, root: Path, console: Any) -> None:
-        self.root = root
-        self.console = console
-        self.timings: dict[str, float] = {}
-        self.reused: list[str] = []
-
-    def done(self, name: str, fingerprint: str) -> bool:
-        marker = self.root / name / STAGE_FILE
-        if not marker.exists():
-            return False
-        try:
-            return json.loads(marker.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
-        except (OSError, json.JSONDecodeError):
-            return False
-
-    def run(
-        self,
-        name: str,
-        inputs: Mapping[str, Any],
-        fn: Callable[[Path], Any],
-        *,
-        resumable: bool = False,
-        title: str = "",
-    ) -> str:
-        """Run ``fn(stage_dir)`` unless already done with the same ``inputs``; returns the fingerprint.
-
-        ``resumable`` stages keep a partial output of an interrupted run with the same inputs
-        (their own code continues it); other partial or outdated outputs are removed first.
-        """
-        fp = _fingerprint(inputs)
-        path = self.root / name
-        if self.done(name, fp):
-            self.reused.append(name)
-            self.console.print(f"[dim]reusing {name} ({path})[/dim]")
-            return fp
-        marker = path / STAGE_FILE
-        partial = path / "stage.partial.json"
-        keep = False
-        if resumable and partial.exists():
-            with contextlib.suppress(OSError, json.JSONDecodeError):
-                keep = json.loads(partial.read_text(encoding="utf-8")).get("fingerprint") == fp
-        if path.exists() and not keep:
-            if marker.exists():
-                logger.info("settings changed for %s: recomputing it", name)
-            shutil.rmtree(path)
-        path.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps({"fingerprint": fp, "inputs": inputs}, default=str), encoding="utf-8")
-        self.console.rule(f"[bold]{title or name}")
-        t0 = time.perf_counter()
-        fn(path)
-        seconds = time.perf_counter() - t0
-        self.timings[name] = seconds
-        marker.write_text(
-            json.dumps({"fingerprint": fp, "seconds": seconds, "inputs": inputs}, indent=2, default=str),
-            encoding="utf-8",
-        )
-        partial.unlink(missing_ok=True)
-        return fp
 
 
 # ---------------------------------------------------------------------------------------------- pieces
@@ -794,7 +723,7 @@ def _environment_info(config: DemoConfig) -> dict[str, Any]:
     }
 
 
-def _base_stages(config: DemoConfig, stages: _Stages) -> tuple[Path, str]:
+def _base_stages(config: DemoConfig, stages: Stages) -> tuple[Path, str]:
     """Stages 1-3 (tiny model, imperfect oracle data, warm start); the base model's folder and fingerprint."""
     from transformers import set_seed
 
@@ -844,7 +773,7 @@ def build_base_model(config: DemoConfig, *, console: Any = None) -> Path:
     root = Path(config.output_dir)
     root.mkdir(parents=True, exist_ok=True)
     with quiet_libraries():
-        base, _ = _base_stages(config, _Stages(root, console or make_console()))
+        base, _ = _base_stages(config, Stages(root, console or make_console()))
     return base
 
 
@@ -874,7 +803,7 @@ def run_demo(config: DemoConfig, *, console: Any = None) -> dict[str, Any]:
     if config.threads:
         torch.set_num_threads(int(config.threads))
     (root / "config.json").write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
-    stages = _Stages(root, console)
+    stages = Stages(root, console)
     t_start = time.perf_counter()
     cfg = config.to_dict()
 

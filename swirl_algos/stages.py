@@ -1,0 +1,115 @@
+"""Named stages of a long job that run once: finished stages are re-used on the next run.
+
+Each stage writes its output under ``root/NAME`` and, when it finishes, ``stage.json`` with a
+fingerprint of the inputs it depends on. Running the same stage again with the same inputs
+skips it; changed inputs, or an unfinished earlier attempt, redo it from an empty folder (a
+``resumable`` stage instead keeps the partial output of an interrupted run with the same inputs
+and continues it itself). ``swirl demo`` and ``python -m benchmarks paper`` are built on it.
+
+Example:
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> stages = Stages(Path(tempfile.mkdtemp()))
+    >>> _ = stages.run("square", {"x": 3}, lambda out: (out / "y.txt").write_text("9"))
+    >>> _ = stages.run("square", {"x": 3}, lambda out: 1 / 0)   # same inputs: not run again
+    >>> stages.reused
+    ['square']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["STAGE_FILE", "Stages", "fingerprint"]
+
+STAGE_FILE = "stage.json"
+
+
+def fingerprint(obj: Any) -> str:
+    """A short, stable hash of a JSON-able object (key order does not matter)."""
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+class Stages:
+    """Runs named stages once under ``root``; ``timings`` (run now) and ``reused`` record what happened.
+
+    Args:
+        root: the folder of every stage's output.
+        console: a ``rich`` console; each stage that runs prints a rule with its title, each
+            re-used one a dim line. ``None``: log lines only.
+    """
+
+    def __init__(self, root: Path, console: Any = None) -> None:
+        self.root = Path(root)
+        self.console = console
+        self.timings: dict[str, float] = {}
+        self.reused: list[str] = []
+
+    def done(self, name: str, fingerprint: str) -> bool:
+        """Whether stage ``name`` finished with inputs of this fingerprint."""
+        marker = self.root / name / STAGE_FILE
+        if not marker.exists():
+            return False
+        try:
+            return json.loads(marker.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
+        except (OSError, json.JSONDecodeError):
+            return False
+
+    def run(
+        self,
+        name: str,
+        inputs: Mapping[str, Any],
+        fn: Callable[[Path], Any],
+        *,
+        resumable: bool = False,
+        title: str = "",
+    ) -> str:
+        """Run ``fn(stage_dir)`` unless already done with the same ``inputs``; returns the fingerprint.
+
+        ``resumable`` stages keep a partial output of an interrupted run with the same inputs
+        (their own code continues it); other partial or outdated outputs are removed first.
+        """
+        fp = fingerprint(inputs)
+        path = self.root / name
+        if self.done(name, fp):
+            self.reused.append(name)
+            if self.console is not None:
+                self.console.print(f"[dim]reusing {name} ({path})[/dim]")
+            return fp
+        marker = path / STAGE_FILE
+        partial = path / "stage.partial.json"
+        keep = False
+        if resumable and partial.exists():
+            with contextlib.suppress(OSError, json.JSONDecodeError):
+                keep = json.loads(partial.read_text(encoding="utf-8")).get("fingerprint") == fp
+        if path.exists() and not keep:
+            if marker.exists():
+                logger.info("settings changed for %s: recomputing it", name)
+            shutil.rmtree(path)
+        path.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps({"fingerprint": fp, "inputs": inputs}, default=str), encoding="utf-8")
+        if self.console is not None:
+            self.console.rule(f"[bold]{title or name}")
+        else:
+            logger.info("stage %s", title or name)
+        t0 = time.perf_counter()
+        fn(path)
+        seconds = time.perf_counter() - t0
+        self.timings[name] = seconds
+        marker.write_text(
+            json.dumps({"fingerprint": fp, "seconds": seconds, "inputs": inputs}, indent=2, default=str),
+            encoding="utf-8",
+        )
+        partial.unlink(missing_ok=True)
+        return fp
