@@ -115,12 +115,11 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(header)
     print("-" * len(header))
     for r in rows:
-        same = sum(a == b for a, b in zip(r["trajectories"], base["trajectories"]))
         print(
             f"{r['num_envs']:>6} {r['steps']:>6} {r['generate_calls']:>9} {r['new_tokens']:>10} "
             f"{r['seconds']:>8.2f} {r['episodes_per_s']:>10.2f} {r['tokens_per_s']:>9.1f} "
             f"{r['episodes_per_s'] / base['episodes_per_s']:>8.2f} {r['tokens_per_s'] / base['tokens_per_s']:>8.2f} "
-            f"{same:>4}/{len(base['trajectories']):<5}"
+            f"{r['same_trajectories']:>4}/{r['episodes']:<5}"
         )
     print("x = ratio to N = 1 (one episode at a time); same trajs = trajectories identical to N = 1's\n")
 
@@ -156,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in ns:
         rows.append(run_once(n, model, tok, args, env_kwargs))
         logger.info("N=%d done in %.1fs", n, rows[-1]["seconds"])
+    for r in rows:  # trajectories identical to the one-at-a-time run's
+        r["same_trajectories"] = sum(a == b for a, b in zip(r["trajectories"], rows[0]["trajectories"]))
     print_table(rows, args)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -22,6 +22,7 @@ Run (CPU default, a few minutes on a laptop; ``--device cuda --hidden-size 1024 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also time one SFTTrainer epoch per mode",
     )
     parser.add_argument("--sft-batch-size", type=int, default=4, help="sequences per SFT micro-batch")
+    parser.add_argument("--json", default=None, help="also write the loss rows to this JSON file")
     args = parser.parse_args(argv)
 
     rng = random.Random(args.seed)
@@ -159,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(header)
     print("-" * len(header))
+    rows = []
     for k in args.ks:
         per_step: list[StepwiseSequence] = [s for c in convs[k] for s in encode_substeps(tok, c)]
         single: list[StepwiseSequence] = [s for c in convs[k] for s in encode_trajectory(tok, c)]
@@ -186,6 +189,23 @@ def main(argv: list[str] | None = None) -> int:
             f"{l_step:>13.5f} {l_single:>11.5f}"
         )
         sys.stdout.flush()
+        rows.append(
+            {
+                "K": k,
+                "tokens_per_step": tok_step,
+                "tokens_single_pass": tok_single,
+                "x_tokens": tok_step / tok_single,
+                "seconds_per_step": t_step,
+                "seconds_single_pass": t_single,
+                "x_time": t_step / t_single,
+                "loss_per_step": l_step,
+                "loss_single_pass": l_single,
+                "same_loss": abs(l_step - l_single) < 1e-4,
+            }
+        )
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"rows": rows, "device": args.device, "dtype": args.dtype}, f, indent=2)
     if args.sft:
         _bench_sft(args, tok, model, convs)
     return 0

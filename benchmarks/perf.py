@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 import tempfile
 import time
@@ -51,7 +50,7 @@ from swirl_algos.terminal import quiet_libraries
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["COMPONENTS", "bench_env", "parse_stepwise", "print_report", "run_perf", "summary_rows"]
+__all__ = ["COMPONENTS", "bench_env", "print_report", "run_perf", "summary_rows"]
 
 COMPONENTS = ("env", "retrieval", "stepwise", "rollout")
 
@@ -207,51 +206,16 @@ def bench_retrieval(quick: bool) -> dict[str, Any]:
     return {"status": code, "rows": summary, "raw": rows, "output": text}
 
 
-_STEPWISE_ROW = re.compile(
-    r"^\s*(?P<k>\d+)\s*\|\s*(?P<tok_step>[\d,]+)\s+(?P<tok_single>[\d,]+)\s+(?P<tok_ratio>[\d.]+)x\s*\|"
-    r".*\|\s*(?P<t_step>[\d.]+)s\s+(?P<t_single>[\d.]+)s\s+(?P<speedup>[\d.]+)x\s*\|"
-    r"\s*(?P<loss_step>[\d.]+)\s+(?P<loss_single>[\d.]+)\s*$"
-)
-
-
-def parse_stepwise(text: str) -> list[dict[str, Any]]:
-    """The K rows of ``bench_stepwise``'s printed table.
-
-    Example:
-        >>> line = "  2 |           2,627         1,426  1.84x |  3,000  1,500 |        0.500s      0.237s    2.11x |       6.52238     6.52238"
-        >>> parse_stepwise(line)[0]["x_time"]
-        2.11
-    """
-    rows = []
-    for line in text.splitlines():
-        m = _STEPWISE_ROW.match(line)
-        if not m:
-            continue
-        rows.append(
-            {
-                "K": int(m["k"]),
-                "tokens_per_step": int(m["tok_step"].replace(",", "")),
-                "tokens_single_pass": int(m["tok_single"].replace(",", "")),
-                "x_tokens": float(m["tok_ratio"]),
-                "seconds_per_step": float(m["t_step"]),
-                "seconds_single_pass": float(m["t_single"]),
-                "x_time": float(m["speedup"]),
-                "same_loss": abs(float(m["loss_step"]) - float(m["loss_single"])) < 1e-4,
-            }
-        )
-    return rows
-
-
 def bench_stepwise(quick: bool, device: str) -> dict[str, Any]:
     from benchmarks import bench_stepwise as bs
 
     argv = ["--no-sft", "--device", device]
     if quick:
         argv += ["--n-traj", "4", "--hidden-size", "128", "--layers", "2", "--repeats", "2"]
-    code, text = run_captured(bs.main, argv)
-    rows = parse_stepwise(text)
-    if not rows:
-        raise RuntimeError(f"could not read bench_stepwise's table from its output:\n{text}")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "s.json"
+        code, text = run_captured(bs.main, [*argv, "--json", str(out)])
+        rows = json.loads(out.read_text(encoding="utf-8"))["rows"]
     return {"status": code, "rows": rows, "output": text}
 
 
@@ -271,12 +235,10 @@ def bench_rollout(quick: bool, device: str) -> dict[str, Any]:
             "episodes_per_s": r["episodes_per_s"],
             "tokens_per_s": r["tokens_per_s"],
             "x_episodes_per_s": ratio(r["episodes_per_s"], base["episodes_per_s"]),
+            "same_trajectories": f"{r['same_trajectories']}/{r['episodes']}",
         }
         for r in rows
     ]
-    same = re.findall(r"(\d+)/(\d+)\s*$", text, flags=re.MULTILINE)
-    for row, (a, b) in zip(summary, same):
-        row["same_trajectories"] = f"{a}/{b}"
     return {"status": code, "rows": summary, "output": text}
 
 

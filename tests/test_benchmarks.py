@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import __main__ as bench_cli
 from benchmarks.paper import EVAL_ENVS, PAPER_TABLE2, PaperConfig, print_report, run_paper
-from benchmarks.perf import bench_env, parse_stepwise, run_perf, summary_rows
+from benchmarks.perf import bench_env, run_perf, summary_rows
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -28,16 +28,18 @@ def test_env_step_overhead_rows():
     assert rows["SwiRL-Arithmetic-v0, SymPy calculator"]["steps"] == 20 * 5
 
 
-def test_stepwise_table_parser():
-    text = (
-        "  K | tokens per-step ...\n"
-        "  2 |           2,627         1,426  1.84x |           3,000         1,500 |        0.500s      0.237s    2.11x |       6.52238     6.52238\n"
-        " 10 |          28,381         4,366  6.50x |          30,000         5,000 |        6.259s      0.926s    6.76x |       6.53292     6.53292\n"
-    )
-    rows = parse_stepwise(text)
-    assert [r["K"] for r in rows] == [2, 10]
-    assert rows[1]["tokens_per_step"] == 28381 and rows[1]["x_time"] == 6.76 and rows[1]["same_loss"]
-    assert parse_stepwise("no table here") == []
+def test_stepwise_benchmark_writes_its_rows_as_json(tmp_path, capsys):
+    from benchmarks import bench_stepwise
+
+    out = tmp_path / "s.json"
+    argv = ["--ks", "2", "3", "--n-traj", "2", "--hidden-size", "32", "--layers", "1", "--repeats", "1"]
+    assert bench_stepwise.main([*argv, "--no-sft", "--device", "cpu", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["K"] for r in rows] == [2, 3]
+    for r in rows:
+        assert r["tokens_per_step"] > r["tokens_single_pass"] > 0 and r["x_tokens"] > 1
+        assert r["same_loss"] and r["loss_per_step"] == pytest.approx(r["loss_single_pass"], abs=1e-4)
+    assert "speed-up" in capsys.readouterr().out
 
 
 def test_perf_quick_runs_every_component_and_reports_ratios(tmp_path):
