@@ -1,9 +1,8 @@
-"""Helpers shared by the benchmark suites: machine description, timing, tables, JSON output.
+"""Helpers shared by the benchmark suites: machine description, ratios, tables, JSON output.
 
 Example:
-    >>> t = Timer.measure(lambda: sum(range(1000)), repeats=3)
-    >>> t.best <= t.median
-    True
+    >>> fmt_ratio(ratio(6.0, 2.0))
+    '3.00x'
 """
 
 from __future__ import annotations
@@ -15,17 +14,13 @@ import logging
 import math
 import os
 import platform
-import statistics
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "Timer",
     "fmt_ratio",
     "machine_info",
     "print_rows",
@@ -68,33 +63,6 @@ def _cpu_name() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
-
-
-@dataclass
-class Timer:
-    """Wall-clock timings of repeated calls (seconds)."""
-
-    times: list[float] = field(default_factory=list)
-
-    @classmethod
-    def measure(cls, fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1) -> Timer:
-        """Run ``fn`` ``warmup`` times untimed, then ``repeats`` times timed."""
-        for _ in range(warmup):
-            fn()
-        out = cls()
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            out.times.append(time.perf_counter() - t0)
-        return out
-
-    @property
-    def best(self) -> float:
-        return min(self.times)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times)
 
 
 def ratio(a: float, b: float) -> float:
