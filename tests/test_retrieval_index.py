@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,16 +35,29 @@ def ranking(hits):
     return [(h.passage, h.score, h.rank) for h in hits]
 
 
-@pytest.fixture()
-def built(tmp_path):
+@pytest.fixture(scope="module")
+def built_once(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("built")
     passages = synthetic_corpus(3000, seed=21)
     passages[5] = Passage("ünï-5", "Beyoncé — “Lemonade”", "Beyoncé’s sixth album, 東京 and Москва.")
-    corpus = tmp_path / "corpus.jsonl"
+    corpus = tmp / "corpus.jsonl"
     save_corpus(passages, corpus)
     r = SparseBM25Retriever(passages, k1=1.2, b=0.7)
-    index = tmp_path / "index"
-    save_index(r, index, corpus=corpus)
-    return passages, corpus, r, index
+    save_index(r, tmp / "index", corpus=corpus)
+    return passages, corpus, r, tmp / "index"
+
+
+@pytest.fixture()
+def built(built_once, tmp_path):
+    """A fresh copy (corpus file + index recording it) per test, built once per module."""
+    passages, corpus0, r, index0 = built_once
+    corpus, index = tmp_path / "corpus.jsonl", tmp_path / "index"
+    shutil.copy2(corpus0, corpus)
+    shutil.copytree(index0, index)
+    m = json.loads((index / "manifest.json").read_text())
+    m["corpus"].update(path=str(corpus.resolve()), mtime_ns=corpus.stat().st_mtime_ns)
+    (index / "manifest.json").write_text(json.dumps(m))
+    return list(passages), corpus, r, index
 
 
 @pytest.mark.parametrize("mmap", [True, False])
@@ -221,3 +235,156 @@ def test_concurrent_processes_build_once(tmp_path):
     assert all(p.returncode == 0 for p in procs)
     assert outs[0] == outs[1] and outs[0].startswith("2000 ")
     assert len(load_index(index, corpus=corpus)) == 2000
+
+
+# ---------------------------------------------------------------------------- crafted indexes
+def _rewrite(index: Path, name: str, arr: np.ndarray) -> None:
+    """Replace ``name.npy`` by ``arr`` and recompute its size and checksum in the manifest, as a
+    crafted (not merely damaged) index would."""
+    import hashlib
+
+    path = index / f"{name}.npy"
+    np.save(path, arr, allow_pickle=False)
+    m = json.loads((index / "manifest.json").read_text())
+    m["files"][f"{name}.npy"] = {
+        "bytes": path.stat().st_size,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
+    (index / "manifest.json").write_text(json.dumps(m))
+
+
+def _edit_manifest(index: Path, edit) -> None:
+    m = json.loads((index / "manifest.json").read_text())
+    edit(m)
+    (index / "manifest.json").write_text(json.dumps(m))
+
+
+def _arr(index: Path, name: str) -> np.ndarray:
+    return np.load(index / f"{name}.npy").copy()
+
+
+def _set(a: np.ndarray, i: int, v) -> np.ndarray:
+    a[i] = v
+    return a
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda m: m.pop("params"), "params"),
+        (lambda m: m.update(params={"k1": "1.5", "b": 0.75, "epsilon": 0.25}), "params"),
+        (lambda m: m.update(params={"k1": 1.5, "b": 7, "epsilon": 0.25}), "params"),
+        (lambda m: m.update(params=[1.5, 0.75, 0.25]), "params"),
+        (lambda m: m.update(n_docs="3000"), "n_docs"),
+        (lambda m: m.update(n_terms=None), "n_terms"),
+        (lambda m: m.update(nnz=-1), "nnz"),
+        (lambda m: m.update(n_docs=True), "n_docs"),
+        (lambda m: m.update(avgdl="x"), "avgdl"),
+        (lambda m: m.update(avgdl=0), "avgdl"),
+        (lambda m: m.update(average_idf=None), "average_idf"),
+        (lambda m: m.update(files=[]), "files"),
+        (lambda m: m["files"].update({"data.npy": [1, 2]}), "files"),
+        (lambda m: m["files"]["data.npy"].update(bytes="12"), "files"),
+        (lambda m: m.update(n_docs=2999), "shapes"),
+    ],
+)
+def test_bad_manifest_fields_are_corrupt(built, edit, match):
+    _, _, _, index = built
+    _edit_manifest(index, edit)
+    with pytest.raises(CorruptIndexError, match=match) as e:
+        load_index(index)
+    assert "rebuild" in str(e.value)
+
+
+def test_manifest_not_utf8_is_corrupt(built):
+    _, _, _, index = built
+    (index / "manifest.json").write_bytes(b'{"format": "\xff\xfe"}')
+    with pytest.raises(CorruptIndexError, match="unreadable"):
+        load_index(index)
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "match"),
+    [
+        # wrong dtypes
+        ("indices", lambda a: a.astype(np.int64), "expected a 1-d int32"),
+        ("data", lambda a: a.astype(np.float32), "expected a 1-d float64"),
+        ("texts", lambda a: a.astype(np.int8), "expected a 1-d uint8"),
+        ("indptr", lambda a: a.reshape(1, -1), "1-d"),
+        # out-of-range, negative, unsorted posting passage numbers
+        ("indices", lambda a: _set(a, 3, 200_000_000), "outside"),
+        ("indices", lambda a: _set(a, -1, 3000), "outside"),
+        ("indices", lambda a: _set(a, 7, -5), "outside"),
+        # posting weights
+        ("data", lambda a: _set(a, 10, np.nan), "non-finite"),
+        ("data", lambda a: _set(a, 10, -1.0), "negative"),
+        ("idf", lambda a: _set(a, 0, np.inf), "non-finite"),
+        # row pointers and offsets
+        ("indptr", lambda a: _set(a, 5, a[4] - 1), "decreases"),
+        ("indptr", lambda a: _set(a, 0, 1), "runs from"),
+        ("texts_offsets", lambda a: _set(a, 10, a[9] - 1), "decreases"),
+        ("ids_offsets", lambda a: _set(a, -1, a[-1] + 100), "runs from"),
+        ("doc_len", lambda a: _set(a, 0, -3), "negative passage length"),
+        # bad UTF-8
+        ("texts", lambda a: _set(a, 50, 0xFF), "not valid UTF-8"),
+        ("vocab", lambda a: _set(a, 0, 0xC3), "not valid UTF-8"),
+    ],
+)
+def test_crafted_arrays_with_valid_checksums_are_corrupt(built, name, make, match):
+    _, _, _, index = built
+    _rewrite(index, name, make(_arr(index, name)))
+    with pytest.raises(CorruptIndexError, match=match) as e:
+        load_index(index)
+    assert "rebuild" in str(e.value)
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_unsorted_postings_are_corrupt(built, swap):
+    _, _, _, index = built
+    indptr, indices = _arr(index, "indptr"), _arr(index, "indices")
+    t = int(np.argmax(np.diff(indptr)))  # the longest posting list
+    s = int(indptr[t])
+    if swap:
+        indices[s], indices[s + 1] = indices[s + 1], indices[s]
+    else:
+        indices[s + 1] = indices[s]  # a duplicate posting
+    _rewrite(index, "indices", indices)
+    with pytest.raises(CorruptIndexError, match="not sorted"):
+        load_index(index)
+
+
+def test_offsets_cutting_a_character_are_corrupt(built):
+    _, _, _, index = built
+    off = _arr(index, "titles_offsets")
+    blob = _arr(index, "titles")
+    # passage 5's title starts with "Beyoncé": move the start of passage 6 inside a 2-byte character
+    start = int(off[5])
+    inner = start + bytes(blob[start : off[6]]).index("é".encode()) + 1
+    off[5 + 1] = inner
+    _rewrite(index, "titles_offsets", off)
+    with pytest.raises(CorruptIndexError, match="cut a UTF-8 character"):
+        load_index(index)
+
+
+def test_get_retriever_rebuilds_a_crafted_index(built, caplog):
+    passages, corpus, r, index = built
+    clear_retriever_cache()
+    _edit_manifest(index, lambda m: m.pop("params"))
+    with caplog.at_level("WARNING"):
+        got = get_retriever(corpus, index_dir=index, k1=1.2, b=0.7)
+    assert "params" in caplog.text
+    q = synthetic_queries(passages, 3, seed=5)
+    assert [ranking(got.search(x, 5)) for x in q] == [ranking(r.search(x, 5)) for x in q]
+    clear_retriever_cache()
+    _rewrite(index, "indices", _set(_arr(index, "indices"), 3, 200_000_000))
+    with caplog.at_level("WARNING"):
+        got = get_retriever(corpus, index_dir=index, k1=1.2, b=0.7)
+    assert "outside" in caplog.text and len(load_index(index)) == 3000
+    clear_retriever_cache()
+
+
+def test_unverified_load_still_checks_structure(built):
+    _, _, _, index = built
+    _rewrite(index, "indptr", _set(_arr(index, "indptr"), 5, -1))
+    with pytest.raises(CorruptIndexError, match="decreases"):
+        load_index(index, verify=False)

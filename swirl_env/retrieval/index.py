@@ -16,8 +16,12 @@ index costs no load time and its pages are shared by every process on the machin
     ids.npy, titles.npy, texts.npy (+ _offsets) the passages, same layout, decoded only when hit
 
 The manifest is written last (atomically), so a directory without it is not an index. Loading
-checks the format and tokenizer versions, every file's size and (``verify=True``) SHA-256, and the
-array shapes; any mismatch raises :class:`CorruptIndexError` or :class:`IncompatibleIndexError`.
+checks the format and tokenizer versions, the manifest's field types, every file's size, dtype and
+(``verify=True``) SHA-256, and the structure: array shapes, row pointers and string offsets that
+start at 0, never decrease and end at the array sizes; with ``verify=True`` (which reads every
+byte anyway) also every posting's passage number in range and increasing within its term, every
+weight finite and the strings valid UTF-8, in chunks of bounded memory. Any mismatch raises
+:class:`CorruptIndexError` or :class:`IncompatibleIndexError`, never a bare KeyError/TypeError.
 If the corpus the index was built from is given (or its recorded path still exists) and it changed,
 :class:`StaleIndexError` is raised. All three derive from :class:`RetrievalIndexError`, and the
 message says to rebuild (``get_retriever(..., index_dir=...)`` rebuilds automatically).
@@ -34,11 +38,13 @@ Example:
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import datetime as _dt
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -48,7 +54,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from swirl_env.retrieval.bm25 import SparseBM25Retriever
+from swirl_env.retrieval.bm25 import SparseBM25Retriever, _check_params
 from swirl_env.retrieval.corpus import Passage, corpus_fingerprint
 from swirl_env.retrieval.tokenizer import TOKENIZER_VERSION
 
@@ -292,6 +298,168 @@ def save_index(
     return d
 
 
+# ---------------------------------------------------------------------------- validation
+#: The arrays of an index and their dtypes (anything else is a damaged or foreign file).
+_ARRAYS: dict[str, type] = {
+    "indptr": np.int64,
+    "indices": np.int32,
+    "data": np.float64,
+    "doc_len": np.int64,
+    "idf": np.float64,
+    "vocab": np.uint8,
+    "vocab_offsets": np.int64,
+    "ids": np.uint8,
+    "ids_offsets": np.int64,
+    "titles": np.uint8,
+    "titles_offsets": np.int64,
+    "texts": np.uint8,
+    "texts_offsets": np.int64,
+}
+#: Elements per step of the full (``verify=True``) structural scan: bounds its temporary memory.
+_SCAN_CHUNK = 1 << 22
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_manifest(manifest: dict[str, Any], d: Path) -> dict[str, Any]:
+    """The manifest's header fields, type-checked; :class:`CorruptIndexError` naming the first bad one."""
+
+    def bad(field: str, why: str) -> CorruptIndexError:
+        return CorruptIndexError(f"index {d}: manifest field {field!r} {why}: {_REBUILD}")
+
+    out: dict[str, Any] = {}
+    for field in ("n_docs", "n_terms", "nnz"):
+        v = manifest.get(field)
+        if not _is_int(v) or v < 0:
+            raise bad(field, f"must be an integer >= 0, got {v!r}")
+        out[field] = v
+    if out["n_docs"] == 0 or out["n_terms"] == 0:
+        raise bad("n_docs" if out["n_docs"] == 0 else "n_terms", "must be > 0")
+    if out["n_docs"] > np.iinfo(np.int32).max + 1:
+        raise bad("n_docs", f"is over the int32 passage-number range, got {out['n_docs']}")
+    for field in ("avgdl", "average_idf"):
+        v = manifest.get(field)
+        if not _is_real(v):
+            raise bad(field, f"must be a finite number, got {v!r}")
+        out[field] = float(v)
+    if not out["avgdl"] > 0:
+        raise bad("avgdl", f"must be > 0, got {out['avgdl']!r}")
+    params = manifest.get("params")
+    if not isinstance(params, dict) or set(params) != {"k1", "b", "epsilon"}:
+        raise bad("params", f"must be an object with k1, b and epsilon, got {params!r}"[:300])
+    try:
+        out["params"] = _check_params(params["k1"], params["b"], params["epsilon"])
+    except (TypeError, ValueError) as e:
+        raise bad("params", f"is invalid ({e})") from None
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise bad("files", f"must be an object, got {type(files).__name__}")
+    for fn, info in files.items():
+        if (
+            not isinstance(info, dict)
+            or not _is_int(info.get("bytes"))
+            or not isinstance(info.get("sha256"), str)
+        ):
+            raise bad(
+                "files", f"entry {fn!r} must hold integer 'bytes' and string 'sha256', got {info!r}"[:300]
+            )
+    return out
+
+
+def _check_offsets(offsets: np.ndarray, total: int, what: str, d: Path) -> None:
+    """``offsets`` starts at 0, never decreases and ends at ``total`` (O(len), done on every load)."""
+    if offsets[0] != 0 or offsets[-1] != total:
+        raise CorruptIndexError(
+            f"index {d}: {what} runs from {int(offsets[0])} to {int(offsets[-1])}, expected 0 to {total}: "
+            f"{_REBUILD}"
+        )
+    for a in range(0, offsets.shape[0] - 1, _SCAN_CHUNK):
+        part = offsets[a : a + _SCAN_CHUNK + 1]
+        if np.any(part[1:] < part[:-1]):
+            raise CorruptIndexError(f"index {d}: {what} decreases (damaged offsets): {_REBUILD}")
+
+
+def _check_utf8(blob: np.ndarray, offsets: np.ndarray, what: str, d: Path) -> None:
+    """Every item of a string array decodes: the blob is valid UTF-8 and no offset cuts a character."""
+    starts = offsets[:-1]
+    starts = starts[starts < blob.shape[0]]
+    if starts.size and np.any((blob[starts] & 0xC0) == 0x80):
+        raise CorruptIndexError(f"index {d}: {what} offsets cut a UTF-8 character: {_REBUILD}")
+    dec = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for a in range(0, blob.shape[0], _SCAN_CHUNK * 4):
+            dec.decode(blob[a : a + _SCAN_CHUNK * 4].tobytes())
+        dec.decode(b"", final=True)
+    except UnicodeDecodeError as e:
+        raise CorruptIndexError(f"index {d}: {what} is not valid UTF-8 ({e.reason}): {_REBUILD}") from None
+
+
+def _check_arrays(arrays: dict[str, np.ndarray], header: dict[str, Any], d: Path, *, full: bool) -> None:
+    """Structural checks, so that a damaged or crafted index (even one with recomputed checksums) is
+    refused instead of returning wrong passages or allocating without bound.
+
+    Always (O(n_terms + n_docs)): shapes, CSR row pointers, string offsets, passage lengths, idf.
+    With ``full`` (``verify=True``, which reads every byte for the checksums anyway): every posting's
+    passage number in range and strictly increasing within its term, every weight finite and >= 0, and
+    the passage strings valid UTF-8; done in chunks of bounded memory.
+    """
+    n_docs, n_terms, nnz = header["n_docs"], header["n_terms"], header["nnz"]
+    shapes_ok = (
+        arrays["indptr"].shape == (n_terms + 1,)
+        and arrays["indices"].shape == (nnz,)
+        and arrays["data"].shape == (nnz,)
+        and arrays["doc_len"].shape == (n_docs,)
+        and arrays["idf"].shape == (n_terms,)
+        and arrays["vocab_offsets"].shape == (n_terms + 1,)
+        and all(arrays[f"{s}_offsets"].shape == (n_docs + 1,) for s in ("ids", "titles", "texts"))
+    )
+    if not shapes_ok:
+        raise CorruptIndexError(f"index {d}: array shapes disagree with the manifest: {_REBUILD}")
+    indptr = arrays["indptr"]
+    _check_offsets(indptr, nnz, "indptr (postings per term)", d)
+    if np.any(np.diff(indptr) > n_docs):
+        raise CorruptIndexError(f"index {d}: a term has more postings than passages: {_REBUILD}")
+    for s in ("vocab", "ids", "titles", "texts"):
+        _check_offsets(arrays[f"{s}_offsets"], arrays[s].shape[0], f"{s}_offsets", d)
+    if np.any(arrays["doc_len"] < 0):
+        raise CorruptIndexError(f"index {d}: negative passage length in doc_len.npy: {_REBUILD}")
+    idf = arrays["idf"]
+    if not np.all(np.isfinite(idf)):
+        raise CorruptIndexError(f"index {d}: idf.npy holds a non-finite value: {_REBUILD}")
+    if not full:
+        return
+    indices, data = arrays["indices"], arrays["data"]
+    row_starts = indptr[:-1][np.diff(indptr) > 0]
+    for a in range(0, nnz, _SCAN_CHUNK):
+        b = min(nnz, a + _SCAN_CHUNK)
+        idx = indices[a:b]
+        if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n_docs):
+            raise CorruptIndexError(
+                f"index {d}: indices.npy holds a passage number outside [0, {n_docs}): {_REBUILD}"
+            )
+        # within a term the passage numbers increase strictly; a decrease is allowed only where a
+        # new term starts
+        lo = max(a - 1, 0)
+        prev = indices[lo:b].astype(np.int64)
+        down = np.flatnonzero(prev[1:] <= prev[:-1]) + lo + 1
+        if down.size and not np.all(np.isin(down, row_starts[(row_starts >= a) & (row_starts < b)])):
+            raise CorruptIndexError(
+                f"index {d}: indices.npy is not sorted within a term (duplicate or reordered postings): "
+                f"{_REBUILD}"
+            )
+        w = data[a:b]
+        if not np.all(np.isfinite(w)) or (w.size and float(w.min()) < 0 <= float(idf.min())):
+            raise CorruptIndexError(f"index {d}: data.npy holds a non-finite or negative weight: {_REBUILD}")
+    for s in ("vocab", "ids", "titles", "texts"):
+        _check_utf8(arrays[s], arrays[f"{s}_offsets"], f"{s}.npy", d)
+
+
 # ---------------------------------------------------------------------------- load
 def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
     """The parsed ``manifest.json`` of an index directory.
@@ -346,13 +514,11 @@ def load_index(
             f"index {d} was built with tokenizer {manifest.get('tokenizer')!r}, this version uses "
             f"{TOKENIZER_VERSION!r}: {_REBUILD}"
         )
+    header = _check_manifest(manifest, d)
     _check_corpus(manifest, corpus, d)
-    files = manifest.get("files") or {}
+    files = manifest["files"]
     arrays: dict[str, np.ndarray] = {}
-    for name in (
-        "indptr", "indices", "data", "doc_len", "idf", "vocab", "vocab_offsets",
-        "ids", "ids_offsets", "titles", "titles_offsets", "texts", "texts_offsets",
-    ):  # fmt: skip
+    for name, dtype in _ARRAYS.items():
         fn = f"{name}.npy"
         path = d / fn
         info = files.get(fn)
@@ -361,32 +527,30 @@ def load_index(
         if not path.is_file():
             raise CorruptIndexError(f"index {d}: {fn} is missing: {_REBUILD}")
         size = path.stat().st_size
-        if size != info.get("bytes"):
+        if size != info["bytes"]:
             raise CorruptIndexError(
-                f"index {d}: {fn} has {size} bytes, the manifest says {info.get('bytes')} (truncated or "
+                f"index {d}: {fn} has {size} bytes, the manifest says {info['bytes']} (truncated or "
                 f"overwritten): {_REBUILD}"
             )
-        if verify and _sha256_file(path) != info.get("sha256"):
+        if verify and _sha256_file(path) != info["sha256"]:
             raise CorruptIndexError(f"index {d}: {fn} fails its SHA-256 checksum: {_REBUILD}")
         try:
             # a plain ndarray view of the memmap: slicing np.memmap objects is several times slower
-            arrays[name] = np.asarray(np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False))
+            arr = np.asarray(np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False))
         except (ValueError, OSError, EOFError) as e:
             raise CorruptIndexError(f"index {d}: cannot read {fn} ({e}): {_REBUILD}") from None
-    n_docs, n_terms, nnz = manifest.get("n_docs"), manifest.get("n_terms"), manifest.get("nnz")
-    shapes_ok = (
-        arrays["indptr"].shape == (n_terms + 1,)
-        and arrays["indices"].shape == (nnz,)
-        and arrays["data"].shape == (nnz,)
-        and arrays["doc_len"].shape == (n_docs,)
-        and arrays["idf"].shape == (n_terms,)
-        and arrays["vocab_offsets"].shape == (n_terms + 1,)
-        and all(arrays[f"{s}_offsets"].shape == (n_docs + 1,) for s in ("ids", "titles", "texts"))
-        and int(arrays["indptr"][-1]) == nnz
-    )
-    if not shapes_ok:
-        raise CorruptIndexError(f"index {d}: array shapes disagree with the manifest: {_REBUILD}")
-    terms = StringArray(arrays["vocab"], arrays["vocab_offsets"]).to_list()
+        if arr.dtype != dtype or arr.ndim != 1:
+            raise CorruptIndexError(
+                f"index {d}: {fn} holds {arr.dtype} of shape {arr.shape}, expected a 1-d {np.dtype(dtype)} "
+                f"array: {_REBUILD}"
+            )
+        arrays[name] = arr
+    _check_arrays(arrays, header, d, full=verify)
+    n_docs, n_terms = header["n_docs"], header["n_terms"]
+    try:
+        terms = StringArray(arrays["vocab"], arrays["vocab_offsets"]).to_list()
+    except UnicodeDecodeError as e:
+        raise CorruptIndexError(f"index {d}: vocab.npy is not valid UTF-8 ({e}): {_REBUILD}") from None
     vocab = dict(zip(terms, range(len(terms))))
     if len(vocab) != n_terms:
         raise CorruptIndexError(f"index {d}: vocabulary has duplicate terms: {_REBUILD}")
@@ -397,15 +561,15 @@ def load_index(
     )
     retriever = SparseBM25Retriever._from_arrays(
         passages=passages,
-        params=manifest["params"],
+        params=header["params"],
         vocab=vocab,
         indptr=arrays["indptr"],
         indices=arrays["indices"],
         data=arrays["data"],
         doc_len=arrays["doc_len"],
         idf=arrays["idf"],
-        avgdl=manifest["avgdl"],
-        average_idf=manifest["average_idf"],
+        avgdl=header["avgdl"],
+        average_idf=header["average_idf"],
     )
     logger.info("loaded sparse BM25 index (%d passages, %d terms) from %s", n_docs, n_terms, d)
     return retriever
