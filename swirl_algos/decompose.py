@@ -43,11 +43,20 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from swirl_env.trajectory import Trajectory
+from swirl_env.trajectory import RecordError, Trajectory
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RECORD_FIELDS", "decompose", "outcome_label", "outcome_score", "to_hf_dataset"]
+__all__ = [
+    "RECORD_FIELDS",
+    "decompose",
+    "outcome_label",
+    "outcome_score",
+    "to_hf_dataset",
+    "unique_step_records",
+    "unique_trajectories",
+    "validate_step_record",
+]
 
 #: The fields of a step record, in order.
 RECORD_FIELDS = (
@@ -62,6 +71,119 @@ RECORD_FIELDS = (
     "process_score",
     "outcome_score",
 )
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _check_messages(value: Any, name: str) -> None:
+    if not isinstance(value, list) or not value:
+        raise RecordError(name, f"expected a non-empty list of chat messages, got {type(value).__name__}")
+    for i, m in enumerate(value):
+        if not isinstance(m, Mapping):
+            raise RecordError(f"{name}[{i}]", f"expected a message object, got {type(m).__name__}")
+        for key in ("role", "content"):
+            if not isinstance(m.get(key), str):
+                got = "missing" if key not in m else f"expected a string, got {type(m[key]).__name__}"
+                raise RecordError(f"{name}[{i}].{key}", got)
+
+
+#: (field, check, description) of the optional fields of a step record.
+_STEP_RECORD_FIELDS: tuple[tuple[str, Any, str], ...] = (
+    ("trajectory_id", lambda v: isinstance(v, str), "a string"),
+    ("step_index", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
+    ("num_steps", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
+    ("env_id", lambda v: isinstance(v, str), "a string"),
+    ("task", lambda v: isinstance(v, str | Mapping), "a JSON string or an object"),
+    ("process_label", lambda v: v is None or isinstance(v, bool), "true, false or null"),
+    ("process_score", lambda v: v is None or _is_number(v), "a number or null"),
+    ("outcome_score", lambda v: v is None or _is_number(v), "a number or null"),
+)
+
+
+def validate_step_record(record: Any, *, completion: bool = True) -> None:
+    """Check a step record (see the module docstring); raises ``RecordError`` naming the field.
+
+    ``prompt`` (and, with ``completion=True``, ``completion``) must be non-empty lists of
+    ``{"role": str, "content": str}`` messages; the metadata fields, when present, must have
+    their types.
+
+    Example:
+        >>> validate_step_record({"prompt": [{"role": "user", "content": "Q"}], "completion": "A"})
+        Traceback (most recent call last):
+        ...
+        swirl_env.trajectory.RecordError: field 'completion': expected a non-empty list of chat messages, got str
+    """
+    if not isinstance(record, Mapping):
+        raise RecordError("", f"expected a step record object, got {type(record).__name__}")
+    if "prompt" not in record:
+        raise RecordError("prompt", "missing (neither a trajectory nor a step record)")
+    _check_messages(record["prompt"], "prompt")
+    if completion:
+        _check_messages(record.get("completion"), "completion")
+    for name, ok, want in _STEP_RECORD_FIELDS:
+        if name in record and not ok(record[name]):
+            raise RecordError(
+                name, f"expected {want}, got {type(record[name]).__name__} {record[name]!r:.40}"
+            )
+
+
+def unique_trajectories(trajs: Iterable[Trajectory | Mapping[str, Any]]) -> list[Trajectory]:
+    """The trajectories with distinct ids, the first of each id kept (a warning counts the rest).
+
+    Example:
+        >>> a, b = (Trajectory(f"q#{i}", "E", {"id": "q"}, [], []) for i in (0, 1))
+        >>> [t.id for t in unique_trajectories([a, b, a])]
+        ['q#0', 'q#1']
+    """
+    out: list[Trajectory] = []
+    seen: set[str] = set()
+    dropped = 0
+    for t in trajs:
+        traj = t if isinstance(t, Trajectory) else Trajectory.from_dict(t)
+        if traj.id in seen:
+            dropped += 1
+            continue
+        seen.add(traj.id)
+        out.append(traj)
+    if dropped:
+        logger.warning(
+            "dropped %d trajectories whose id repeats an earlier one (kept the first of each; %d unique)",
+            dropped,
+            len(out),
+        )
+    return out
+
+
+def unique_step_records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Step records with distinct ``(trajectory_id, step_index)``, the first kept (a warning counts the rest).
+
+    Records without a ``trajectory_id`` are all kept.
+
+    Example:
+        >>> r = {"prompt": [], "trajectory_id": "q#0", "step_index": 0}
+        >>> len(unique_step_records([r, dict(r), {**r, "step_index": 1}]))
+        2
+    """
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, Any]] = set()
+    dropped = 0
+    for r in records:
+        tid = r.get("trajectory_id")
+        if tid is not None:
+            key = (str(tid), r.get("step_index"))
+            if key in seen:
+                dropped += 1
+                continue
+            seen.add(key)
+        out.append(dict(r))
+    if dropped:
+        logger.warning(
+            "dropped %d step records whose (trajectory_id, step_index) repeats an earlier one (kept the first)",
+            dropped,
+        )
+    return out
 
 
 def outcome_score(traj: Trajectory, source: str = "auto") -> float | None:
@@ -133,7 +255,8 @@ def decompose(
 
     Returns:
         One record per step, trajectory by trajectory, steps in order. The state is the exact
-        prefix of the conversation before the action.
+        prefix of the conversation before the action. A trajectory whose id repeats an earlier
+        one is left out (see :func:`unique_trajectories`).
 
     Raises:
         ValueError: a trajectory whose ``steps`` do not point at its assistant messages.
@@ -143,8 +266,7 @@ def decompose(
     """
     wanted = None if steps is None else set(steps)
     out: list[dict[str, Any]] = []
-    for t in trajs:
-        traj = t if isinstance(t, Trajectory) else Trajectory.from_dict(t)
+    for traj in unique_trajectories(trajs):
         oscore = outcome_score(traj, outcome_source)
         task_json = json.dumps(traj.task, ensure_ascii=False, sort_keys=True)
         for k, step in enumerate(traj.steps):
@@ -171,16 +293,18 @@ def decompose(
     return out
 
 
-def _as_records(records: Iterable[Any]) -> list[dict[str, Any]]:
+def _as_records(records: Iterable[Any], *, completion: bool = True) -> list[dict[str, Any]]:
     rows = list(records)
     if rows and all(isinstance(r, Trajectory) or (isinstance(r, Mapping) and "steps" in r) for r in rows):
         return decompose(rows)
-    out = []
     for n, r in enumerate(rows):
-        if not isinstance(r, Mapping) or "prompt" not in r:
-            raise ValueError(f"record {n} is neither a trajectory nor a step record (no 'prompt')")
-        out.append(dict(r))
-    return out
+        if isinstance(r, Trajectory):
+            raise ValueError(f"record {n} is a trajectory among step records; export one kind per file")
+        try:
+            validate_step_record(r, completion=completion)
+        except RecordError as e:
+            raise RecordError(e.field, f"record {n}: {e.reason}") from None
+    return unique_step_records(rows)
 
 
 def to_hf_dataset(records: Iterable[Any], kind: str = "sft") -> Any:
@@ -188,6 +312,8 @@ def to_hf_dataset(records: Iterable[Any], kind: str = "sft") -> Any:
 
     Args:
         records: step records (from :func:`decompose`) or trajectories (decomposed here).
+            A repeated trajectory id (or, among step records, ``(trajectory_id, step_index)``)
+            is kept once: its first occurrence, with a warning counting the others.
         kind: ``"sft"``: ``prompt`` + ``completion`` columns (``SFTTrainer``, prompt-completion
             format: the loss is on the completion only); ``"prompts"``: ``prompt`` only, each
             distinct state once (prompt-only trainers such as ``GRPOTrainer``, SWiRL's Stage 2).
@@ -206,7 +332,7 @@ def to_hf_dataset(records: Iterable[Any], kind: str = "sft") -> Any:
 
     if kind not in ("sft", "prompts"):
         raise ValueError(f"kind must be 'sft' or 'prompts', got {kind!r}")
-    rows = _as_records(records)
+    rows = _as_records(records, completion=kind == "sft")
     message = {"role": Value("string"), "content": Value("string")}
     feats = {
         "prompt": [message],
@@ -230,12 +356,10 @@ def to_hf_dataset(records: Iterable[Any], kind: str = "sft") -> Any:
                 unique.append(r)
         rows = unique
     data: dict[str, list[Any]] = {name: [] for name in feats}
-    for n, r in enumerate(rows):
+    for r in rows:
         for name in feats:
             value = r.get(name)
-            if name in ("prompt", "completion"):
-                if not isinstance(value, list) or not value:
-                    raise ValueError(f"record {n}: {name!r} must be a non-empty list of chat messages")
+            if name in ("prompt", "completion"):  # checked by validate_step_record
                 value = [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
             elif name == "task" and isinstance(value, Mapping):
                 value = json.dumps(dict(value), ensure_ascii=False, sort_keys=True)

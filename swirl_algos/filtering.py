@@ -14,6 +14,10 @@ trajectory that passes the outcome filter, even when other steps of it are BAD (
 state as context). As that keeps steps rather than episodes, it returns step records (the format
 of :func:`swirl_algos.decompose.decompose`), ready for :func:`~swirl_algos.decompose.to_hf_dataset`.
 
+Trajectory ids are unique in the output: when the input repeats an id (e.g. two files
+concatenated), the first trajectory of that id is kept and the others are dropped before
+filtering, with a warning counting them (:func:`swirl_algos.decompose.unique_trajectories`).
+
 Example:
     >>> from swirl_env.trajectory import Step, Trajectory
     >>> def traj(i, labels, score):
@@ -36,7 +40,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from swirl_algos.decompose import decompose, outcome_score
+from swirl_algos.decompose import decompose, outcome_score, unique_trajectories
 from swirl_env.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
@@ -107,6 +111,9 @@ def filter_trajectories(
         outcome_threshold: the outcome score that counts as correct.
         outcome_source: ``"auto"`` (judge, else environment), ``"judge"`` or ``"env"``.
 
+    A trajectory whose id repeats an earlier one is dropped first (the first is kept; a warning
+    counts the dropped ones), so the output never repeats a trajectory.
+
     Raises:
         ValueError: an unknown mode or level, or a process filter on trajectories none of which
             has been judged.
@@ -115,7 +122,7 @@ def filter_trajectories(
         >>> # kept = filter_trajectories(read_trajectories("judged.jsonl"), "process")
     """
     process, outcome = _check(mode, level)
-    items = [t if isinstance(t, Trajectory) else Trajectory.from_dict(t) for t in trajs]
+    items = unique_trajectories(trajs)
     _require_labels(items, process, outcome, outcome_source)
     if level == "trajectory":
         kept = [
@@ -142,11 +149,13 @@ def filter_counts(
 ) -> dict[str, dict[str, int]]:
     """How many trajectories and steps each mode keeps, at both levels (a dry run).
 
+    Repeated trajectory ids are counted once, as :func:`filter_trajectories` keeps them.
+
     Example:
         >>> filter_counts([])["none"]
         {'trajectories': 0, 'steps': 0, 'steps_step_level': 0}
     """
-    items = list(trajs)
+    items = unique_trajectories(trajs)
     out = {}
     for mode in FILTER_MODES:
         process, outcome = "process" in mode, "outcome" in mode

@@ -10,6 +10,16 @@ A bad line anywhere else is corruption and raises an error naming the file and l
 A writer also holds an exclusive lock (``fcntl.flock``) on its file, so two processes cannot
 append to the same output at once.
 
+Text UTF-8 cannot encode (a lone surrogate such as ``"\\ud83d"`` in a model's action or a server's
+reply) never stops a writer: such a string is stored with U+FFFD in place of the bad character,
+and the record's ``text_repairs`` list keeps the original as an ASCII JSON literal (see
+:func:`swirl_env.trajectory.repair_unencodable`), with a warning. :func:`safe_record` applies the
+same repair in memory.
+
+Readers of trajectory files check every record (:func:`swirl_env.trajectory.validate_trajectory_dict`):
+a record with a missing field or one of the wrong type raises
+:class:`~swirl_env.trajectory.RecordError`, whose message names the file, the line and the field.
+
 Example:
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "t.jsonl")
@@ -36,47 +46,89 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from swirl_env.trajectory import Trajectory
+from swirl_env.trajectory import RecordError, Trajectory, repair_unencodable
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "JsonlWriter",
+    "RecordError",
     "iter_jsonl",
+    "iter_numbered",
+    "iter_records",
     "iter_trajectories",
     "read_jsonl",
     "read_trajectories",
     "record_key",
     "repair_tail",
+    "safe_record",
     "write_jsonl",
 ]
 
 PathLike = str | os.PathLike
 
 
-def _to_line(record: Trajectory | Mapping[str, Any]) -> bytes:
+def _to_text(record: Trajectory | Mapping[str, Any]) -> str:
     if isinstance(record, Trajectory) or hasattr(record, "to_json"):
-        text = record.to_json()  # type: ignore[union-attr]
-    elif isinstance(record, Mapping):
-        text = json.dumps(dict(record), ensure_ascii=False)
-    else:
-        raise TypeError(
-            f"cannot write a {type(record).__name__} as a JSON line (give a dict or a Trajectory)"
-        )
+        return record.to_json()  # type: ignore[union-attr]
+    if isinstance(record, Mapping):
+        return json.dumps(dict(record), ensure_ascii=False)
+    raise TypeError(f"cannot write a {type(record).__name__} as a JSON line (give a dict or a Trajectory)")
+
+
+def _repaired(obj: Any) -> tuple[Any, int]:
+    """``obj`` (a record's JSON data) made UTF-8-encodable, its repairs listed in ``text_repairs``."""
+    if not isinstance(obj, dict):
+        fixed, repairs = repair_unencodable(obj)
+        return fixed, len(repairs)
+    fixed, repairs = repair_unencodable(obj)
+    if repairs:
+        earlier = fixed.get("text_repairs")
+        fixed["text_repairs"] = (list(earlier) if isinstance(earlier, list) else []) + repairs
+    return fixed, len(repairs)
+
+
+def _to_line(record: Trajectory | Mapping[str, Any]) -> tuple[bytes, int]:
+    """One encoded JSON line and the number of strings repaired to make it encodable."""
+    text = _to_text(record)
     if "\n" in text:  # json.dumps never emits raw newlines; a custom to_json might
         raise ValueError("a JSON line must not contain a raw newline")
-    return (text + "\n").encode("utf-8")
+    try:
+        return (text + "\n").encode("utf-8"), 0
+    except UnicodeEncodeError:
+        pass
+    obj, n = _repaired(json.loads(text))
+    return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8"), n
 
 
-def iter_jsonl(path: PathLike) -> Iterator[dict[str, Any]]:
-    """Yield the records of a JSONL file, skipping blank lines and a half-written last line.
+def safe_record(record: Trajectory | Mapping[str, Any]) -> Any:
+    """``record`` as a writer stores it: strings UTF-8 cannot encode repaired (see the module doc).
 
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: a line other than the last is not valid JSON (or not a JSON object).
+    Returns ``record`` itself when nothing needs repair, else a repaired copy of the same kind (a
+    :class:`Trajectory` or a dict) whose ``text_repairs`` lists the originals.
 
     Example:
-        >>> # for record in iter_jsonl("runs/gsm8k/trajectories.jsonl"): ...
+        >>> safe_record({"id": "a", "text": "ok"}) == {"id": "a", "text": "ok"}
+        True
+        >>> fixed = safe_record({"id": "a", "text": "bad \\ud83d"})
+        >>> fixed["text"] == "bad \\ufffd", fixed["text_repairs"][0]["path"]
+        (True, '/text')
+    """
+    text = _to_text(record)
+    try:
+        text.encode("utf-8")
+        return record
+    except UnicodeEncodeError:
+        pass
+    obj, _ = _repaired(json.loads(text))
+    return Trajectory.from_dict(obj) if isinstance(record, Trajectory) else obj
+
+
+def iter_numbered(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, record)`` of a JSONL file (1-based; see :func:`iter_jsonl`).
+
+    Example:
+        >>> # for line, record in iter_numbered("runs/gsm8k/trajectories.jsonl"): ...
     """
     path = Path(path)
     with path.open("rb") as f:
@@ -89,15 +141,29 @@ def iter_jsonl(path: PathLike) -> Iterator[dict[str, Any]]:
                 continue
             try:
                 obj = json.loads(text.decode("utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
                 if not complete:  # only the last line can lack its newline
                     logger.warning("%s:%d: ignoring a half-written last line (%d bytes)", path, n, len(raw))
                     return
-                msg = getattr(e, "msg", str(e))
+                msg = getattr(e, "msg", None) or type(e).__name__
                 raise ValueError(f"{path}:{n}: invalid JSON line ({msg}); the file is corrupt") from None
             if not isinstance(obj, dict):
                 raise ValueError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
-            yield obj
+            yield n, obj
+
+
+def iter_jsonl(path: PathLike) -> Iterator[dict[str, Any]]:
+    """Yield the records of a JSONL file, skipping blank lines and a half-written last line.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a line other than the last is not valid JSON (or not a JSON object).
+
+    Example:
+        >>> # for record in iter_jsonl("runs/gsm8k/trajectories.jsonl"): ...
+    """
+    for _, obj in iter_numbered(path):
+        yield obj
 
 
 def read_jsonl(path: PathLike) -> list[dict[str, Any]]:
@@ -110,18 +176,59 @@ def read_jsonl(path: PathLike) -> list[dict[str, Any]]:
 
 
 def iter_trajectories(path: PathLike) -> Iterator[Trajectory]:
-    """Yield the :class:`~swirl_env.trajectory.Trajectory` records of a file.
+    """Yield the :class:`~swirl_env.trajectory.Trajectory` records of a file, each one checked.
+
+    Raises:
+        RecordError: a record that is not a valid trajectory; the message names the file, the
+            line and the field (``ValueError`` subclass).
 
     Example:
         >>> # n_steps = sum(t.num_steps for t in iter_trajectories("runs/gsm8k/trajectories.jsonl"))
     """
-    for n, row in enumerate(iter_jsonl(path), 1):
-        if "messages" not in row or "steps" not in row:
-            raise ValueError(
-                f"{path}: record {n} is not a trajectory (no 'messages'/'steps'); "
-                "is this a step-record file from 'swirl filter --level step' or 'swirl export'?"
+    for n, row in iter_numbered(path):
+        if "messages" not in row and "steps" not in row and "prompt" in row:
+            raise RecordError(
+                "",
+                "a step record, not a trajectory; is this a file from 'swirl filter --level step' "
+                "or 'swirl export'?",
+                path=path,
+                line=n,
             )
-        yield Trajectory.from_dict(row)
+        try:
+            yield Trajectory.from_dict(row)
+        except RecordError as e:
+            raise e.at(path, n) from None
+
+
+def iter_records(path: PathLike) -> Iterator[Trajectory | dict[str, Any]]:
+    """Yield the records of a trajectory file or a step-record file, each one checked.
+
+    A record with ``steps`` or ``messages`` is a trajectory (checked as such and yielded as a
+    :class:`Trajectory`); one with ``prompt`` is a step record
+    (:func:`swirl_algos.decompose.validate_step_record`, yielded as a dict).
+
+    Raises:
+        RecordError: a record that is neither, or a field of the wrong type; the message names
+            the file, the line and the field.
+
+    Example:
+        >>> # rows = list(iter_records("runs/gsm8k/steps.jsonl"))
+    """
+    from swirl_algos.decompose import validate_step_record
+
+    for n, row in iter_numbered(path):
+        try:
+            if "steps" in row or "messages" in row:
+                yield Trajectory.from_dict(row)
+            elif "prompt" in row:
+                validate_step_record(row)
+                yield row
+            else:
+                raise RecordError(
+                    "", "neither a trajectory (no 'messages'/'steps') nor a step record (no 'prompt')"
+                )
+        except RecordError as e:
+            raise e.at(path, n) from None
 
 
 def read_trajectories(path: PathLike) -> list[Trajectory]:
@@ -195,6 +302,15 @@ def repair_tail(path: PathLike) -> int:
     return len(last)
 
 
+def _record_id(record: Any) -> str:
+    rid = (
+        record.get("id", record.get("trajectory_id"))
+        if isinstance(record, Mapping)
+        else getattr(record, "id", None)
+    )
+    return repr(rid)
+
+
 class JsonlWriter:
     """Appends records to a JSONL file, one durable line at a time.
 
@@ -213,6 +329,7 @@ class JsonlWriter:
         self.fsync = fsync
         self.lock = lock
         self.written = 0
+        self.repaired = 0
         self._f: Any = None
 
     def open(self) -> JsonlWriter:
@@ -237,10 +354,24 @@ class JsonlWriter:
         return self
 
     def write(self, record: Trajectory | Mapping[str, Any]) -> None:
-        """Append one record (a :class:`Trajectory` or a JSON-serialisable dict)."""
+        """Append one record (a :class:`Trajectory` or a JSON-serialisable dict).
+
+        Strings UTF-8 cannot encode are repaired and listed in the record's ``text_repairs``
+        (see the module docstring); :attr:`repaired` counts them.
+        """
         if self._f is None:
             self.open()
-        self._f.write(_to_line(record))
+        line, n_repaired = _to_line(record)
+        if n_repaired:
+            self.repaired += n_repaired
+            logger.warning(
+                "%s: record %s had %d string(s) with characters UTF-8 cannot encode (lone surrogates); "
+                "stored with U+FFFD, originals kept in its 'text_repairs'",
+                self.path,
+                _record_id(record),
+                n_repaired,
+            )
+        self._f.write(line)
         self._f.flush()
         if self.fsync:
             os.fsync(self._f.fileno())
@@ -272,9 +403,19 @@ def write_jsonl(path: PathLike, records: Iterable[Trajectory | Mapping[str, Any]
     n = 0
     try:
         with os.fdopen(fd, "wb") as f:
+            repaired = 0
             for r in records:
-                f.write(_to_line(r))
+                line, k = _to_line(r)
+                f.write(line)
+                repaired += k
                 n += 1
+            if repaired:
+                logger.warning(
+                    "%s: %d string(s) with characters UTF-8 cannot encode were stored with U+FFFD "
+                    "(originals in the records' 'text_repairs')",
+                    path,
+                    repaired,
+                )
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -46,6 +46,16 @@ def _existing(path: str, what: str = "input") -> Path:
     return p
 
 
+def _read_trajectories(path: str) -> list[Any]:
+    """The checked trajectories of ``path``; a bad record exits with its file, line and field."""
+    from swirl_algos.jsonl import read_trajectories
+
+    try:
+        return read_trajectories(_existing(path))
+    except ValueError as e:  # RecordError and corrupt lines name the file and line
+        raise SystemExit(str(e)) from None
+
+
 def _import(spec: str) -> Any:
     import importlib
 
@@ -166,6 +176,8 @@ def run_generate(args: argparse.Namespace) -> int:
     indices = _task_indices(args.task_indices)
     if indices is not None and args.n_tasks is not None:
         raise SystemExit("give --n-tasks or --task-indices, not both")
+    from swirl_env.chat_client import ChatRequestError
+
     policy = build_policy(args)
     try:
         trajs = rollout(
@@ -180,6 +192,11 @@ def run_generate(args: argparse.Namespace) -> int:
             output=args.output,
             progress=not args.no_progress,
         )
+    except ChatRequestError as e:
+        raise SystemExit(
+            f"swirl generate: a generation request failed for good ({e}); every finished episode is "
+            f"saved in {args.output}, and running the same command again resumes"
+        ) from None
     finally:
         close = getattr(policy, "close", None)
         if callable(close):
@@ -300,10 +317,18 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_filter(args: argparse.Namespace) -> int:
     """``swirl filter``: apply one of the paper's four filters."""
+    from swirl_algos.decompose import unique_trajectories
     from swirl_algos.filtering import filter_counts, filter_trajectories
-    from swirl_algos.jsonl import read_trajectories, write_jsonl
+    from swirl_algos.jsonl import write_jsonl
 
-    trajs = read_trajectories(_existing(args.input))
+    read = _read_trajectories(args.input)
+    trajs = unique_trajectories(read)  # the first of each id; a warning counts the others
+    if len(trajs) < len(read):
+        print(
+            f"{args.input}: {len(read) - len(trajs)} trajectories repeat an earlier id and are left out "
+            f"({len(trajs)} unique)",
+            file=sys.stderr,
+        )
     if args.dry_run or not args.output:
         if not args.dry_run:
             raise SystemExit("give an output file (or --dry-run to only count)")
@@ -361,12 +386,16 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 def run_export(args: argparse.Namespace) -> int:
     """``swirl export``: decompose into step records and save a Hugging Face dataset."""
     from swirl_algos.decompose import to_hf_dataset
-    from swirl_algos.jsonl import read_jsonl
+    from swirl_algos.jsonl import iter_records
 
-    rows = read_jsonl(_existing(args.input))
+    try:
+        rows = list(iter_records(_existing(args.input)))
+    except ValueError as e:  # RecordError and corrupt lines name the file, line and field
+        raise SystemExit(str(e)) from None
     if not rows:
         raise SystemExit(f"{args.input} has no records")
     try:
+        # repeated trajectory ids (or step records) are exported once, with a warning
         ds = to_hf_dataset(rows, kind=args.kind)
     except ValueError as e:
         raise SystemExit(f"{args.input}: {e}") from None
@@ -403,10 +432,9 @@ def add_show_arguments(parser: argparse.ArgumentParser) -> None:
 def run_show(args: argparse.Namespace) -> int:
     """``swirl show``: print trajectories nicely."""
     from swirl_algos.decompose import outcome_label
-    from swirl_algos.jsonl import read_trajectories
     from swirl_algos.show import show_trajectory
 
-    trajs = read_trajectories(_existing(args.input))
+    trajs = _read_trajectories(args.input)
     picked = []
     if args.id:
         by_id = {t.id: t for t in trajs}
@@ -455,10 +483,9 @@ def add_stats_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_stats(args: argparse.Namespace) -> int:
     """``swirl stats``: summary statistics of trajectory files."""
-    from swirl_algos.jsonl import read_trajectories
     from swirl_algos.stats import print_stats, trajectory_stats
 
-    trajs = [t for path in args.inputs for t in read_trajectories(_existing(path))]
+    trajs = [t for path in args.inputs for t in _read_trajectories(path)]
     stats = trajectory_stats(trajs)
     if args.json:
         json.dump(_finite(stats), sys.stdout, indent=2, default=str)

@@ -13,7 +13,10 @@ sample's actions do not depend on which other episodes shared its batch.
 With ``output``, each finished episode is appended as one :class:`~swirl_env.trajectory.Trajectory`
 JSON line (flushed and fsynced, see :mod:`swirl_algos.jsonl`). Re-running the same call after an
 interruption (even ``SIGKILL``) continues: episodes whose ``(task id, sample)`` is already in the
-file are not run again, a half-written last line is dropped, and nothing is duplicated.
+file are not run again, a half-written last line is dropped, and nothing is duplicated. Text
+UTF-8 cannot encode (a lone surrogate in an action or a tool result) is repaired as the writer
+stores it (U+FFFD, the original kept in the trajectory's ``text_repairs``), and the returned
+trajectory is the repaired one, as stored.
 
 Example:
     >>> import gymnasium as gym
@@ -44,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from swirl_algos.jsonl import JsonlWriter, iter_trajectories, record_key
+from swirl_algos.jsonl import JsonlWriter, iter_trajectories, record_key, safe_record
 from swirl_env.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
@@ -313,6 +316,7 @@ def rollout(
                     traj.truncated = True  # e.g. a TimeLimit wrapper ended it
                 traj.env_kwargs = _json_safe(traj.env_kwargs)
                 traj.policy = _json_safe(traj.policy)
+                traj = safe_record(traj)  # the record as stored: unencodable text repaired
                 if writer is not None:
                     writer.write(traj)
                 new[ep.key] = traj

@@ -13,6 +13,14 @@ Example:
     [{'role': 'user', 'content': 'Q?'}]
     >>> Trajectory.from_json(t.to_json()).steps[0].argument
     '1'
+
+Records read from files are checked field by field (:func:`validate_trajectory_dict`): a wrong type
+or a missing field raises :class:`RecordError` naming the field, e.g. ``messages[2].content``.
+
+Text that UTF-8 cannot encode (a lone surrogate such as ``"\\ud83d"``, which a model or a server
+reply can produce) is repaired by :func:`repair_unencodable`: the character becomes U+FFFD, a
+valid surrogate pair becomes its character, and the record's ``text_repairs`` list keeps each
+original string as an ASCII JSON literal (``json.loads(repair["original"])`` gives it back exactly).
 """
 
 from __future__ import annotations
@@ -22,9 +30,218 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+__all__ = [
+    "SCHEMA_VERSION",
+    "Message",
+    "RecordError",
+    "Step",
+    "Trajectory",
+    "repair_unencodable",
+    "validate_trajectory_dict",
+]
+
 SCHEMA_VERSION = 1
 
 Message = dict[str, str]
+
+
+class RecordError(ValueError):
+    """A record that does not have the trajectory schema.
+
+    Attributes:
+        field: where in the record, e.g. ``"messages[2].content"`` (``""`` for the whole record).
+        reason: what is wrong with it.
+        path / line: the file and 1-based line number, when the record was read from a file.
+
+    Example:
+        >>> str(RecordError("task", "missing", path="runs/t.jsonl", line=7))
+        "runs/t.jsonl:7: field 'task': missing"
+    """
+
+    def __init__(self, field: str, reason: str, *, path: Any = None, line: int | None = None) -> None:
+        self.field = field
+        self.reason = reason
+        self.path = path
+        self.line = line
+        where = f"{path}:{line}: " if path is not None and line is not None else f"{path}: " if path else ""
+        what = f"field {field!r}: " if field else ""
+        super().__init__(f"{where}{what}{reason}")
+
+    def at(self, path: Any, line: int | None) -> RecordError:
+        """The same error, located at ``path:line``."""
+        return RecordError(self.field, self.reason, path=path, line=line)
+
+
+# ---------------------------------------------------------------------------------------------- validation
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: (field, accepted check, description, required) of a trajectory record's top level.
+_TOP_FIELDS: tuple[tuple[str, Any, str, bool], ...] = (
+    ("id", lambda v: isinstance(v, str), "a string", True),
+    ("env_id", lambda v: isinstance(v, str), "a string", True),
+    ("task", lambda v: isinstance(v, dict), "an object", True),
+    ("messages", lambda v: isinstance(v, list), "a list of messages", True),
+    ("steps", lambda v: isinstance(v, list), "a list of steps", True),
+    ("final_answer", lambda v: v is None or isinstance(v, str), "a string or null", False),
+    ("outcome", lambda v: isinstance(v, dict), "an object", False),
+    ("terminated", lambda v: isinstance(v, bool), "true or false", False),
+    ("truncated", lambda v: isinstance(v, bool), "true or false", False),
+    ("env_kwargs", lambda v: isinstance(v, dict), "an object", False),
+    ("policy", lambda v: isinstance(v, dict), "an object", False),
+    ("seed", lambda v: v is None or _is_int(v), "an integer or null", False),
+    ("sample", lambda v: _is_int(v) and v >= 0, "an integer >= 0", False),
+    ("text_repairs", lambda v: isinstance(v, list), "a list", False),
+)
+
+_OPT_STR = (lambda v: v is None or isinstance(v, str), "a string or null")
+
+#: (field, check, description, required) of one step.
+_STEP_FIELDS: tuple[tuple[str, Any, str, bool], ...] = (
+    ("index", lambda v: _is_int(v) and v >= 0, "an integer >= 0", True),
+    ("message_index", lambda v: _is_int(v) and v >= 0, "an integer >= 0", True),
+    ("action", lambda v: isinstance(v, str), "a string", True),
+    ("kind", lambda v: isinstance(v, str), "a string", True),
+    ("tool", *_OPT_STR, False),
+    ("argument", *_OPT_STR, False),
+    ("syntax", *_OPT_STR, False),
+    ("error", *_OPT_STR, False),
+    ("tool_result", *_OPT_STR, False),
+    ("tool_ok", lambda v: v is None or isinstance(v, bool), "true, false or null", False),
+    ("observation", *_OPT_STR, False),
+    ("ignored_chars", lambda v: _is_int(v) and v >= 0, "an integer >= 0", False),
+    ("process", lambda v: v is None or isinstance(v, dict), "an object or null", False),
+)
+
+
+def _check_fields(d: Mapping[str, Any], spec: Any, prefix: str) -> None:
+    for name, ok, want, required in spec:
+        if name not in d:
+            if required:
+                raise RecordError(prefix + name, "missing")
+            continue
+        value = d[name]
+        if not ok(value):
+            raise RecordError(prefix + name, f"expected {want}, got {_type_name(value)} {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def validate_trajectory_dict(d: Any) -> None:
+    """Check that ``d`` has the trajectory schema; raises :class:`RecordError` naming the field.
+
+    Checked: the ``schema_version`` (an integer, at most :data:`SCHEMA_VERSION`; a record without
+    one is taken as the current version), the type of every field of the record and of each of its
+    messages (``role`` and ``content`` strings) and steps. Unknown fields are allowed (and dropped
+    by :meth:`Trajectory.from_dict`).
+
+    Example:
+        >>> validate_trajectory_dict({"id": "q#0", "env_id": "E", "task": {}, "messages": "hi", "steps": []})
+        Traceback (most recent call last):
+        ...
+        swirl_env.trajectory.RecordError: field 'messages': expected a list of messages, got str 'hi'
+    """
+    if not isinstance(d, Mapping):
+        raise RecordError("", f"expected a JSON object, got {_type_name(d)}")
+    if "schema_version" in d:
+        version = d["schema_version"]
+        if not _is_int(version) or version < 1:
+            raise RecordError(
+                "schema_version", f"expected an integer >= 1, got {_type_name(version)} {_short(version)}"
+            )
+        if version > SCHEMA_VERSION:
+            raise RecordError(
+                "schema_version",
+                f"{version} is newer than this package's {SCHEMA_VERSION}; upgrade the package",
+            )
+    _check_fields(d, _TOP_FIELDS, "")
+    for i, m in enumerate(d["messages"]):
+        if not isinstance(m, Mapping):
+            raise RecordError(f"messages[{i}]", f"expected a message object, got {_type_name(m)} {_short(m)}")
+        for key in ("role", "content"):
+            if key not in m:
+                raise RecordError(f"messages[{i}].{key}", "missing")
+            if not isinstance(m[key], str):
+                raise RecordError(
+                    f"messages[{i}].{key}", f"expected a string, got {_type_name(m[key])} {_short(m[key])}"
+                )
+    for i, st in enumerate(d["steps"]):
+        if not isinstance(st, Mapping):
+            raise RecordError(f"steps[{i}]", f"expected a step object, got {_type_name(st)} {_short(st)}")
+        _check_fields(st, _STEP_FIELDS, f"steps[{i}].")
+
+
+# ---------------------------------------------------------------------------------------------- text repair
+def _pointer(parts: list[str]) -> str:
+    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts) if parts else ""
+
+
+def _fix(text: str) -> str:
+    # surrogate pairs become their character, lone surrogates U+FFFD
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def repair_unencodable(value: Any) -> tuple[Any, list[dict[str, str]]]:
+    r"""``value`` (JSON data) with every string UTF-8 cannot encode repaired, and the repairs made.
+
+    A lone surrogate becomes U+FFFD and a surrogate pair its character. Each repair is
+    ``{"path": JSON pointer (RFC 6901) of the string, "original": the original as an ASCII JSON
+    string literal}``; for a repaired object key the entry says ``"original_key"`` instead. The
+    original is exactly ``json.loads(repair["original"])``. Data that needs no repair is returned as is.
+
+    Example:
+        >>> fixed, repairs = repair_unencodable({"messages": [{"content": "ok \ud83d"}]})
+        >>> fixed["messages"][0]["content"] == "ok \ufffd", repairs
+        (True, [{'path': '/messages/0/content', 'original': '"ok \\ud83d"'}])
+        >>> json.loads(repairs[0]["original"]) == "ok \ud83d"
+        True
+        >>> repair_unencodable("pair \ud83d\ude00")[0] == "pair \U0001f600"
+        True
+    """
+    repairs: list[dict[str, str]] = []
+
+    def walk(v: Any, parts: list[str]) -> Any:
+        if isinstance(v, str):
+            if _encodable(v):
+                return v
+            repairs.append({"path": _pointer(parts), "original": json.dumps(v)})
+            return _fix(v)
+        if isinstance(v, Mapping):
+            out = {}
+            for k, item in v.items():
+                key = str(k)
+                if not _encodable(key):
+                    fixed_key = _fix(key)
+                    repairs.append({"path": _pointer([*parts, fixed_key]), "original_key": json.dumps(key)})
+                    key = fixed_key
+                out[key] = walk(item, [*parts, key])
+            return out
+        if isinstance(v, list | tuple):
+            return [walk(item, [*parts, str(i)]) for i, item in enumerate(v)]
+        return v
+
+    fixed = walk(value, [])
+    return (fixed, repairs) if repairs else (value, [])
 
 
 @dataclass
@@ -92,6 +309,9 @@ class Trajectory:
         seed: the reset seed.
         sample: sample index for this task (several samples per question).
         schema_version: :data:`SCHEMA_VERSION`.
+        text_repairs: the strings that were not valid Unicode text (lone surrogates) and were
+            repaired before the record was stored (see :func:`repair_unencodable`); empty, and
+            left out of the JSON, for almost every record.
     """
 
     id: str
@@ -108,6 +328,7 @@ class Trajectory:
     seed: int | None = None
     sample: int = 0
     schema_version: int = SCHEMA_VERSION
+    text_repairs: list[dict[str, str]] = field(default_factory=list)
 
     # ------------------------------------------------------------------ views
     def state_messages(self, step: int) -> list[Message]:
@@ -129,6 +350,8 @@ class Trajectory:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["steps"] = [s.to_dict() for s in self.steps]
+        if not d["text_repairs"]:
+            del d["text_repairs"]
         return d
 
     def to_json(self) -> str:
@@ -136,12 +359,12 @@ class Trajectory:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Trajectory:
-        version = d.get("schema_version", SCHEMA_VERSION)
-        if version > SCHEMA_VERSION:
-            raise ValueError(
-                f"trajectory {d.get('id')!r} has schema_version {version}, newer than this package's "
-                f"{SCHEMA_VERSION}; upgrade the package"
-            )
+        """A trajectory from its dict, checked by :func:`validate_trajectory_dict`.
+
+        Raises:
+            RecordError: a missing field or one of the wrong type (a ``ValueError``).
+        """
+        validate_trajectory_dict(d)
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
         kw["steps"] = [Step.from_dict(s) for s in d.get("steps", [])]
