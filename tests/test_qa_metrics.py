@@ -206,3 +206,43 @@ def test_rule_judge_uses_this_normaliser():
 
     for pred, _ in PAIRS:
         assert normalize_text(pred) == normalize_answer(pred)
+
+
+def test_styles_differ_as_the_official_scripts_do():
+    # MuSiQue (metrics/answer.py) has no yes/no rule: the example
+    assert qa_metrics("No", ["numero symbol, No"], style="musique")["f1"] == 0.5
+    assert qa_metrics("No", ["numero symbol, No"], style="squad2")["f1"] == 0.5  # same script
+    assert qa_metrics("No", ["numero symbol, No"], style="hotpotqa")["f1"] == 0.0
+    assert qa_metrics("No", ["numero symbol, No"], style="beerqa")["f1"] == 0.0  # HotPotQA's F1
+    assert qa_metrics("No", ["numero symbol, No"], style="squad")["f1"] == 0.5
+    # empty after normalisation: MuSiQue scores F1 1, SQuAD v1.1 / HotPotQA 0; BeerQA EM 0 too
+    for style, em, f1 in (
+        ("musique", 1.0, 1.0),
+        ("squad", 1.0, 0.0),
+        ("hotpotqa", 1.0, 0.0),
+        ("beerqa", 0.0, 0.0),
+    ):
+        m = qa_metrics("a", ["The"], style=style)
+        assert (m["em"], m["f1"]) == (em, f1), style
+    # BeerQA: the first alias with the strictly best F1 gives EM (and P/R); the others take maxima
+    assert qa_metrics("x y", ["y x", "x y"], style="beerqa")["em"] == 0.0
+    assert qa_metrics("x y", ["x y", "y x"], style="beerqa")["em"] == 1.0
+    assert qa_metrics("x y", ["y x", "x y"], style="hotpotqa")["em"] == 1.0
+    m = qa_metrics("x y z", ["x", "x y", "x y"], style="beerqa")
+    assert (m["precision"], m["recall"]) == (2 / 3, 1.0)
+
+
+def test_official_style_by_dataset():
+    from swirl_env.metrics.qa import OFFICIAL_STYLES, STYLES, official_style
+
+    assert [official_style(d) for d in ("hotpotqa", "musique", "beerqa", "cofca")] == [
+        "hotpotqa",
+        "musique",
+        "beerqa",
+        "squad",
+    ]
+    assert official_style("MuSiQue") == "musique" and set(OFFICIAL_STYLES.values()) <= set(STYLES)
+    with pytest.raises(ValueError, match="no official QA scoring"):
+        official_style("gsm8k")
+    with pytest.raises(ValueError, match="unknown F1 style"):
+        qa_metrics("a", ["a"], style="hotpot")  # type: ignore[arg-type]

@@ -4,7 +4,10 @@ The model answers a question in up to ``max_tool_calls`` search steps
 (``<search_query> QUERY </search_query>``, shown back as ``QUERY -> RESULT``), then
 ``<answer> ANSWER </answer>``. The outcome reward is one of the QA metrics of
 :func:`swirl_env.metrics.qa.qa_metrics` (exact match by default; all of them are in
-``info["outcome"]["metrics"]``).
+``info["outcome"]["metrics"]``), scored by default exactly as the dataset's official evaluation
+script scores it (:data:`~swirl_env.metrics.qa.OFFICIAL_STYLES`: HotPotQA's
+``hotpot_evaluate_v1.py``, MuSiQue's ``metrics/answer.py``, BeerQA's ``eval_beerqa.py``, SQuAD
+v1.1's ``evaluate-v1.1.py`` for CofCA).
 
 Search runs over, by default, the corpus of the split: every paragraph of every question of the
 dataset file, deduplicated by ``(title, text)`` (the paper searches "all articles of the data
@@ -34,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from swirl_env.env import ToolEnv
-from swirl_env.metrics.qa import METRIC_NAMES, qa_metrics
+from swirl_env.metrics.qa import METRIC_NAMES, STYLES, official_style, qa_metrics
 from swirl_env.prompts import PromptTemplate
 from swirl_env.retrieval import BACKENDS, Retriever, get_retriever
 from swirl_env.tasks.qa_common import DATASETS, QADataset, load_qa_dataset
@@ -109,14 +112,17 @@ class SearchQAEnv(ToolEnv):
         max_tool_calls: searches before the answer is due (the paper: 5).
         primary_metric: the outcome reward: ``"em"`` (default), ``"f1"``, ``"cover_em"``,
             ``"precision"`` or ``"recall"``. Every metric is reported in ``info["outcome"]["metrics"]``.
-        f1_style: ``"hotpotqa"`` (official HotPotQA F1, default) or ``"squad2"`` (MuSiQue's official).
+        f1_style: the scoring rules of :func:`~swirl_env.metrics.qa.qa_metrics` (F1, and how EM
+            and F1 combine over aliases): ``None`` (default) follows the dataset's official script
+            (``"hotpotqa"``, ``"musique"``, ``"beerqa"``; ``"squad"`` for CofCA); any of
+            ``"hotpotqa"``, ``"musique"`` (``"squad2"``), ``"beerqa"``, ``"squad"`` overrides it.
         **kwargs: passed to :class:`~swirl_env.env.ToolEnv` (``syntaxes``, ``render_mode``...).
 
     Example:
         >>> env = SearchQAEnv(dataset="musique", n_tasks=5, top_k=2)
         >>> obs, info = env.reset(seed=0)
-        >>> info["task"]["dataset"], len(env.tasks)
-        ('musique', 5)
+        >>> info["task"]["dataset"], len(env.tasks), env.f1_style
+        ('musique', 5, 'musique')
     """
 
     def __init__(
@@ -140,15 +146,17 @@ class SearchQAEnv(ToolEnv):
         prompt: PromptTemplate | str = "search-v1",
         max_tool_calls: int = 5,
         primary_metric: str = "em",
-        f1_style: str = "hotpotqa",
+        f1_style: str | None = None,
         **kwargs: Any,
     ) -> None:
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
         if primary_metric not in METRIC_NAMES:
             raise ValueError(f"primary_metric must be one of {METRIC_NAMES}, got {primary_metric!r}")
-        if f1_style not in ("hotpotqa", "squad2"):
-            raise ValueError(f"f1_style must be 'hotpotqa' or 'squad2', got {f1_style!r}")
+        if f1_style is None:
+            f1_style = official_style(dataset)
+        elif f1_style not in STYLES:
+            raise ValueError(f"f1_style must be None or one of {STYLES}, got {f1_style!r}")
         options = dict(loader_options or {})
         if levels is not None:
             if dataset != "hotpotqa":
@@ -187,6 +195,7 @@ class SearchQAEnv(ToolEnv):
         )
         self.dataset = ds
         self.dataset_name = dataset
+        self.f1_style = f1_style
         self.split = split
         self.search_tool = search
         self.fixture = ds.fixture
