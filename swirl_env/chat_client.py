@@ -9,6 +9,23 @@ returns the first choice's text, retrying what may succeed on another try:
   and, with ``require_content=True``, empty content);
 * not retried: other 4xx (unknown model, bad key, prompt too long...), which would fail again.
 
+Every wait is bounded:
+
+* ``timeout`` is the overall deadline of ONE attempt: connecting, sending the body, waiting for
+  the reply and reading all of it. Each socket operation gets only the time left before that
+  deadline, so a server that sends one byte every half second cannot stretch an attempt. A
+  :meth:`~ChatCompletionsClient.complete` call therefore takes at most ``(max_retries + 1) *
+  timeout`` plus the backoff waits; ``total_timeout`` (optional) bounds the whole call, attempts
+  and waits together.
+* a reply body is read as a stream and may hold at most ``max_reply_bytes`` bytes after
+  decompression (gzip and deflate are decoded here, chunk by chunk, so a compressed "bomb" is
+  stopped at the cap, never inflated in full);
+* a reply nested too deeply for the JSON parser, or over the cap, is a malformed reply (retried,
+  then a :class:`ChatRequestError`), never a ``RecursionError`` or ``MemoryError``.
+
+Text in a request that UTF-8 cannot encode (a lone surrogate a model produced earlier) is sent
+with U+FFFD in its place, with a warning.
+
 A request that fails for good raises :class:`ChatRequestError` with the number of attempts, the
 HTTP status when there was one, and the last reply's text. One client is safe to share between
 threads; its connection pool holds ``max_connections`` connections.
@@ -30,18 +47,178 @@ import os
 import random
 import threading
 import time
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpcore
 import httpx
+
+from swirl_env.trajectory import repair_unencodable
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RETRY_STATUS", "ChatCompletionsClient", "ChatReply", "ChatRequestError", "chat_completions_url"]
+__all__ = [
+    "DEFAULT_MAX_REPLY_BYTES",
+    "RETRY_STATUS",
+    "ChatCompletionsClient",
+    "ChatReply",
+    "ChatRequestError",
+    "chat_completions_url",
+]
 
 #: HTTP statuses below 500 that are worth another try.
 RETRY_STATUS = frozenset({408, 409, 425, 429})
+
+#: The default cap on a reply body (after decompression): 32 MiB, far above any chat completion.
+DEFAULT_MAX_REPLY_BYTES = 32 * 2**20
+
+_CHUNK = 65536
+
+
+# ---------------------------------------------------------------------------------------------- deadlines
+_LOCAL = threading.local()
+
+
+def _left(timeout: float | None, exc: type[Exception]) -> float | None:
+    """``timeout`` cut to the time left before this thread's deadline (``exc`` when none is left)."""
+    deadline = getattr(_LOCAL, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise exc("the request's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose every read, write and TLS handshake ends by the thread's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        view = memoryview(buffer)
+        for start in range(0, len(view), _CHUNK):  # each slice gets only the time left
+            self._stream.write(bytes(view[start : start + _CHUNK]), _left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> Any:
+        stream = self._stream.start_tls(ssl_context, server_hostname, _left(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(stream)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Wraps httpcore's network backend so that every socket operation honours the deadline."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(
+            host, port, _left(timeout, httpcore.ConnectTimeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_unix_socket(
+            path, _left(timeout, httpcore.ConnectTimeout), socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _install_deadlines(transport: Any) -> bool:
+    """Put :class:`_DeadlineBackend` under an ``httpx.HTTPTransport``'s pool; ``False`` if it cannot."""
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if backend is None:
+        return False
+    if not isinstance(backend, _DeadlineBackend):
+        pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+    return True
+
+
+class _Reader:
+    """Decodes a raw reply body (identity, gzip or deflate) chunk by chunk, at most ``cap`` bytes."""
+
+    def __init__(self, encoding: str, cap: int) -> None:
+        enc = encoding.strip().lower()
+        if enc in ("", "identity"):
+            self._z = None
+        elif enc in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif enc == "deflate":
+            self._z = zlib.decompressobj()
+        else:
+            raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+        self._deflate = enc == "deflate"
+        self._first = True
+        self.cap = cap
+        self.body = bytearray()
+
+    def _add(self, data: bytes) -> None:
+        self.body += data
+        if len(self.body) > self.cap:
+            raise OverflowError(f"reply larger than max_reply_bytes={self.cap}")
+
+    def feed(self, chunk: bytes) -> None:
+        if self._z is None:
+            self._add(chunk)
+            return
+        if self._first and self._deflate:  # zlib-wrapped (RFC 9110) or raw deflate, as sent
+            self._first = False
+            try:
+                zlib.decompressobj().decompress(chunk[:64], 1)
+            except zlib.error:
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+        data = chunk
+        while data:  # small output steps: memory stays near the cap, however dense the input
+            self._add(self._z.decompress(data, min(4 * _CHUNK, self.cap - len(self.body) + 1)))
+            data = self._z.unconsumed_tail
+
+    def finish(self) -> bytes:
+        if self._z is not None:
+            self._add(self._z.flush(self.cap - len(self.body) + 1))
+        return bytes(self.body)
+
+
+def _request_body(body: Mapping[str, Any], name: str) -> bytes:
+    """The JSON body of a request; text UTF-8 cannot encode is sent with U+FFFD (and a warning)."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        fixed, repairs = repair_unencodable(dict(body))
+        logger.warning(
+            "%s: %d string(s) with characters UTF-8 cannot encode (lone surrogates) sent with U+FFFD: %s",
+            name,
+            len(repairs),
+            ", ".join(r["path"] for r in repairs[:5]),
+        )
+        return json.dumps(fixed, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 class ChatRequestError(RuntimeError):
@@ -139,8 +316,13 @@ class ChatCompletionsClient:
         base_url: the API root (``http://localhost:8000/v1``); a URL ending in
             ``/chat/completions`` is used as is.
         api_key: the bearer token; default: the ``api_key_env`` environment variable, if set.
-        timeout: seconds per request (read/write/pool); connecting is capped at 10 s.
+        timeout: the overall deadline of one attempt, in seconds: connecting (at most 10 s of
+            it), sending, waiting and reading the whole reply (see the module docstring).
         max_retries: retries after the first attempt.
+        total_timeout: when set, the deadline of a whole :meth:`complete` call (every attempt
+            and backoff wait); default: only each attempt is bounded, by ``timeout``.
+        max_reply_bytes: the largest reply body accepted (after decompression); a larger one is
+            a malformed reply.
         backoff_base / backoff_max: the n-th retry waits ``min(backoff_max, backoff_base * 2**n)``,
             with equal jitter (between half and all of it), or longer when ``Retry-After`` says so.
         headers: more HTTP headers.
@@ -150,11 +332,14 @@ class ChatCompletionsClient:
         name: what a request is, in log messages (``"judge request"``...).
         retry_log_level: the logging level of the "retrying" messages.
         client: an ``httpx.Client`` to use instead of one made here (tests, proxies, mTLS);
-            :meth:`close` leaves it open.
+            :meth:`close` leaves it open. Its own transport's socket timeouts then apply to each
+            read, and the deadline is checked between the chunks of the reply.
 
     Attributes:
         url: the endpoint.
         stats: ``requests`` (attempts sent), ``retries`` and ``failures`` (requests given up).
+        strict_deadline: whether every socket operation is cut to the attempt's deadline (the
+            client made here); ``False`` with a ``client`` given.
 
     Example:
         >>> with ChatCompletionsClient("http://127.0.0.1:8000/v1", api_key="k") as client:
@@ -178,6 +363,8 @@ class ChatCompletionsClient:
         name: str = "chat-completions request",
         retry_log_level: int = logging.WARNING,
         client: httpx.Client | None = None,
+        total_timeout: float | None = None,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
         if not base_url:
             raise ValueError("base_url is required (e.g. 'http://localhost:8000/v1')")
@@ -189,9 +376,15 @@ class ChatCompletionsClient:
             raise ValueError(f"backoff must be >= 0, got base={backoff_base}, max={backoff_max}")
         if max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, got {max_connections}")
+        if total_timeout is not None and total_timeout <= 0:
+            raise ValueError(f"total_timeout must be > 0 (or None), got {total_timeout}")
+        if max_reply_bytes < 1:
+            raise ValueError(f"max_reply_bytes must be >= 1, got {max_reply_bytes}")
         self.base_url = base_url
         self.url = chat_completions_url(base_url)
         self.timeout = float(timeout)
+        self.total_timeout = None if total_timeout is None else float(total_timeout)
+        self.max_reply_bytes = int(max_reply_bytes)
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -199,15 +392,26 @@ class ChatCompletionsClient:
         self.name = name
         self.retry_log_level = retry_log_level
         key = api_key if api_key is not None else (os.environ.get(api_key_env) if api_key_env else None)
-        hdrs = {"Content-Type": "application/json", **dict(headers or {})}
+        hdrs = {"Content-Type": "application/json", "Accept-Encoding": "gzip, deflate", **dict(headers or {})}
         if key:
             hdrs["Authorization"] = f"Bearer {key}"
         self.headers = hdrs
         self._own_client = client is None
-        self._client = client or httpx.Client(
-            timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        )
+        if client is None:
+            limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+            transport = httpx.HTTPTransport(limits=limits)
+            self.strict_deadline = _install_deadlines(transport)
+            client = httpx.Client(
+                timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
+                limits=limits,
+                transport=transport,
+            )
+            for mounted in getattr(client, "_mounts", {}).values():  # proxies from the environment
+                if mounted is not None:
+                    self.strict_deadline = _install_deadlines(mounted) and self.strict_deadline
+        else:
+            self.strict_deadline = False
+        self._client = client
         self._lock = threading.Lock()
         self._rng = random.Random()
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "failures": 0}
@@ -219,16 +423,17 @@ class ChatCompletionsClient:
         Raises:
             ChatRequestError: a non-retryable error, or the last attempt failed.
         """
-        payload = dict(body)
+        payload = _request_body(body, self.name)
         last: _Retryable | None = None
         attempts = self.max_retries + 1
+        end = None if self.total_timeout is None else time.monotonic() + self.total_timeout
         for attempt in range(attempts):
             with self._lock:
                 self.stats["requests"] += 1
                 if attempt:
                     self.stats["retries"] += 1
             try:
-                return self._attempt(payload, attempt + 1)
+                return self._attempt(payload, attempt + 1, end)
             except ChatRequestError:
                 self._count_failure()
                 raise
@@ -237,6 +442,12 @@ class ChatCompletionsClient:
                 if attempt == self.max_retries:
                     break
                 delay = self.delay(attempt, e.retry_after)
+                if end is not None and time.monotonic() + delay >= end:
+                    attempts = attempt + 1
+                    last = _Retryable(
+                        f"{e}; total_timeout={self.total_timeout}s reached", status=e.status, raw=e.raw
+                    )
+                    break
                 logger.log(
                     self.retry_log_level,
                     "%s failed (%s); retry %d in %.2fs",
@@ -286,19 +497,48 @@ class ChatCompletionsClient:
         with self._lock:
             self.stats["failures"] += 1
 
-    def _attempt(self, body: dict[str, Any], attempt: int) -> ChatReply:
+    def _read(self, resp: httpx.Response, deadline: float) -> bytes:
+        reader = _Reader(resp.headers.get("content-encoding", ""), self.max_reply_bytes)
+        chunks: Iterator[bytes] = resp.iter_raw(_CHUNK)
+        for chunk in chunks:
+            reader.feed(chunk)
+            if time.monotonic() > deadline:  # also bounds a client given by the caller
+                raise httpx.ReadTimeout("the request's deadline passed")
+        return reader.finish()
+
+    def _attempt(self, body: bytes, attempt: int, end: float | None = None) -> ChatReply:
+        deadline = time.monotonic() + self.timeout
+        if end is not None:
+            deadline = min(deadline, end)
+        left = max(deadline - time.monotonic(), 1e-3)
+        _LOCAL.deadline = deadline
         try:
-            resp = self._client.post(self.url, json=body, headers=self.headers)
+            with self._client.stream(
+                "POST",
+                self.url,
+                content=body,
+                headers=self.headers,
+                timeout=httpx.Timeout(left, connect=min(10.0, left)),
+            ) as resp:
+                status = resp.status_code
+                raw = self._read(resp, deadline)
+                charset = resp.charset_encoding or "utf-8"
+                retry_after = _retry_after(resp)
         except httpx.TimeoutException as e:
-            raise _Retryable(f"timeout after {self.timeout}s ({type(e).__name__})") from e
+            raise _Retryable(f"timeout: no complete reply within {self.timeout}s ({type(e).__name__})") from e
         except httpx.TransportError as e:
             raise _Retryable(f"transport error: {type(e).__name__}: {e}") from e
-        text = resp.text
-        status = resp.status_code
+        except (OverflowError, ValueError, zlib.error) as e:  # over the cap, or an undecodable body
+            raise _Retryable(f"unusable reply body: {type(e).__name__}: {e}") from e
+        finally:
+            _LOCAL.deadline = None
+        try:
+            text = raw.decode(charset, errors="replace")
+        except LookupError:  # an unknown charset name
+            text = raw.decode("utf-8", errors="replace")
+        del raw
         if status in RETRY_STATUS or status >= 500:
-            raise _Retryable(
-                f"HTTP {status}: {text[:200]}", retry_after=_retry_after(resp), status=status, raw=text
-            )
+            raise _Retryable(f"HTTP {status}: {text[:200]}", retry_after=retry_after, status=status, raw=text)
         if status >= 400:
             raise ChatRequestError(
                 f"HTTP {status} from {self.url} (not retried): {text[:500]}",
@@ -307,8 +547,12 @@ class ChatCompletionsClient:
                 raw=text,
             )
         try:
-            data = resp.json()
+            data = json.loads(text)
             content = data["choices"][0]["message"].get("content")
+        except RecursionError:
+            raise _Retryable(
+                f"malformed reply (JSON nested too deeply to parse): {text[:200]}", status=status, raw=text
+            ) from None
         except (json.JSONDecodeError, ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
             raise _Retryable(
                 f"malformed reply ({type(e).__name__}: {e}): {text[:200]}", status=status, raw=text

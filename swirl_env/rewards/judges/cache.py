@@ -17,7 +17,10 @@ Storage is SQLite (Python's standard library) in WAL mode rather than a JSONL fi
   loaded into memory nor scanned.
 
 Only successful judgements (``label`` not ``None``) are stored: a failure (timeout, unparseable
-reply) is retried on the next run.
+reply) is retried on the next run. A row that does not hold a valid judgement (not a JSON object,
+a ``label`` other than ``true``/``false``, a field of the wrong type) is damaged: it counts as a
+miss, is judged again, and the fresh judgement overwrites it (``stats["damaged"]`` counts them).
+Text with characters UTF-8 cannot encode (lone surrogates) is stored escaped and read back exactly.
 
 Example:
     >>> import tempfile, os
@@ -61,7 +64,7 @@ from swirl_env.rewards.judges.base import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CachedJudge", "JudgementCache", "cache_key"]
+__all__ = ["CachedJudge", "JudgementCache", "cache_key", "judgement_from_row"]
 
 
 def cache_key(config_id: str, payload: Any) -> str:
@@ -72,7 +75,55 @@ def cache_key(config_id: str, payload: Any) -> str:
         True
     """
     body = json.dumps([config_id, payload], sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+    # surrogatepass: a payload with a lone surrogate still gets its own, stable key
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: field -> (check, description) of a stored judgement.
+_ROW_FIELDS: dict[str, tuple[Any, str]] = {
+    "label": (lambda v: isinstance(v, bool), "true or false"),
+    "score": (lambda v: v is None or _is_number(v), "a number or null"),
+    "rationale": (lambda v: isinstance(v, str), "a string"),
+    "judge": (lambda v: isinstance(v, str), "a string"),
+    "error": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "raw": (lambda v: v is None or isinstance(v, str), "a string or null"),
+}
+
+
+def judgement_from_row(body: Any) -> Judgement:
+    """The :class:`Judgement` stored in a cache row; ``ValueError`` when the row is damaged.
+
+    A valid row is a JSON object whose ``label`` is ``true`` or ``false`` (failures are never
+    stored) and whose other known fields have their types; unknown fields are ignored.
+
+    Example:
+        >>> judgement_from_row('{"label": true, "score": 1.0, "judge": "j"}').label
+        True
+        >>> judgement_from_row("[1, 2]")
+        Traceback (most recent call last):
+        ...
+        ValueError: not a JSON object (list)
+    """
+    if isinstance(body, bytes | bytearray | memoryview):
+        body = bytes(body).decode("utf-8")
+    if not isinstance(body, str):
+        raise ValueError(f"not JSON text ({type(body).__name__})")
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"not JSON ({type(e).__name__})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"not a JSON object ({'null' if data is None else type(data).__name__})")
+    if "label" not in data:
+        raise ValueError("no label")
+    for name, (ok, want) in _ROW_FIELDS.items():
+        if name in data and not ok(data[name]):
+            raise ValueError(f"{name} must be {want}, got {data[name]!r:.40}")
+    return Judgement.from_dict(data)
 
 
 class JudgementCache:
@@ -95,6 +146,7 @@ class JudgementCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self.damaged = 0
         self._conn = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False)
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -106,7 +158,11 @@ class JudgementCache:
             self._conn.commit()
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Judgement]:
-        """The stored judgements of ``keys`` (missing keys are left out)."""
+        """The stored judgements of ``keys``; missing keys and damaged rows are left out.
+
+        A damaged row (see :func:`judgement_from_row`) is logged and counted in
+        :attr:`damaged`; the next :meth:`put_many` of its key overwrites it.
+        """
         keys = list(dict.fromkeys(keys))
         found: dict[str, Judgement] = {}
         with self._lock:
@@ -118,9 +174,12 @@ class JudgementCache:
                 ).fetchall()
                 for key, body in rows:
                     try:
-                        found[key] = Judgement.from_dict(json.loads(body))
-                    except (json.JSONDecodeError, TypeError) as e:  # a damaged row is a miss
-                        logger.warning("ignoring unreadable cache row %s: %s", key[:12], e)
+                        found[key] = judgement_from_row(body)
+                    except (ValueError, TypeError) as e:  # a damaged row is a miss
+                        self.damaged += 1
+                        logger.warning(
+                            "%s: damaged cache row %s (%s); judging again", self.path, str(key)[:12], e
+                        )
         return found
 
     def put_many(self, items: Iterable[tuple[str, str, Judgement]]) -> int:
@@ -129,7 +188,8 @@ class JudgementCache:
         Returns the number of judgements stored.
         """
         rows = [
-            (key, judge, json.dumps(j.to_dict(), ensure_ascii=False), time.time())
+            # ASCII escapes: any text (lone surrogates included) is storable and reads back exactly
+            (key, judge, json.dumps(j.to_dict()), time.time())
             for key, judge, j in items
             if j.label is not None
         ]
@@ -176,7 +236,8 @@ class CachedJudge:
         cache: an open :class:`JudgementCache` to share between judges.
 
     Attributes:
-        stats: ``{"hits", "misses", "stored", "failed"}`` counters.
+        stats: ``{"hits", "misses", "stored", "failed", "damaged"}`` counters (``damaged``: rows
+            found unreadable, judged again and overwritten).
     """
 
     def __new__(cls, judge: Any, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Any:
@@ -220,7 +281,7 @@ class CachedJudge:
         self._own_cache = cache is None
         self.cache = cache if cache is not None else JudgementCache(path)  # type: ignore[arg-type]
         self.name = getattr(judge, "name", type(judge).__name__)
-        self.stats = {"hits": 0, "misses": 0, "stored": 0, "failed": 0}
+        self.stats = {"hits": 0, "misses": 0, "stored": 0, "failed": 0, "damaged": 0}
         self._initialised = True
 
     # delegate the identity of the wrapped judge
@@ -241,7 +302,9 @@ class CachedJudge:
     def _cached(self, requests: Sequence[Any], call: Any) -> list[Judgement]:
         config_id = self.judge.config_id
         keys = [cache_key(config_id, self.judge.cache_payload(r)) for r in requests]
+        damaged = self.cache.damaged
         found = self.cache.get_many(keys)
+        self.stats["damaged"] += self.cache.damaged - damaged
         self.stats["hits"] += sum(k in found for k in keys)
         todo: dict[str, Any] = {}
         for k, r in zip(keys, requests):
