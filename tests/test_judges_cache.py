@@ -3,6 +3,7 @@ and prompt, crash safety (a committed chunk survives a crash in the next one), a
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import sqlite3
 
@@ -15,7 +16,7 @@ from swirl_env.rewards.judges.base import (
     ProcessJudge,
     ProcessRequest,
 )
-from swirl_env.rewards.judges.cache import CachedJudge, JudgementCache, cache_key
+from swirl_env.rewards.judges.cache import CachedJudge, JudgementCache, cache_key, judgement_from_row
 from swirl_env.tasks.base import Task
 
 TASK = Task("q", "2+2?", ("4",), "gsm8k", "test")
@@ -150,3 +151,77 @@ def test_two_processes_share_one_cache(tmp_path):
         p.join(timeout=60)
         assert p.exitcode == 0
     assert len(JudgementCache(path)) == 30
+
+
+DAMAGED_ROWS = [
+    "[1, 2]",
+    "null",
+    "42",
+    '"GOOD"',
+    "{",
+    "[" * 100_000,
+    "{}",
+    '{"score": 1.0}',
+    '{"label": "GOOD"}',  # an unknown label
+    '{"label": "true"}',
+    '{"label": 1}',
+    '{"label": null}',  # failures are never stored; one found here is damage
+    '{"label": true, "score": "high"}',
+    '{"label": true, "score": true}',
+    '{"label": true, "rationale": 7}',
+    '{"label": false, "judge": ["x"]}',
+    '{"label": false, "error": {}}',
+    '{"label": true, "raw": 3}',
+]
+
+
+@pytest.mark.parametrize("body", DAMAGED_ROWS, ids=lambda b: b[:24])
+def test_a_damaged_row_is_a_miss_judged_again_and_overwritten(tmp_path, body):
+    path = tmp_path / "c.sqlite"
+    req = R("<answer> 4 </answer>")
+    first = CachedJudge(Counting(), path)
+    first.judge_steps([req])
+    key = first.key(req)
+    con = sqlite3.connect(path)
+    with con:
+        con.execute("UPDATE judgements SET judgement = ? WHERE key = ?", (body, key))
+    inner = Counting()
+    cached = CachedJudge(inner, path)
+    (j,) = cached.judge_steps([req])
+    assert inner.calls == ["<answer> 4 </answer>"] and j.label is True  # judged again
+    assert cached.stats["damaged"] == 1 and cached.stats["hits"] == 0
+    stored = con.execute("SELECT judgement FROM judgements WHERE key = ?", (key,)).fetchone()[0]
+    assert json.loads(stored)["label"] is True  # the fresh judgement replaced the damaged row
+    again = Counting()
+    CachedJudge(again, path).judge_steps([req])
+    assert again.calls == []
+
+
+def test_rows_of_other_sqlite_types_are_misses(tmp_path):
+    path = tmp_path / "c.sqlite"
+    cache = JudgementCache(path)
+    con = sqlite3.connect(path)
+    with con:
+        con.executemany(
+            "INSERT INTO judgements VALUES (?, 'j', ?, 0)",
+            [("int", 7), ("real", 1.5), ("blob", b"\xff\xfe"), ("ok-blob", b'{"label": false}')],
+        )
+    found = cache.get_many(["int", "real", "blob", "ok-blob", "absent"])
+    assert list(found) == ["ok-blob"] and found["ok-blob"].label is False and cache.damaged == 3
+    assert judgement_from_row('{"label": true, "extra": 1}').label is True  # unknown fields pass
+
+
+def test_text_that_utf8_cannot_encode_is_cached_and_read_back_exactly(tmp_path):
+    path = tmp_path / "c.sqlite"
+    req = R("<answer> 4 \ud83d </answer>")  # a lone surrogate from a model's reply
+
+    class Echo(Counting):
+        def judge_steps(self, requests):
+            self.calls += [r.action for r in requests]
+            return [Judgement(label=True, rationale="saw " + r.action, judge="echo") for r in requests]
+
+    (j,) = CachedJudge(Echo(), path).judge_steps([req])
+    inner = Echo()
+    (again,) = CachedJudge(inner, path).judge_steps([req])
+    assert inner.calls == [] and again.rationale == "saw <answer> 4 \ud83d </answer>" == j.rationale
+    assert cache_key("c", "\ud83d") != cache_key("c", "\ud83e")
