@@ -104,8 +104,8 @@ def _to_line(record: Trajectory | Mapping[str, Any]) -> tuple[bytes, int]:
 def safe_record(record: Trajectory | Mapping[str, Any]) -> Any:
     """``record`` as a writer stores it: strings UTF-8 cannot encode repaired (see the module doc).
 
-    Returns ``record`` itself when nothing needs repair, else a repaired copy of the same kind (a
-    :class:`Trajectory` or a dict) whose ``text_repairs`` lists the originals.
+    Returns ``record`` itself when nothing needs repair, else (with a warning) a repaired copy of
+    the same kind (a :class:`Trajectory` or a dict) whose ``text_repairs`` lists the originals.
 
     Example:
         >>> safe_record({"id": "a", "text": "ok"}) == {"id": "a", "text": "ok"}
@@ -120,7 +120,13 @@ def safe_record(record: Trajectory | Mapping[str, Any]) -> Any:
         return record
     except UnicodeEncodeError:
         pass
-    obj, _ = _repaired(json.loads(text))
+    obj, n = _repaired(json.loads(text))
+    logger.warning(
+        "record %s had %d string(s) with characters UTF-8 cannot encode (lone surrogates); "
+        "stored with U+FFFD, originals kept in its 'text_repairs'",
+        _record_id(record),
+        n,
+    )
     return Trajectory.from_dict(obj) if isinstance(record, Trajectory) else obj
 
 

@@ -20,7 +20,8 @@ or a missing field raises :class:`RecordError` naming the field, e.g. ``messages
 Text that UTF-8 cannot encode (a lone surrogate such as ``"\\ud83d"``, which a model or a server
 reply can produce) is repaired by :func:`repair_unencodable`: the character becomes U+FFFD, a
 valid surrogate pair becomes its character, and the record's ``text_repairs`` list keeps each
-original string as an ASCII JSON literal (``json.loads(repair["original"])`` gives it back exactly).
+original string as an ASCII JSON literal: ``json.loads(repair["original"])`` gives it back, each
+lone surrogate exactly (a surrogate pair reads back as the one character it encodes).
 """
 
 from __future__ import annotations
@@ -207,7 +208,9 @@ def repair_unencodable(value: Any) -> tuple[Any, list[dict[str, str]]]:
     A lone surrogate becomes U+FFFD and a surrogate pair its character. Each repair is
     ``{"path": JSON pointer (RFC 6901) of the string, "original": the original as an ASCII JSON
     string literal}``; for a repaired object key the entry says ``"original_key"`` instead. The
-    original is exactly ``json.loads(repair["original"])``. Data that needs no repair is returned as is.
+    original is ``json.loads(repair["original"])``: lone surrogates exactly, and a surrogate pair
+    as the character it encodes (JSON's reading of the same escapes). Data that needs no repair is
+    returned as is.
 
     Example:
         >>> fixed, repairs = repair_unencodable({"messages": [{"content": "ok \ud83d"}]})

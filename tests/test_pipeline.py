@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 
 import gymnasium as gym
 import pytest
@@ -393,3 +394,296 @@ def test_judge_file_retries_failed_judgements_and_refuses_foreign_outputs(genera
         judge_file(files["search"], dst, Flaky(fail=False), progress=False)
     with pytest.raises(ValueError, match="new file"):
         judge_file(src, src, Flaky(fail=False), progress=False)
+
+
+# ------------------------------------------------------------------------------ unencodable text
+SURROGATE_POLICY = '''
+class SurrogatePolicy:
+    """Calls the calculator and answers, with lone surrogates (and a split pair) in every action."""
+
+    name = "surrogates"
+
+    def act(self, states, *, seeds=None):
+        out = []
+        for msgs in states:
+            if len(msgs) == 1:
+                q = msgs[0]["content"].rsplit("What is", 1)[-1].strip(" ?")
+                out.append(f"half an emoji \\ud83d, then <math_exp> {q} </math_exp>")
+            elif "cannot add" not in msgs[-1]["content"] and len(msgs) == 3:
+                out.append("<math_exp> 1 + \\udc00 </math_exp>")  # the tool's error echoes it
+            else:
+                out.append("<answer> \\ud83d\\ude00 7 </answer>")
+        return out
+'''
+
+
+def _run_cli(argv):
+    from swirl_algos.cli import main
+
+    return main(argv)
+
+
+@pytest.fixture
+def surrogate_policy(tmp_path, monkeypatch):
+    (tmp_path / "surrogate_helper.py").write_text(SURROGATE_POLICY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "surrogate_helper:SurrogatePolicy"
+
+
+def test_generate_stores_unencodable_text_safely_and_reruns_finish(
+    tmp_path, toy_math_env, surrogate_policy, caplog
+):
+    out = tmp_path / "t.jsonl"
+    gen = ["generate", "--env", toy_math_env, "--policy", surrogate_policy, "-o", str(out), "--no-progress"]
+    assert _run_cli([*gen, "--n-tasks", "3", "--samples", "2"]) == 0
+    raw = out.read_bytes()
+    raw.decode("utf-8")  # the file is valid UTF-8
+    trajs = read_trajectories(out)
+    assert len(trajs) == 6 and "text_repairs" in caplog.text
+    for t in trajs:
+        assert t.text_repairs, t.id
+        paths = {r["path"] for r in t.text_repairs}
+        assert "/steps/0/action" in paths and "/messages/1/content" in paths
+        originals = {r["path"]: json.loads(r["original"]) for r in t.text_repairs}
+        assert originals["/steps/0/action"].startswith("half an emoji \ud83d, then")  # exactly
+        assert originals["/steps/1/action"] == "<math_exp> 1 + \udc00 </math_exp>"
+        assert originals["/final_answer"] == "\U0001f600 7"  # a split pair reads back joined
+        assert t.steps[0].action.startswith("half an emoji \ufffd, then")
+        assert "\U0001f600" in t.messages[-1]["content"]  # a split pair is joined, not lost
+        assert t.steps[1].tool_ok is False and "\ufffd" in t.steps[1].observation
+    # a rerun of the same command finishes (nothing to do), an extended one runs the rest
+    assert _run_cli([*gen, "--n-tasks", "3", "--samples", "2"]) == 0
+    assert out.read_bytes() == raw
+    assert _run_cli([*gen, "--n-tasks", "4", "--samples", "2"]) == 0
+    assert len(read_trajectories(out)) == 8
+    # and the rest of the pipeline reads, judges, filters and exports it
+    judged, steps = tmp_path / "j.jsonl", tmp_path / "steps.jsonl"
+    assert _run_cli(["judge", str(out), str(judged), "--process-judge", "rule", "--no-progress"]) == 0
+    assert _run_cli(["filter", str(judged), str(steps), "--mode", "none", "--level", "step"]) == 0
+    assert _run_cli(["export", str(steps), str(tmp_path / "ds.jsonl")]) == 0
+    assert all(t.text_repairs for t in read_trajectories(judged))
+
+
+def test_writers_repair_any_record_and_keep_earlier_repairs(tmp_path):
+    from swirl_algos.jsonl import JsonlWriter, read_jsonl, safe_record, write_jsonl
+
+    bad = {"id": "a", "text": "x\ud83d", "nested": {"k\udfff": ["ok", "\udc80"]}}
+    with JsonlWriter(tmp_path / "w.jsonl") as w:
+        w.write(bad)
+        w.write({"id": "b", "text": "fine"})
+        assert w.repaired == 3 and w.written == 2
+    rows = read_jsonl(tmp_path / "w.jsonl")
+    assert rows[1] == {"id": "b", "text": "fine"}
+    assert rows[0]["text"] == "x\ufffd" and rows[0]["nested"] == {"k\ufffd": ["ok", "\ufffd"]}
+    assert [r["path"] for r in rows[0]["text_repairs"]] == ["/text", "/nested/k\ufffd", "/nested/k\ufffd/1"]
+    assert json.loads(rows[0]["text_repairs"][1]["original_key"]) == "k\udfff"
+    # a second repair of an already repaired record appends to its list
+    rows[0]["more"] = "\ud800"
+    assert write_jsonl(tmp_path / "a.jsonl", rows) == 2
+    again = read_jsonl(tmp_path / "a.jsonl")[0]
+    assert len(again["text_repairs"]) == 4 and again["text_repairs"][-1]["path"] == "/more"
+    assert safe_record(rows[1]) is rows[1]
+
+
+# ------------------------------------------------------------------------------ repeated ids
+def _traj(i: int, n_steps: int, label: bool = True):
+    from swirl_env.trajectory import Step, Trajectory
+
+    msgs, steps = [{"role": "user", "content": f"Q{i}"}], []
+    for k in range(n_steps):
+        steps.append(Step(k, len(msgs), f"a{i}.{k}", "call", process={"label": label, "score": 1.0}))
+        msgs += [{"role": "assistant", "content": f"a{i}.{k}"}, {"role": "user", "content": "r"}]
+    return Trajectory(f"q{i}#0", "E", {"id": f"q{i}"}, msgs, steps, outcome={"score": 1.0})
+
+
+@pytest.fixture
+def with_repeats(tmp_path):
+    """32 trajectories, 30 unique ids: 138 unique steps, 144 with the repeats."""
+    from swirl_algos.jsonl import write_jsonl
+
+    trajs = [_traj(i, 5 if i < 24 else 3) for i in range(30)]
+    repeats = [_traj(5, 3, label=False), _traj(29, 3, label=False)]  # same ids, other content
+    rows = trajs[:20] + repeats[:1] + trajs[20:] + repeats[1:]
+    assert len(rows) == 32 and sum(t.num_steps for t in rows) == 144
+    path = tmp_path / "judged.jsonl"
+    write_jsonl(path, rows)
+    return path
+
+
+def test_filter_and_export_keep_the_first_of_each_repeated_id(with_repeats, tmp_path, caplog, capsys):
+    from swirl_algos.jsonl import read_jsonl
+
+    trajs = read_trajectories(with_repeats)
+    for mode in FILTER_MODES:
+        kept = filter_trajectories(trajs, mode)
+        assert len(kept) == 30 and len({t.id for t in kept}) == 30, mode
+        assert all(t.process_labels[0] is True for t in kept)  # the first occurrence won
+        steps = filter_trajectories(trajs, mode, level="step")
+        assert len(steps) == 138 and len({(r["trajectory_id"], r["step_index"]) for r in steps}) == 138
+    assert "dropped 2 trajectories whose id repeats" in caplog.text
+    assert filter_counts(trajs)["none"] == {"trajectories": 30, "steps": 138, "steps_step_level": 138}
+    assert len(decompose(trajs)) == 138
+    assert len(to_hf_dataset(trajs)) == 138
+    step_records = decompose(trajs)
+    assert len(to_hf_dataset(step_records + step_records[:6])) == 138  # repeated step records too
+    # the command line
+    out = tmp_path / "kept.jsonl"
+    assert _run_cli(["filter", str(with_repeats), str(out), "--mode", "process"]) == 0
+    printed = capsys.readouterr()
+    assert "kept 30 of 30 trajectories" in printed.out and "2 trajectories repeat" in printed.err
+    assert len(read_jsonl(out)) == 30
+    assert _run_cli(["filter", str(with_repeats), str(out), "--mode", "none", "--level", "step"]) == 0
+    assert "kept 138 of 138 step records" in capsys.readouterr().out and len(read_jsonl(out)) == 138
+    for src in (with_repeats, out):
+        assert _run_cli(["export", str(src), str(tmp_path / "ds.jsonl")]) == 0
+        assert "exported 138 sft records" in capsys.readouterr().out
+        assert len(read_jsonl(tmp_path / "ds.jsonl")) == 138
+
+
+# ------------------------------------------------------------------------------ bad records
+GOOD = {
+    "id": "q#0",
+    "env_id": "E",
+    "task": {"id": "q"},
+    "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "<answer>1</answer>"}],
+    "steps": [{"index": 0, "message_index": 1, "action": "<answer>1</answer>", "kind": "answer"}],
+    "schema_version": 1,
+}
+
+
+def _bad(**changes):
+    rec = json.loads(json.dumps(GOOD))
+    for key, value in changes.items():
+        target, *path = key.split("__")
+        if path:
+            container = rec[target]
+            for p in path[:-1]:
+                container = container[int(p)] if isinstance(container, list) else container[p]
+            last = int(path[-1]) if isinstance(container, list) else path[-1]
+            if value is KeyError:
+                del container[last]
+            else:
+                container[last] = value
+        elif value is KeyError:
+            del rec[target]
+        else:
+            rec[target] = value
+    return rec
+
+
+BAD_TRAJECTORIES = [
+    (_bad(schema_version="1"), "schema_version"),
+    (_bad(schema_version=None), "schema_version"),
+    (_bad(schema_version=2), "schema_version"),
+    (_bad(schema_version=0), "schema_version"),
+    (_bad(schema_version=True), "schema_version"),
+    (_bad(task=KeyError), "task"),
+    (_bad(task=["q"]), "task"),
+    (_bad(id=KeyError), "id"),
+    (_bad(id=7), "id"),
+    (_bad(env_id=None), "env_id"),
+    (_bad(messages="Q? <answer>1</answer>"), "messages"),
+    (_bad(messages__1="hello"), "messages[1]"),
+    (_bad(messages__0__content=KeyError), "messages[0].content"),
+    (_bad(messages__0__content=3), "messages[0].content"),
+    (_bad(messages__1__role=None), "messages[1].role"),
+    (_bad(steps={"0": {}}), "steps"),
+    (_bad(steps__0=[1, 2]), "steps[0]"),
+    (_bad(steps__0__action=KeyError), "steps[0].action"),
+    (_bad(steps__0__index="0"), "steps[0].index"),
+    (_bad(steps__0__message_index=-1), "steps[0].message_index"),
+    (_bad(steps__0__tool_ok="yes"), "steps[0].tool_ok"),
+    (_bad(steps__0__process="GOOD"), "steps[0].process"),
+    (_bad(sample="0"), "sample"),
+    (_bad(sample=True), "sample"),
+    (_bad(seed=1.5), "seed"),
+    (_bad(terminated="yes"), "terminated"),
+    (_bad(final_answer=1), "final_answer"),
+    (_bad(outcome=[1.0]), "outcome"),
+    (_bad(policy=None), "policy"),
+]
+
+
+@pytest.mark.parametrize("record,field", BAD_TRAJECTORIES, ids=[f for _, f in BAD_TRAJECTORIES])
+def test_bad_trajectory_records_name_file_line_and_field(tmp_path, record, field):
+    from swirl_env.trajectory import RecordError
+
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n\n" + json.dumps(record) + "\n" + json.dumps(GOOD) + "\n")
+    with pytest.raises(RecordError) as err:
+        read_trajectories(path)
+    assert err.value.field == field and err.value.line == 3
+    assert str(err.value).startswith(f"{path}:3: field {field!r}: ")
+    with pytest.raises(SystemExit, match=rf"t\.jsonl:3: field '{re.escape(field)}'"):
+        _run_cli(["filter", str(path), str(tmp_path / "o.jsonl"), "--mode", "none"])
+
+
+BAD_STEP_RECORDS = [
+    ({"prompt": "Q", "completion": [{"role": "assistant", "content": "A"}]}, "prompt"),
+    ({"prompt": [], "completion": [{"role": "assistant", "content": "A"}]}, "prompt"),
+    (
+        {"prompt": [{"role": "user"}], "completion": [{"role": "assistant", "content": "A"}]},
+        "prompt[0].content",
+    ),
+    ({"prompt": [{"role": "user", "content": "Q"}]}, "completion"),
+    ({"prompt": [{"role": "user", "content": "Q"}], "completion": ["A"]}, "completion[0]"),
+    (
+        {
+            "prompt": [{"role": "user", "content": "Q"}],
+            "completion": [{"role": "assistant", "content": "A"}],
+            "step_index": "0",
+        },
+        "step_index",
+    ),
+    (
+        {
+            "prompt": [{"role": "user", "content": "Q"}],
+            "completion": [{"role": "assistant", "content": "A"}],
+            "process_label": "GOOD",
+        },
+        "process_label",
+    ),
+    (
+        {
+            "prompt": [{"role": "user", "content": "Q"}],
+            "completion": [{"role": "assistant", "content": "A"}],
+            "outcome_score": "1",
+        },
+        "outcome_score",
+    ),
+    (
+        {
+            "prompt": [{"role": "user", "content": "Q"}],
+            "completion": [{"role": "assistant", "content": "A"}],
+            "task": 5,
+        },
+        "task",
+    ),
+]
+
+
+@pytest.mark.parametrize("record,field", BAD_STEP_RECORDS, ids=[f for _, f in BAD_STEP_RECORDS])
+def test_bad_step_records_name_file_line_and_field_on_export(tmp_path, record, field):
+    good = {
+        "prompt": [{"role": "user", "content": "Q"}],
+        "completion": [{"role": "assistant", "content": "A"}],
+    }
+    path = tmp_path / "steps.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps(record) + "\n")
+    with pytest.raises(SystemExit, match=rf"steps\.jsonl:2: field '{re.escape(field)}'"):
+        _run_cli(["export", str(path), str(tmp_path / "ds.jsonl")])
+
+
+def test_records_of_no_known_kind_and_corrupt_lines_are_located(tmp_path):
+    from swirl_algos.jsonl import iter_records
+
+    path = tmp_path / "x.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n" + json.dumps({"hello": 1}) + "\n")
+    with pytest.raises(ValueError, match=r"x\.jsonl:2: neither a trajectory"):
+        list(iter_records(path))
+    path.write_text(json.dumps(GOOD) + "\n" + "[" * 100_000 + "\n" + json.dumps(GOOD) + "\n")
+    with pytest.raises(SystemExit, match=r"x\.jsonl:2: invalid JSON line"):
+        _run_cli(["stats", str(path)])
+    path.write_text(json.dumps({"prompt": [{"role": "user", "content": "Q"}]}) + "\n")
+    with pytest.raises(ValueError, match=r"x\.jsonl:1: a step record, not a trajectory"):
+        read_trajectories(path)
