@@ -6,7 +6,8 @@ A word problem states its numbers in many forms: digits (``16``, ``$1,200.50``, 
 solver may legitimately take from such a text, including the derived forms a solution writes in an
 expression (``20%`` gives ``20`` and ``0.2``; ``1/4`` gives ``1``, ``4`` and ``0.25``; ``half``
 gives ``0.5`` and ``2``). :func:`expression_operands` returns the numeric literals of a calculator
-expression, and :func:`contains_number` compares values with a relative tolerance.
+expression, and :func:`contains_number` compares values (whole numbers exactly, others with a
+relative tolerance).
 
 Example:
     >>> sorted(numbers_in_text("She eats three eggs and sells 20% of the rest for $1,200."))
@@ -280,5 +281,21 @@ def expression_operands(expression: str) -> list[float]:
 def contains_number(
     values: Iterable[float], x: float, *, rel_tol: float = 1e-6, abs_tol: float = 1e-9
 ) -> bool:
-    """Whether ``x`` equals one of ``values`` up to a relative tolerance."""
-    return any(math.isclose(x, v, rel_tol=rel_tol, abs_tol=abs_tol) for v in values)
+    """Whether ``x`` equals one of ``values``: exactly between integers, else up to a tolerance.
+
+    Two whole numbers compare exactly (``1450001`` is not ``1450000``). The relative tolerance
+    applies only when a value has a fractional part, i.e. where a float is genuinely involved
+    (a calculator result such as ``0.333333333333333`` against ``1/3``).
+
+    Example:
+        >>> contains_number([1450000.0], 1450001.0), contains_number([1 / 3], 0.333333333333333)
+        (False, True)
+    """
+    x_whole = float(x).is_integer()
+    for v in values:
+        if x_whole and float(v).is_integer():
+            if x == v:
+                return True
+        elif math.isclose(x, v, rel_tol=rel_tol, abs_tol=abs_tol):
+            return True
+    return False
