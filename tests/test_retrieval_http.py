@@ -78,7 +78,7 @@ def test_server_protocol_and_bounds(server):
     assert status(json={"queries": ["a"], "topk": 10**6}).status_code == 400
     assert status(json=["a"]).status_code == 400
     assert status(content=b"{oops", headers={"Content-Type": "application/json"}).status_code == 400
-    assert status(json={"queries": ["a"] * 2000}).status_code == 413
+    assert status(json={"queries": ["a"] * 2000}).status_code == 400
     assert "error" in status(json={"queries": "x"}).json()
     assert httpx.post(url.replace("/retrieve", "/nope"), json={}).status_code == 404
 
@@ -214,3 +214,257 @@ def test_server_command_line_stops_by_itself(tmp_path):
         [*cmd[:-4], "--corpus", str(tmp_path / "missing.jsonl")], capture_output=True, text=True
     )
     assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+# ---------------------------------------------------------------------------- hostile servers
+class _RawServer:
+    """A TCP server on 127.0.0.1 whose every connection runs ``handler(conn)`` in a thread."""
+
+    def __init__(self, handler):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.handler, self.stop = handler, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/retrieve"
+
+    def _run(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn:
+            conn.settimeout(5)
+            try:
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    buf += conn.recv(65536)
+                self.handler(conn, self.stop)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture()
+def raw_server():
+    servers = []
+
+    def make(handler):
+        servers.append(_RawServer(handler))
+        return servers[-1].url
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+def _drip(payload: bytes, every: float):
+    def handler(conn, stop):
+        for i in range(len(payload)):
+            if stop.wait(every):
+                return
+            conn.sendall(payload[i : i + 1])
+
+    return handler
+
+
+@pytest.mark.parametrize("where", ["headers", "body"])
+def test_client_deadline_bounds_a_dripping_server(raw_server, where):
+    body = json.dumps({"result": [[{"id": "1", "contents": "x"}]]}).encode()
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    if where == "headers":
+        url = raw_server(_drip(head + body, 0.05))
+    else:
+
+        def handler(conn, stop):
+            conn.sendall(head)
+            _drip(body, 0.05)(conn, stop)
+
+        url = raw_server(handler)
+    t = time.monotonic()
+    with pytest.raises(RetrievalHTTPError, match="timeout"):
+        HTTPRetriever(url, timeout=0.5, retries=0).search("q")
+    assert time.monotonic() - t < 1.5
+    t = time.monotonic()
+    with pytest.raises(RetrievalHTTPError, match=r"after 2 attempt\(s\): timeout"):
+        HTTPRetriever(url, timeout=0.3, retries=1, backoff=0.01).search("q")
+    assert time.monotonic() - t < 1.5  # (retries + 1) * timeout plus the backoff
+
+
+def _reply(body: bytes, headers: str = "", length: bool = True):
+    def handler(conn, stop):
+        cl = f"Content-Length: {len(body)}\r\n" if length else "Connection: close\r\n"
+        conn.sendall(f"HTTP/1.1 200 OK\r\n{cl}{headers}\r\n".encode() + body)
+
+    return handler
+
+
+def test_client_caps_the_reply_size(raw_server):
+    import gzip
+
+    big = json.dumps({"result": [[{"id": "1", "contents": "x" * 50_000}]]}).encode()
+    for url in (raw_server(_reply(big)), raw_server(_reply(big, length=False))):
+        with pytest.raises(RetrievalHTTPError, match="cap"):
+            HTTPRetriever(url, retries=3, timeout=5, max_reply_bytes=10_000).search("q")
+    bomb = gzip.compress(b"[" + b" " * 20_000_000 + b"]")  # 20 MB of JSON in ~20 KB
+    assert len(bomb) < 100_000
+    url = raw_server(_reply(bomb, "Content-Encoding: gzip\r\n"))
+    t = time.monotonic()
+    with pytest.raises(RetrievalHTTPError, match="cap"):
+        HTTPRetriever(url, retries=0, timeout=5, max_reply_bytes=1 << 20).search("q")
+    assert time.monotonic() - t < 2
+    ok = gzip.compress(json.dumps({"result": [[{"id": "1", "contents": '"T"\ntext'}]]}).encode())
+    (hit,) = HTTPRetriever(raw_server(_reply(ok, "Content-Encoding: gzip\r\n")), retries=0).search("q")
+    assert (hit.passage.title, hit.passage.text) == ("T", "text")
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"result": ' + b"[" * 5000 + b"]" * 5000 + b"}"])
+def test_client_survives_deeply_nested_replies(raw_server, body):
+    with pytest.raises(RetrievalHTTPError, match=r"nested too deeply|expected|non-JSON"):
+        HTTPRetriever(raw_server(_reply(body)), retries=0, timeout=5).search("q")
+
+
+# ---------------------------------------------------------------------------- the server, hardened
+def _send_raw(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            try:
+                block = s.recv(65536)
+            except TimeoutError:
+                break
+            if not block:
+                break
+            out += block
+            if b"\r\n\r\n" in out:
+                head, _, rest = out.partition(b"\r\n\r\n")
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:") and len(rest) >= int(line.split(b":")[1]):
+                        return out
+    return out
+
+
+def _post(body: bytes, extra: str = "") -> bytes:
+    return f"POST /retrieve HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body
+
+
+def test_server_bounds_every_dimension(local):
+    with RetrievalServer(local, max_queries=16, max_topk=50, max_hits=100, max_body_bytes=10_000,
+                         max_query_chars=200, max_header_bytes=2048, timeout=5) as srv:  # fmt: skip
+        port = srv.port
+
+        def status(data: bytes) -> int:
+            return int(_send_raw(port, data).split(b" ", 2)[1])
+
+        def post(obj) -> int:
+            return status(_post(json.dumps(obj).encode()))
+
+        assert post({"queries": ["a"] * 16, "topk": 5}) == 200
+        assert post({"queries": ["a"] * 17, "topk": 1}) == 400  # queries per request
+        assert post({"queries": ["a"], "topk": 51}) == 400  # topk
+        assert post({"queries": ["a"] * 10, "topk": 11}) == 400  # queries x topk: the answer's size
+        assert post({"queries": ["a" * 201]}) == 400  # query length
+        assert status(_post(b'{"queries": ' + b"[" * 4000 + b"]" * 4000 + b"}")) == 400  # depth
+        assert status(_post(b"[" * 9000)) == 400
+        assert status(_post(b'{"queries": ["\xff"]}')) == 400  # not UTF-8
+        assert status(_post(b"x" * 10_001)) == 413
+        assert status(b"POST /retrieve HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 400 + b"\r\n") == 431
+        assert status(b"POST /retrieve HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n") == 411
+        assert status(b"POST /retrieve HTTP/1.1\r\n\r\n") == 411
+        assert status(b"GET /retrieve HTTP/1.1\r\n\r\n") == 405
+        assert status(b"BREW /pot HTTP/1.1\r\n\r\n") == 404
+        assert status(b"garbage\r\n\r\n") == 400
+        # a bad request on a keep-alive connection is answered and the connection still serves
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            f = s.makefile("rb")
+            for body in (b"[" * 5000, json.dumps({"queries": [QUERIES[0]], "topk": 1}).encode()):
+                s.sendall(_post(body))
+                line = f.readline()
+                length = 0
+                while (h := f.readline()) != b"\r\n":
+                    if h.lower().startswith(b"content-length:"):
+                        length = int(h.split(b":")[1])
+                reply = json.loads(f.read(length))
+                assert line.startswith(b"HTTP/1.1 400") if body[0] == ord("[") else "result" in reply
+
+
+def test_server_drops_stalled_sockets_without_threads(local):
+    with RetrievalServer(local, timeout=0.5) as srv:
+        threads = threading.active_count()
+        stalled = []
+        for _ in range(100):  # half-sent requests, never finished
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.sendall(b"POST /retrieve HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+            stalled.append(s)
+        idle = socket.create_connection(("127.0.0.1", srv.port), timeout=5)  # opened, says nothing
+        stalled.append(idle)
+        client = HTTPRetriever(srv.url, timeout=5, retries=0)
+        t = time.monotonic()
+        assert ranking(client.search(QUERIES[0], 3)) == ranking(local.search(QUERIES[0], 3))
+        assert time.monotonic() - t < 1.0  # served at once despite 101 stalled connections
+        assert threading.active_count() <= threads + 2  # no thread per socket (the search pool)
+        time.sleep(0.8)
+        for s in stalled:  # each was closed by the server after its timeout
+            s.settimeout(2)
+            assert s.recv(100) == b""
+            s.close()
+        assert srv.connections <= 1
+
+
+def test_keep_alive_latency_has_no_nagle_stall(local):
+    with RetrievalServer(local) as srv:
+        client = HTTPRetriever(srv.url, timeout=5, retries=0)
+        client.search(QUERIES[0], 1)
+        times = []
+        for q in QUERIES * 3:
+            t = time.perf_counter()
+            client.search(q, 1)
+            times.append(time.perf_counter() - t)
+        times.sort()
+        # a Nagle / delayed-ACK stall costs ~40 ms per request; the search itself is ~0.1 ms
+        assert times[len(times) // 2] < 0.015, times
+
+
+def test_concurrent_clients(local):
+    with RetrievalServer(local, workers=2) as srv:
+        errors, lat = [], []
+
+        def run(i):
+            client = HTTPRetriever(srv.url, timeout=10, retries=0)
+            for j in range(25):
+                q = QUERIES[(i + j) % len(QUERIES)]
+                t = time.perf_counter()
+                hits = client.search(q, 3)
+                lat.append(time.perf_counter() - t)
+                if ranking(hits) != ranking(local.search(q, 3)):
+                    errors.append((i, j))
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        deadline = time.monotonic() + 5  # the server counts a request once its answer is sent
+        while srv.requests < 200 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not errors and len(lat) == 200 and srv.requests == 200
+
+
+def test_server_refuses_connections_over_the_limit(local):
+    with RetrievalServer(local, max_connections=2, timeout=2) as srv:
+        held = [socket.create_connection(("127.0.0.1", srv.port), timeout=5) for _ in range(2)]
+        time.sleep(0.1)
+        assert _send_raw(srv.port, b"GET /health HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 503")
+        for s in held:
+            s.close()
+        time.sleep(0.1)
+        assert _send_raw(srv.port, b"GET /health HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 200")

@@ -4,7 +4,7 @@ Search-R1's ``/retrieve`` protocol (see :mod:`swirl_env.retrieval.remote`).
 Command line::
 
     python -m swirl_env.retrieval.server --corpus corpus.jsonl --port 8000 [--backend sparse]
-        [--index-dir DIR] [--host 127.0.0.1] [--max-requests N] [--idle-timeout SECONDS]
+        [--index-dir DIR] [--host 127.0.0.1] [--workers 2] [--max-requests N] [--idle-timeout SECONDS]
 
 Endpoints:
     ``POST /retrieve``  ``{"queries": [...], "topk": k, "return_scores": bool}`` ->
@@ -12,12 +12,21 @@ Endpoints:
     (bare documents when ``return_scores`` is false, as in Search-R1);
     ``GET /health`` -> ``{"status": "ok", "n_docs": N, "backend": ...}``.
 
-Requests are bounded (body size, queries per request, ``topk``); a bad request gets HTTP 400/404/
-411/413 with ``{"error": "..."}``. The server is built on the standard library
-(``http.server.ThreadingHTTPServer``): no extra dependency, fine for a local or cluster-internal
-retriever; put a production server (e.g. FastAPI behind uvicorn) in front for public traffic.
-``--max-requests`` and ``--idle-timeout`` make it stop by itself (tests, batch jobs). It prints
-``serving N passages on http://HOST:PORT/retrieve`` once it listens (``--port 0`` picks a free port).
+Design: one ``asyncio`` event loop owns every connection (HTTP/1.1 keep-alive, no thread per
+socket), so a client that stalls half-way through a request holds a few kilobytes, not a thread,
+and is dropped after ``timeout`` seconds (reading a request, or waiting idle for the next one, or
+writing an answer to a client that does not read). Searches run in a pool of ``workers`` threads
+(the compiled BM25 kernels release the GIL, so they use the cores). An answer's headers and body
+go out in one write with ``TCP_NODELAY``, so keep-alive requests do not pay the Nagle /
+delayed-ACK stall (~40 ms per request).
+
+Every dimension of a request is bounded: header bytes (431), body bytes (413), queries per
+request, characters per query, ``topk`` and queries x ``topk`` (the size of the answer), and a
+JSON body nested too deeply for the parser (400, ``{"error": "..."}``); at most ``max_connections`` open connections (503 for
+more). The server uses only the standard library: fine for a local or cluster-internal retriever;
+put a production proxy in front for public traffic. ``--max-requests`` and ``--idle-timeout``
+make it stop by itself (tests, batch jobs). It prints ``serving N passages on
+http://HOST:PORT/retrieve`` once it listens (``--port 0`` picks a free port).
 
 Example:
     >>> from swirl_env.retrieval import Passage, SparseBM25Retriever, HTTPRetriever
@@ -29,13 +38,16 @@ Example:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import logging
+import socket
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
 from typing import Any
 
 from swirl_env.retrieval.base import Hit, Retriever
@@ -50,98 +62,22 @@ def _document(hit: Hit) -> dict[str, Any]:
     return {"id": p.id, "contents": p.contents, "title": p.title, "text": p.text}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _HTTPServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # route to logging, not stderr
-        logger.debug("%s - %s", self.address_string(), format % args)
-
-    def _send(self, status: int, body: Any) -> None:
-        raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def _error(self, status: int, message: str) -> None:
-        self._send(status, {"error": message})
-
-    def do_GET(self) -> None:
-        self.server.owner._touch()
-        if self.path.rstrip("/") == "/health":
-            r = self.server.owner.retriever
-            self._send(
-                200, {"status": "ok", "n_docs": len(r), "backend": getattr(r, "backend", type(r).__name__)}
-            )
-        else:
-            self._error(404, f"unknown path {self.path!r}; use POST /retrieve or GET /health")
-        self.server.owner._done()
-
-    def do_POST(self) -> None:
-        owner = self.server.owner
-        owner._touch()
-        try:
-            self._retrieve(owner)
-        finally:
-            owner._done()
-
-    def _retrieve(self, owner: RetrievalServer) -> None:
-        if self.path.rstrip("/") != "/retrieve":
-            self._error(404, f"unknown path {self.path!r}; use POST /retrieve")
-            return
-        length = self.headers.get("Content-Length")
-        if length is None:
-            self._error(411, "Content-Length required")
-            return
-        try:
-            n = int(length)
-        except ValueError:
-            self._error(400, "bad Content-Length")
-            return
-        if n < 0 or n > owner.max_body_bytes:
-            self.close_connection = True
-            self._error(413, f"request body over {owner.max_body_bytes} bytes")
-            return
-        try:
-            req = json.loads(self.rfile.read(n).decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as e:
-            self._error(400, f"invalid JSON body: {e}")
-            return
-        if not isinstance(req, dict):
-            self._error(400, "body must be a JSON object")
-            return
-        queries = req.get("queries")
-        if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries):
-            self._error(400, "'queries' must be a list of strings")
-            return
-        if len(queries) > owner.max_queries:
-            self._error(413, f"at most {owner.max_queries} queries per request, got {len(queries)}")
-            return
-        topk = req.get("topk", owner.default_k)
-        if topk is None:
-            topk = owner.default_k
-        if isinstance(topk, bool) or not isinstance(topk, int) or not 0 <= topk <= owner.max_topk:
-            self._error(400, f"'topk' must be an integer in [0, {owner.max_topk}], got {topk!r}")
-            return
-        return_scores = bool(req.get("return_scores", False))
-        try:
-            results = owner.retriever.search_batch(queries, topk)
-        except Exception as e:  # report, keep serving
-            logger.exception("retrieval failed")
-            self._error(500, f"retrieval failed: {type(e).__name__}: {e}")
-            return
-        if return_scores:
-            body = [[{"document": _document(h), "score": h.score} for h in hits] for hits in results]
-        else:
-            body = [[_document(h) for h in hits] for hits in results]
-        self._send(200, {"result": body})
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str, close: bool = False) -> None:
+        super().__init__(message)
+        self.status, self.message, self.close = status, message, close
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    owner: RetrievalServer
+def _response(status: int, body: Any, keep_alive: bool) -> bytes:
+    raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    reason = HTTPStatus(status).phrase
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        "Content-Type: application/json; charset=utf-8\r\n"
+        f"Content-Length: {len(raw)}\r\n"
+        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
+    ).encode("ascii")
+    return head + raw
 
 
 class RetrievalServer:
@@ -153,7 +89,14 @@ class RetrievalServer:
         max_requests: stop after this many requests (``None``: no limit).
         idle_timeout: stop after this many seconds without a request (``None``: never).
         default_k: ``topk`` when a request gives none.
-        max_topk, max_queries, max_body_bytes: request bounds.
+        max_topk, max_queries, max_query_chars: bounds of one request's ``topk``, number of queries
+            and characters per query.
+        max_hits: bound of queries x ``topk`` in one request (the answer's size: a hit is ~1 KB).
+        max_body_bytes, max_header_bytes: request size bounds.
+        timeout: seconds a connection may take to send a whole request (or stay idle between two),
+            and to take an answer; then it is closed.
+        workers: threads running searches (and encoding answers).
+        max_connections: open connections at once; more get 503 and are closed.
 
     Use :meth:`serve` (blocking, returns when stopped) or :meth:`start` (background thread) and
     :meth:`stop`; as a context manager it starts and stops.
@@ -175,53 +118,247 @@ class RetrievalServer:
         default_k: int = 3,
         max_topk: int = 1000,
         max_queries: int = 1024,
-        max_body_bytes: int = 8 << 20,
+        max_query_chars: int = 4096,
+        max_hits: int = 10_000,
+        max_body_bytes: int = 4 << 20,
+        max_header_bytes: int = 16 << 10,
+        timeout: float = 30.0,
+        workers: int = 2,
+        max_connections: int = 1024,
     ) -> None:
+        for name, v in (("max_topk", max_topk), ("max_queries", max_queries), ("max_hits", max_hits),
+                        ("max_body_bytes", max_body_bytes), ("max_header_bytes", max_header_bytes),
+                        ("workers", workers), ("max_connections", max_connections),
+                        ("max_query_chars", max_query_chars)):  # fmt: skip
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0, got {timeout!r}")
         self.retriever = retriever
         self.max_requests, self.idle_timeout = max_requests, idle_timeout
-        self.default_k, self.max_topk = default_k, max_topk
-        self.max_queries, self.max_body_bytes = max_queries, max_body_bytes
-        self._httpd = _HTTPServer((host, port), _Handler)
-        self._httpd.owner = self
-        self._count_lock = threading.Lock()
+        self.default_k, self.max_topk, self.max_hits = default_k, max_topk, max_hits
+        self.max_queries, self.max_query_chars = max_queries, max_query_chars
+        self.max_body_bytes, self.max_header_bytes = max_body_bytes, max_header_bytes
+        self.timeout = float(timeout)
+        self.workers, self.max_connections = workers, max_connections
+        self._sock = socket.create_server((host, port), backlog=1024, reuse_port=False)
+        self._sock.setblocking(False)
         self.requests = 0
+        self.connections = 0
         self._last = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def host(self) -> str:
-        return str(self._httpd.server_address[0])
+        return str(self._sock.getsockname()[0])
 
     @property
     def port(self) -> int:
-        return int(self._httpd.server_address[1])
+        return int(self._sock.getsockname()[1])
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/retrieve"
 
-    def _touch(self) -> None:
-        self._last = time.monotonic()
+    # ------------------------------------------------------------------ request handling
+    def _parse_retrieve(self, raw: bytes) -> tuple[list[str], int, bool]:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise _BadRequest(400, f"body is not UTF-8: {e}") from None
+        try:
+            req = json.loads(text)
+        except RecursionError:
+            raise _BadRequest(400, "JSON body nested too deeply") from None
+        except ValueError as e:
+            raise _BadRequest(400, f"invalid JSON body: {e}") from None
+        if not isinstance(req, dict):
+            raise _BadRequest(400, "body must be a JSON object")
+        queries = req.get("queries")
+        if not isinstance(queries, list) or not all(isinstance(q, str) for q in queries):
+            raise _BadRequest(400, "'queries' must be a list of strings")
+        if len(queries) > self.max_queries:
+            raise _BadRequest(400, f"at most {self.max_queries} queries per request, got {len(queries)}")
+        long = max((len(q) for q in queries), default=0)
+        if long > self.max_query_chars:
+            raise _BadRequest(400, f"a query has {long} characters, at most {self.max_query_chars}")
+        topk = req.get("topk", self.default_k)
+        if topk is None:
+            topk = self.default_k
+        if isinstance(topk, bool) or not isinstance(topk, int) or not 0 <= topk <= self.max_topk:
+            raise _BadRequest(400, f"'topk' must be an integer in [0, {self.max_topk}], got {topk!r}")
+        if len(queries) * topk > self.max_hits:
+            raise _BadRequest(
+                400,
+                f"{len(queries)} queries x topk {topk} = {len(queries) * topk} hits, at most "
+                f"{self.max_hits} per request: send fewer queries per request",
+            )
+        return queries, topk, bool(req.get("return_scores", False))
 
-    def _done(self) -> None:
-        with self._count_lock:
-            self.requests += 1
-            if self.max_requests is not None and self.requests >= self.max_requests:
-                self._stop.set()
-        self._last = time.monotonic()
+    def _answer(self, method: str, path: str, body: bytes, keep_alive: bool) -> bytes:
+        """Runs in a worker thread: the whole answer (status line, headers, body) as bytes."""
+        path = path.split("?", 1)[0].rstrip("/")
+        try:
+            if method == "GET" and path == "/health":
+                r = self.retriever
+                return _response(
+                    200,
+                    {"status": "ok", "n_docs": len(r), "backend": getattr(r, "backend", type(r).__name__)},
+                    keep_alive,
+                )
+            if path == "/health" or (path == "/retrieve" and method != "POST"):
+                raise _BadRequest(405, f"{method} not allowed on {path}")
+            if path != "/retrieve":
+                raise _BadRequest(404, f"unknown path {path!r}; use POST /retrieve or GET /health")
+            queries, topk, return_scores = self._parse_retrieve(body)
+            try:
+                results = self.retriever.search_batch(queries, topk)
+            except Exception as e:  # report, keep serving
+                logger.exception("retrieval failed")
+                raise _BadRequest(500, f"retrieval failed: {type(e).__name__}: {e}") from None
+            if return_scores:
+                out = [[{"document": _document(h), "score": h.score} for h in hits] for hits in results]
+            else:
+                out = [[_document(h) for h in hits] for hits in results]
+            return _response(200, {"result": out}, keep_alive)
+        except _BadRequest as e:
+            return _response(e.status, {"error": e.message}, keep_alive)
 
-    def serve(self) -> None:
-        """Handle requests until :meth:`stop`, ``max_requests`` or ``idle_timeout``."""
+    async def _read_request(
+        self, reader: asyncio.StreamReader
+    ) -> tuple[str, str, dict[str, str], bytes, bool] | None:
+        """One request (method, path, headers, body, keep_alive); ``None`` on a clean close."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as e:
+            if e.partial.strip():
+                raise _BadRequest(400, "connection closed inside the request headers", close=True) from None
+            return None
+        except asyncio.LimitOverrunError:
+            raise _BadRequest(
+                431, f"request headers over {self.max_header_bytes} bytes", close=True
+            ) from None
+        try:
+            lines = head.decode("latin-1").split("\r\n")
+            method, path, version = lines[0].split(" ")
+        except ValueError:
+            raise _BadRequest(400, "malformed request line", close=True) from None
+        if not version.startswith("HTTP/1."):
+            raise _BadRequest(505, f"unsupported protocol {version[:20]!r}", close=True)
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if not line:
+                continue
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise _BadRequest(400, "malformed header line", close=True)
+            headers[name.strip().lower()] = value.strip()
+        conn = headers.get("connection", "").lower()
+        keep_alive = "close" not in conn if version == "HTTP/1.1" else "keep-alive" in conn
+        if "transfer-encoding" in headers:
+            raise _BadRequest(411, "chunked bodies are not accepted: send Content-Length", close=True)
+        length = headers.get("content-length")
+        if length is None:
+            if method == "POST":
+                raise _BadRequest(411, "Content-Length required", close=True)
+            return method, path, headers, b"", keep_alive
+        if not length.isdigit():
+            raise _BadRequest(400, "bad Content-Length", close=True)
+        n = int(length)
+        if n > self.max_body_bytes:
+            raise _BadRequest(413, f"request body over {self.max_body_bytes} bytes", close=True)
+        try:
+            body = await reader.readexactly(n)
+        except asyncio.IncompleteReadError:
+            raise _BadRequest(400, "connection closed inside the request body", close=True) from None
+        return method, path, headers, body, keep_alive
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.connections += 1
+        self._writers.add(writer)
+        loop = asyncio.get_running_loop()
+        try:
+            if self.connections > self.max_connections:
+                writer.write(_response(503, {"error": "too many connections, retry later"}, False))
+                await asyncio.wait_for(writer.drain(), self.timeout)
+                return
+            while not self._stop.is_set():
+                try:
+                    req = await asyncio.wait_for(self._read_request(reader), self.timeout)
+                except asyncio.TimeoutError:
+                    return  # idle or stalled client: drop it
+                except _BadRequest as e:
+                    writer.write(_response(e.status, {"error": e.message}, False))
+                    await asyncio.wait_for(writer.drain(), self.timeout)
+                    self._count()
+                    return
+                if req is None:
+                    return
+                method, path, _, body, keep_alive = req
+                self._last = time.monotonic()
+                answer = await loop.run_in_executor(self._pool, self._answer, method, path, body, keep_alive)
+                writer.write(answer)
+                await asyncio.wait_for(writer.drain(), self.timeout)
+                self._count()
+                if not keep_alive:
+                    return
+        except (ConnectionError, asyncio.TimeoutError, OSError):
+            pass
+        finally:
+            self.connections -= 1
+            self._writers.discard(writer)
+            writer.close()  # the transport flushes what is buffered, then closes
+
+    def _count(self) -> None:
+        self.requests += 1
+        self._last = time.monotonic()
+        if self.max_requests is not None and self.requests >= self.max_requests:
+            self._stop.set()
+            if self._wake is not None:
+                self._wake.set()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def _main(self) -> None:
+        self._wake = asyncio.Event()
+        server = await asyncio.start_server(self._connection, sock=self._sock, limit=self.max_header_bytes)
         try:
             while not self._stop.is_set():
-                self._httpd.timeout = 0.2
-                self._httpd.handle_request()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 0.2)
                 if self.idle_timeout is not None and time.monotonic() - self._last > self.idle_timeout:
                     logger.info("retrieval server idle for %.1fs, stopping", self.idle_timeout)
                     break
         finally:
-            self._httpd.server_close()
+            server.close()
+            # closing the transports ends every connection's reads; its task then returns by itself
+            for w in list(self._writers):
+                w.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            if tasks:
+                _, pending = await asyncio.wait(tasks, timeout=2.0)
+                for t in pending:  # a search still running in a worker: abandon it
+                    t.cancel()
+
+    def serve(self) -> None:
+        """Handle requests until :meth:`stop`, ``max_requests`` or ``idle_timeout``."""
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="retrieval-worker")
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            loop.close()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._sock.close()
 
     def start(self) -> RetrievalServer:
         """Serve in a daemon thread; returns ``self``."""
@@ -232,6 +369,10 @@ class RetrievalServer:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop serving and close the socket."""
         self._stop.set()
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -258,6 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topk", type=int, default=3, help="topk when a request gives none")
     p.add_argument("--max-topk", type=int, default=1000)
     p.add_argument("--max-queries", type=int, default=1024, help="queries per request")
+    p.add_argument("--max-hits", type=int, default=10_000, help="queries x topk per request")
+    p.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to receive a request / send an answer"
+    )
+    p.add_argument("--workers", type=int, default=2, help="search threads")
     p.add_argument("--max-requests", type=int, default=None, help="stop after N requests")
     p.add_argument("--idle-timeout", type=float, default=None, help="stop after S seconds without a request")
     p.add_argument("--log-level", default="INFO")
@@ -283,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         server = RetrievalServer(
             retriever, args.host, args.port, max_requests=args.max_requests, idle_timeout=args.idle_timeout,
-            default_k=args.topk, max_topk=args.max_topk, max_queries=args.max_queries,
+            default_k=args.topk, max_topk=args.max_topk, max_queries=args.max_queries, max_hits=args.max_hits,
+            timeout=args.timeout, workers=args.workers,
         )  # fmt: skip
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
