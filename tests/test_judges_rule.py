@@ -91,3 +91,22 @@ def test_online_wrapper_and_offline_judging_give_the_same_labels() -> None:
         seen_bad += online.count(False)
         seen_good += online.count(True)
     assert seen_bad >= 24 and seen_good >= 12
+
+
+def test_qa_outcome_judge_scores_as_the_official_script() -> None:
+    # MuSiQue's metrics/answer.py gives "No" against "numero symbol, No" F1 0.5; HotPotQA's gives 0
+    judge = RuleOutcomeJudge(qa_metric="f1", f1_threshold=0.5)
+    labels = [
+        j.label
+        for j in judge.judge_outcomes(
+            [
+                OutcomeRequest(Task("m", "?", ("numero symbol, No",), "musique", "dev"), "No", []),
+                OutcomeRequest(Task("h", "?", ("numero symbol, No",), "hotpotqa", "dev"), "No", []),
+            ]
+        )
+    ]
+    assert labels == [True, False]
+    # BeerQA's EM: the first alias with the best F1 decides
+    em = RuleOutcomeJudge(qa_metric="em")
+    tie = OutcomeRequest(Task("b", "?", ("y x", "x y"), "beerqa", "dev"), "x y", [])
+    assert [j.label for j in em.judge_outcomes([tie])] == [False]

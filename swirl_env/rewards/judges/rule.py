@@ -593,9 +593,12 @@ class RuleOutcomeJudge(OutcomeJudge):
                 rationale=f"numeric match against {golds}: {label}",
                 judge=self.name,
             )
-        from swirl_env.metrics.qa import qa_metrics
+        from swirl_env.metrics.qa import OFFICIAL_STYLES, qa_metrics
 
-        m = qa_metrics(r.prediction, golds)
+        # score as the dataset's official script does (HotPotQA's rules for other datasets)
+        m = qa_metrics(
+            r.prediction, golds, style=OFFICIAL_STYLES.get((r.task.dataset or "").lower(), "hotpotqa")
+        )
         if self.qa_metric == "f1":
             label = float(m["f1"]) >= self.f1_threshold
             why = f"token F1 {float(m['f1']):.3f} {'>=' if label else '<'} {self.f1_threshold}"
