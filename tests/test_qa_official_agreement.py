@@ -488,3 +488,39 @@ def test_env_style_override_and_bad_style() -> None:
     assert env.f1_style == "hotpotqa" and env.score_answer("No", task)["metrics"]["f1"] == 0.0
     with pytest.raises(ValueError, match="f1_style must be None or one of"):
         SearchQAEnv(dataset="musique", n_tasks=1, f1_style="official")
+
+
+def agreement_table() -> list[dict[str, object]]:
+    """Per env: pairs, pairs where the default metric equals the official script, and the same
+    count for HotPotQA's rules (the one style every env used before each got its own)."""
+    rows = []
+    pairs = build_pairs()
+    for env_id, (kwargs, reference, keys) in ENVS.items():
+        env = gym.make(env_id, **kwargs).unwrapped
+        ps = [(p, [g]) for p, golds in pairs for g in golds] if env_id == "SwiRL-HotPotQA-v0" else pairs
+        same = hotpot_same = 0
+        for pred, golds in ps:
+            ref = reference(pred, golds)
+            mine = env.score_answer(pred, Task("q", "?", tuple(golds), env.dataset_name, "dev"))["metrics"]
+            hp = qa_metrics(pred, golds, style="hotpotqa")
+            same += all(mine[k] == ref[k] for k in keys)
+            hotpot_same += all(hp[k] == ref[k] for k in keys)
+        rows.append(
+            {
+                "env": env_id,
+                "style": env.f1_style,
+                "compared": ", ".join(keys),
+                "pairs": len(ps),
+                "agree": same,
+                "hotpotqa_rules_agree": hotpot_same,
+            }
+        )
+        env.close()
+    return rows
+
+
+if __name__ == "__main__":  # python tests/test_qa_official_agreement.py
+    print("| env | default style | numbers compared | pairs | agree | HotPotQA rules agree |")
+    print("|---|---|---|---:|---:|---:|")
+    for row in agreement_table():
+        print("| " + " | ".join(str(v) for v in row.values()) + " |")
