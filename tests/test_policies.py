@@ -207,6 +207,7 @@ class FakeServer:
         self.inflight = 0
         self.max_inflight = 0
         self.delay = 0.0
+        self.always: str | None = None
         self.lock = threading.Lock()
         server = self
 
@@ -250,6 +251,14 @@ class FakeServer:
                     return self._send(429, {"error": "slow down"}, [("Retry-After", "0")])
                 if kind == "garbage":
                     return self._send(200, b"not json at all")
+                if kind == "nested" or server.always == "nested":
+                    return self._send(200, b"[" * 100_000 + b"]" * 100_000)
+                if kind == "surrogate":  # a reply with a lone surrogate (escaped, as JSON allows)
+                    choice = {
+                        "message": {"content": "half \ud83d <answer> 1 </answer>"},
+                        "finish_reason": "stop",
+                    }
+                    return self._send(200, {"choices": [choice]})
                 if kind == "slow":
                     time.sleep(1.0)
                 # a model that computes, then rambles; stop sequences cut like OpenAI (stop excluded)
@@ -346,3 +355,40 @@ def test_openai_policy_reports_an_unreachable_server():
     with pytest.raises(PolicyRequestError, match=r"transport error|timeout"):
         policy.act([state("q")])
     policy.close()
+
+
+def test_openai_policy_passes_unencodable_text_on_repaired(server, tmp_path):
+    from swirl_algos.jsonl import JsonlWriter, read_jsonl
+
+    server.failures = {"s": ["surrogate"]}
+    with make_policy(server) as policy:
+        [action] = policy.act([state("s")])
+        assert action == "half \ud83d <answer> 1 </answer>"  # as the server sent it
+        # the next state holds it: the request carries U+FFFD instead of failing to encode
+        policy.act(
+            [[*state("s"), {"role": "assistant", "content": action}, {"role": "user", "content": "more"}]]
+        )
+    assert server.bodies[-1]["messages"][1]["content"] == "half \ufffd <answer> 1 </answer>"
+    with JsonlWriter(tmp_path / "t.jsonl") as w:  # and a record holding it is stored
+        w.write({"id": "s#0", "action": action})
+    [row] = read_jsonl(tmp_path / "t.jsonl")
+    assert row["action"] == "half \ufffd <answer> 1 </answer>" and row["text_repairs"][0]["path"] == "/action"
+
+
+def test_a_hostile_reply_fails_the_request_cleanly_and_generate_exits_with_a_message(server, tmp_path):
+    from swirl_algos.cli import main
+
+    server.failures = {"n": ["nested", "nested"]}
+    with make_policy(server, max_retries=1) as policy, pytest.raises(PolicyRequestError) as err:
+        policy.act([state("n")])
+    assert "nested too deeply" in str(err.value) and err.value.attempts == 2
+    assert policy.stats["failures"] == 1
+    server.always = "nested"
+    kwargs = {"base_url": server.url, "model": "fake-model", "max_retries": 1, "backoff_base": 0.01}
+    out = tmp_path / "t.jsonl"
+    argv = ["generate", "--env", "SwiRL-GSM8K-v0", "--n-tasks", "2", "-o", str(out), "--no-progress"]
+    argv += ["--policy", "swirl_algos.policies.openai:OpenAIPolicy", "--policy-kwargs", json.dumps(kwargs)]
+    with pytest.raises(
+        SystemExit, match=r"generation request failed for good.*running the same command again"
+    ):
+        main(argv)

@@ -14,9 +14,11 @@ by closing the last opened call tag when the reply stopped on a stop sequence
 Failures: timeouts, transport errors, HTTP 408/409/425/429 and 5xx, and malformed replies are
 retried with exponential backoff and jitter (``Retry-After`` honoured up to ``backoff_max``);
 other 4xx errors (wrong model name, bad key, prompt too long) are not (the shared
-:class:`~swirl_env.chat_client.ChatCompletionsClient` does the requests). A state that still fails
-raises :class:`PolicyRequestError`: a rollout stops there with every finished episode saved, and
-re-running it resumes.
+:class:`~swirl_env.chat_client.ChatCompletionsClient` does the requests). ``timeout`` bounds each
+whole attempt, and a reply is capped at ``max_reply_bytes`` (a drip-feeding server, a huge or
+compressed-bomb reply, or JSON nested too deeply is a failed attempt, never a hang or a crash). A
+state that still fails raises :class:`PolicyRequestError`: a rollout stops there with every
+finished episode saved (``swirl generate`` exits with that message), and re-running it resumes.
 
 Example:
     >>> policy = OpenAIPolicy("http://localhost:8000/v1", "Qwen/Qwen2.5-7B-Instruct", concurrency=64)
@@ -38,7 +40,7 @@ import httpx
 
 from swirl_algos.policies.base import Policy, State
 from swirl_algos.policies.hf import cut_at_stop
-from swirl_env.chat_client import ChatCompletionsClient, ChatRequestError
+from swirl_env.chat_client import DEFAULT_MAX_REPLY_BYTES, ChatCompletionsClient, ChatRequestError
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +98,13 @@ class OpenAIPolicy(Policy):
         model: the served model name.
         api_key: the bearer token; default: the ``api_key_env`` environment variable, if set.
         concurrency: requests in flight at once.
-        timeout: seconds per request (connecting is capped at 10 s).
+        timeout: the overall deadline of one request attempt, in seconds: connecting (at most
+            10 s), sending, waiting and reading the whole reply.
         max_retries: retries after the first attempt.
+        total_timeout: when set, the deadline of one state's request over all its attempts
+            and backoff waits.
+        max_reply_bytes: the largest reply accepted (after decompression); a larger one is a
+            malformed reply.
         max_tokens / temperature / top_p: sampling settings of every request.
         stop_strings: the ``stop`` sequences (normally set by the rollout from the env's parser).
         send_seed: send each state's seed as the request's ``seed``.
@@ -138,6 +145,8 @@ class OpenAIPolicy(Policy):
         headers: Mapping[str, str] | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         client: httpx.Client | None = None,
+        total_timeout: float | None = None,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
         if not model:
             raise ValueError("model is required (the served model name)")
@@ -159,6 +168,8 @@ class OpenAIPolicy(Policy):
             max_connections=concurrency,
             name="generation request",
             client=client,
+            total_timeout=total_timeout,
+            max_reply_bytes=max_reply_bytes,
         )
         self.url = self._chat.url
         self.base_url = base_url

@@ -11,6 +11,9 @@ then recorded, never hidden:
   and 5xx (a ``Retry-After`` header is honoured, up to ``backoff_max``), and malformed replies
   (not JSON, no ``choices``, empty content);
 * not retried: other 4xx (bad model name, bad key, prompt too long...), which would fail again;
+* bounded: ``timeout`` is the deadline of each whole attempt (a server that drips bytes cannot
+  stretch it) and a reply is capped at ``max_reply_bytes`` after decompression; a reply nested
+  too deeply to parse is a malformed reply;
 * after the last attempt, or on a reply with no GOOD/BAD (YES/NO) verdict, the judgement is
   ``label=None`` with ``error`` saying what happened (and ``raw`` the last reply): never a silent
   GOOD.
@@ -35,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from swirl_env.chat_client import ChatCompletionsClient, ChatRequestError
+from swirl_env.chat_client import DEFAULT_MAX_REPLY_BYTES, ChatCompletionsClient, ChatRequestError
 from swirl_env.rewards.judges.base import (
     Judgement,
     OutcomeJudge,
@@ -72,8 +75,13 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
         api_key: the bearer token; default: the ``api_key_env`` environment variable, if set.
         api_key_env: the environment variable holding the key.
         concurrency: requests in flight at once.
-        timeout: seconds per request (read/write/pool); connecting is capped at 10 s.
+        timeout: the overall deadline of one request attempt, in seconds: connecting (at most
+            10 s), sending, waiting and reading the whole reply.
         max_retries: retries after the first attempt.
+        total_timeout: when set, the deadline of one judgement's request over all its attempts
+            and backoff waits.
+        max_reply_bytes: the largest reply accepted (after decompression); a larger one is a
+            malformed reply.
         backoff_base / backoff_max: the n-th retry waits ``min(backoff_max, backoff_base * 2**n)``,
             with equal jitter (between half and all of it), or longer when ``Retry-After`` says so.
         temperature / max_tokens: sampling settings sent with each request (greedy by default).
@@ -105,6 +113,8 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
         headers: Mapping[str, str] | None = None,
         progress: bool = False,
         client: httpx.Client | None = None,
+        total_timeout: float | None = None,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
         if not model:
             raise ValueError("model is required (the served model name)")
@@ -125,6 +135,8 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
             name="judge request",
             retry_log_level=logging.DEBUG,
             client=client,
+            total_timeout=total_timeout,
+            max_reply_bytes=max_reply_bytes,
         )
         self.url = self._chat.url
         self.base_url = base_url
