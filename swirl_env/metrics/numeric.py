@@ -142,14 +142,16 @@ def _to_ascii_digits(s: str) -> str:
 
 
 def _prepare(text: str) -> str:
-    s = _VULGAR_RE.sub(
-        lambda m: (m.group("pre") + " " if m.group("pre") else "") + _VULGAR[m.group("f")], text
-    )
-    s = _SUPER_RUN.sub(lambda m: "^" + m.group(0).translate(_SUPERSCRIPTS), s)
-    s = _SUB_RUN.sub("_", s)
-    s = unicodedata.normalize("NFKC", s)
-    s = _to_ascii_digits(s)
-    s = s.replace("\u2212", "-").replace("\u2013", "-").replace("\u2044", "/").replace("\u2009", " ")
+    s = text
+    if not s.isascii():
+        s = _VULGAR_RE.sub(
+            lambda m: (m.group("pre") + " " if m.group("pre") else "") + _VULGAR[m.group("f")], s
+        )
+        s = _SUPER_RUN.sub(lambda m: "^" + m.group(0).translate(_SUPERSCRIPTS), s)
+        s = _SUB_RUN.sub("_", s)
+        s = unicodedata.normalize("NFKC", s)
+        s = _to_ascii_digits(s)
+        s = s.replace("\u2212", "-").replace("\u2013", "-").replace("\u2044", "/").replace("\u2009", " ")
     if "\\" in s or "{," in s:
         s = _LATEX_THIN_SEP.sub(",", s)
         s = _LATEX_FRAC.sub(lambda m: f" {m.group(1) or m.group(2)}/{m.group(3) or m.group(4)} ", s)
