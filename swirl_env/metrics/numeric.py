@@ -10,7 +10,8 @@ A final answer is compared by value, not by text, and values are **exact rationa
   25, ``"1.5e3"``), otherwise the *last* number of the text, the usual GSM8K convention for
   free-form answers (``"16 - 3 - 4 = 9 eggs, so 18"`` reads 18);
 * a fraction is its value (``"36/2"`` and ``"\\frac{36}{2}"`` are 18); a whole number right before
-  a proper fraction is a mixed number (``"3 1/2"``, ``"3½"`` and ``"3 ½"`` are 3.5);
+  a proper fraction is a mixed number (``"3 1/2"``, ``"3½"`` and ``"3 ½"`` are 3.5); a slash
+  before a word is "per" (``"$2/hour"`` reads 2);
 * a minus sign is a sign only where it cannot be subtraction: ``"-3"``, ``"x = -3"``, ``"from 5 to
   -3"`` read -3; a hyphen after a word is not a sign (``"COVID-19"`` reads 19);
 * an exponent of a unit is not a number (``"18 cm^2"``, ``"18 cm²"``, ``"18 m**2"`` read 18);
@@ -244,8 +245,8 @@ def _token_reading(s: str, m: re.Match[str]) -> _Reading | str | None:
         return None  # "2^n": a power
     if nxt in _BINARY_OPS:
         after, _ = _next_char(s, ni + 1)
-        if after and (after.isdigit() or after in "($.√\\" or (nxt in "*/×·÷" and after.isalpha())):
-            return None  # "18 / x", "4 * (2)": the left operand of an expression
+        if after and (after.isdigit() or after in "($.√\\" or (nxt in "*×·÷" and after.isalpha())):
+            return None  # "18 / 3x", "4 * (2)", "2 * x": the left operand (but "$2/hour" is a rate)
     if prev.isdigit() and m.group("den") is None:
         return None  # "1 000", "2 3": two bare numbers side by side
     if negative:
