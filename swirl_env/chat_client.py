@@ -199,10 +199,10 @@ class _Reader:
             self._add(self._z.decompress(data, min(4 * _CHUNK, self.cap - len(self.body) + 1)))
             data = self._z.unconsumed_tail
 
-    def finish(self) -> bytes:
+    def finish(self) -> bytearray:
         if self._z is not None:
             self._add(self._z.flush(self.cap - len(self.body) + 1))
-        return bytes(self.body)
+        return self.body  # not copied: a reply near the cap costs the cap once, plus its text
 
 
 def _request_body(body: Mapping[str, Any], name: str) -> bytes:
@@ -497,7 +497,7 @@ class ChatCompletionsClient:
         with self._lock:
             self.stats["failures"] += 1
 
-    def _read(self, resp: httpx.Response, deadline: float) -> bytes:
+    def _read(self, resp: httpx.Response, deadline: float) -> bytearray:
         reader = _Reader(resp.headers.get("content-encoding", ""), self.max_reply_bytes)
         chunks: Iterator[bytes] = resp.iter_raw(_CHUNK)
         for chunk in chunks:

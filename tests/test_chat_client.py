@@ -175,6 +175,12 @@ class _Handler(socketserver.BaseRequestHandler):
         data = b'{"choices": [{"message": {"content": "\xff\xfe"}}]}'
         self.request.sendall(self._head(length=len(data)) + data)
 
+    def do_big_ok(self) -> None:  # a large, legitimate reply just under the cap
+        c = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+        text = json.dumps({"choices": [{"message": {"content": "a" * (CAP - 100)}}]}).encode()
+        data = c.compress(text) + c.flush()
+        self.request.sendall(self._head("Content-Encoding: gzip\r\n", len(data)) + data)
+
     def do_surrogate(self) -> None:
         self._json('{"choices": [{"message": {"content": "half \\ud83d an emoji"}}]}')
 
@@ -222,6 +228,8 @@ def test_a_well_behaved_server_still_works(hostile):
     for mode in ("gzip-ok", "raw-deflate-ok"):
         with _client(hostile.url(mode)) as client:
             assert client.complete(BODY).content == "fine", mode
+    with _client(hostile.url("big-ok")) as client:  # the cap does not stop a large reply under it
+        assert len(client.complete(BODY).content) == CAP - 100
 
 
 @pytest.mark.parametrize("mode", ["drip-headers", "drip-body", "drip-chunked", "silent"])
