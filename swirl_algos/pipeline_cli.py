@@ -177,6 +177,7 @@ def run_generate(args: argparse.Namespace) -> int:
     if indices is not None and args.n_tasks is not None:
         raise SystemExit("give --n-tasks or --task-indices, not both")
     from swirl_env.chat_client import ChatRequestError
+    from swirl_env.trajectory import RecordError
 
     policy = build_policy(args)
     try:
@@ -197,6 +198,8 @@ def run_generate(args: argparse.Namespace) -> int:
             f"swirl generate: a generation request failed for good ({e}); every finished episode is "
             f"saved in {args.output}, and running the same command again resumes"
         ) from None
+    except RecordError as e:  # a bad record in the output being continued: file, line, field
+        raise SystemExit(f"swirl generate: {e}") from None
     finally:
         close = getattr(policy, "close", None)
         if callable(close):

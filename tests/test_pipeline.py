@@ -614,8 +614,15 @@ def test_bad_trajectory_records_name_file_line_and_field(tmp_path, record, field
         read_trajectories(path)
     assert err.value.field == field and err.value.line == 3
     assert str(err.value).startswith(f"{path}:3: field {field!r}: ")
-    with pytest.raises(SystemExit, match=rf"t\.jsonl:3: field '{re.escape(field)}'"):
-        _run_cli(["filter", str(path), str(tmp_path / "o.jsonl"), "--mode", "none"])
+    located = rf"t\.jsonl:3: field '{re.escape(field)}'"
+    for argv in (
+        ["filter", str(path), str(tmp_path / "o.jsonl"), "--mode", "none"],
+        ["judge", str(path), str(tmp_path / "j.jsonl"), "--process-judge", "rule", "--no-progress"],
+        ["stats", str(path)],
+        ["export", str(path), str(tmp_path / "ds.jsonl")],
+    ):
+        with pytest.raises(SystemExit, match=located):
+            _run_cli(argv)
 
 
 BAD_STEP_RECORDS = [
@@ -672,6 +679,17 @@ def test_bad_step_records_name_file_line_and_field_on_export(tmp_path, record, f
     path.write_text(json.dumps(good) + "\n" + json.dumps(record) + "\n")
     with pytest.raises(SystemExit, match=rf"steps\.jsonl:2: field '{re.escape(field)}'"):
         _run_cli(["export", str(path), str(tmp_path / "ds.jsonl")])
+
+
+def test_generate_refuses_to_continue_a_file_with_a_bad_record(tmp_path, toy_math_env, surrogate_policy):
+    out = tmp_path / "t.jsonl"
+    gen = ["generate", "--env", toy_math_env, "--policy", surrogate_policy, "-o", str(out), "--no-progress"]
+    assert _run_cli([*gen, "--n-tasks", "1"]) == 0
+    rec = json.loads(out.read_text())
+    rec["messages"] = "flattened"
+    out.write_text(out.read_text() + json.dumps(rec) + "\n")
+    with pytest.raises(SystemExit, match=r"t\.jsonl:2: field 'messages': expected a list"):
+        _run_cli([*gen, "--n-tasks", "2"])
 
 
 def test_records_of_no_known_kind_and_corrupt_lines_are_located(tmp_path):
