@@ -550,6 +550,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--num-envs", type=int, default=8, help="episodes stepped in parallel")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--chat-template-kwargs",
+        help="JSON arguments of apply_chat_template (sent as chat_template_kwargs to servers); "
+        "default: those saved with --model by swirl train (swirl_prompt.json)",
+    )
+    parser.add_argument(
+        "--few-shot",
+        type=int,
+        default=0,
+        help="show N solved examples of the env's scripted oracle in the prompt (training tasks)",
+    )
     judge_forms = "'rule', 'hf:NAME_OR_PATH', 'openai:MODEL@BASE_URL' or 'package.module:Class'"
     parser.add_argument("--outcome-judge", help=f"outcome judge: {judge_forms} (default: the env's metric)")
     parser.add_argument("--outcome-judge-kwargs", default="{}", help="JSON kwargs of the outcome judge")
@@ -572,7 +583,11 @@ def _json_arg(text: str, name: str) -> dict[str, Any]:
 
 def build_policy(args: argparse.Namespace) -> Any:
     """The policy of ``swirl evaluate``'s arguments."""
+    from swirl_algos.prompt_settings import parse_json_object, resolve_chat_template_kwargs
+
     do_sample = args.temperature > 0
+    given = parse_json_object(getattr(args, "chat_template_kwargs", None), "--chat-template-kwargs")
+    template_kwargs = resolve_chat_template_kwargs(given, args.model)
     if args.model:
         from swirl_algos.policies.hf import HFPolicy
 
@@ -582,6 +597,7 @@ def build_policy(args: argparse.Namespace) -> Any:
             model_dir = str(p / "merged")
         return HFPolicy.from_pretrained(
             model_dir,
+            chat_template_kwargs=template_kwargs,
             max_new_tokens=args.max_new_tokens,
             do_sample=do_sample,
             temperature=args.temperature if do_sample else 1.0,
@@ -596,6 +612,7 @@ def build_policy(args: argparse.Namespace) -> Any:
     return OpenAIPolicy(
         args.base_url,
         args.served_model,
+        chat_template_kwargs=template_kwargs,
         max_tokens=args.max_new_tokens,
         temperature=args.temperature,
         top_p=args.top_p,
@@ -605,6 +622,13 @@ def build_policy(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     """``swirl evaluate``: evaluate a model on an environment, print the table, write JSON."""
     env_kwargs = _json_arg(args.env_kwargs, "--env-kwargs")
+    if getattr(args, "few_shot", 0):
+        from swirl_algos.few_shot import with_few_shot
+
+        try:
+            env_kwargs = with_few_shot(args.env, env_kwargs, args.few_shot)
+        except ValueError as e:
+            raise SystemExit(f"--few-shot {args.few_shot}: {e}") from None
     outcome = load_judge(
         args.outcome_judge,
         "outcome",

@@ -106,6 +106,17 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
         "--concurrency", type=int, default=None, help="server requests in flight (default: --num-envs)"
     )
     gen.add_argument("--device", help="HF model device (default: cuda if available, else cpu)")
+    gen.add_argument(
+        "--chat-template-kwargs",
+        help="JSON arguments of apply_chat_template, e.g. '{\"enable_thinking\": false}' (HF models; sent "
+        "as chat_template_kwargs to servers); default: those saved with --model, if any",
+    )
+    gen.add_argument(
+        "--few-shot",
+        type=int,
+        default=0,
+        help="show N solved examples of the env's scripted oracle in the prompt (training tasks)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -132,12 +143,17 @@ def _task_indices(text: str | None) -> list[int] | None:
 
 def build_policy(args: argparse.Namespace) -> Any:
     """The policy of ``swirl generate``'s arguments (HF model, server, or a Policy class)."""
+    from swirl_algos.prompt_settings import parse_json_object, resolve_chat_template_kwargs
+
     do_sample = args.temperature > 0
+    given = parse_json_object(getattr(args, "chat_template_kwargs", None), "--chat-template-kwargs")
+    template_kwargs = resolve_chat_template_kwargs(given, args.model)
     if args.model:
         from swirl_algos.policies.hf import HFPolicy
 
         return HFPolicy.from_pretrained(
             args.model,
+            chat_template_kwargs=template_kwargs,
             device=args.device,
             max_new_tokens=args.max_new_tokens,
             do_sample=do_sample,
@@ -155,6 +171,7 @@ def build_policy(args: argparse.Namespace) -> Any:
         return OpenAIPolicy(
             args.base_url,
             args.served_model,
+            chat_template_kwargs=template_kwargs,
             concurrency=args.concurrency or args.num_envs,
             max_tokens=args.max_new_tokens,
             temperature=args.temperature,
@@ -169,10 +186,16 @@ def build_policy(args: argparse.Namespace) -> Any:
 
 def run_generate(args: argparse.Namespace) -> int:
     """``swirl generate``: roll out a policy on an environment into a trajectory file."""
+    from swirl_algos.few_shot import with_few_shot
     from swirl_algos.rollout import rollout
     from swirl_algos.stats import print_stats, trajectory_stats
 
     env_kwargs = _json_obj(args.env_kwargs, "--env-kwargs")
+    if args.few_shot:
+        try:
+            env_kwargs = with_few_shot(args.env, env_kwargs, args.few_shot)
+        except ValueError as e:
+            raise SystemExit(f"--few-shot {args.few_shot}: {e}") from None
     indices = _task_indices(args.task_indices)
     if indices is not None and args.n_tasks is not None:
         raise SystemExit("give --n-tasks or --task-indices, not both")

@@ -64,6 +64,9 @@ class ToolEnv(gym.Env[str, str]):
         max_action_chars: longer actions are cut (and the cut is recorded).
         max_observation_chars: size of the observation space.
         render_mode: ``"ansi"`` (``render()`` returns the transcript) or ``"human"`` (prints it).
+        demonstrations: solved examples shown in the first message before the question (few-shot
+            prompting), each ``{"question": str, "turns": [str, ...]}``; built from the scripted
+            oracles by :func:`swirl_algos.few_shot.oracle_demonstrations` (``--few-shot N``).
 
     Example:
         >>> from swirl_env.tasks.base import Task
@@ -95,6 +98,7 @@ class ToolEnv(gym.Env[str, str]):
         max_action_chars: int = 16_384,
         max_observation_chars: int = 1_048_576,
         render_mode: str | None = None,
+        demonstrations: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         if not tasks:
             raise ValueError("an environment needs at least one task")
@@ -117,6 +121,11 @@ class ToolEnv(gym.Env[str, str]):
         self.max_tool_calls = max_tool_calls
         self.max_action_chars = max_action_chars
         self.render_mode = render_mode
+        self.demonstrations = [dict(d) for d in demonstrations or ()]
+        if self.demonstrations:
+            from swirl_env.prompts import render_demonstrations
+
+            render_demonstrations(self.demonstrations)  # a malformed one fails here, not at reset
         self.observation_space = UnicodeText(max_length=max_observation_chars)
         self.action_space = UnicodeText(max_length=max_action_chars)
         self.task: Task | None = None
@@ -133,7 +142,8 @@ class ToolEnv(gym.Env[str, str]):
     # ------------------------------------------------------------------ hooks for subclasses
     def build_prompt(self, task: Task) -> str:
         """The first user message (state ``s_1``). Override to change how a task is shown."""
-        return self.prompt.render(task.question, self.max_tool_calls, [t.tag for t in self.tools.values()])
+        tags = [t.tag for t in self.tools.values()]
+        return self.prompt.render(task.question, self.max_tool_calls, tags, self.demonstrations or None)
 
     def run_tool(self, tool: Tool, argument: str) -> ToolResult:
         """Run one call. Override to add context (e.g. the current task) to tool calls."""

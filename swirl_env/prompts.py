@@ -15,8 +15,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 _TOOL_PHRASES = {
     "search_query": (
@@ -49,7 +50,15 @@ class PromptTemplate:
     header: str
     footer: str = "Question: {question}"
 
-    def render(self, question: str, max_tool_calls: int, tool_tags: Sequence[str]) -> str:
+    def render(
+        self,
+        question: str,
+        max_tool_calls: int,
+        tool_tags: Sequence[str],
+        demonstrations: Sequence[Mapping[str, Any]] | None = None,
+    ) -> str:
+        """The first user message; ``demonstrations`` (see :func:`render_demonstrations`) go between
+        the instructions and the question."""
         when, what, fmt, results = [], [], [], []
         for tag in tool_tags:
             w, wh, f, r = _TOOL_PHRASES.get(
@@ -67,7 +76,40 @@ class PromptTemplate:
             call_format=" or ".join(fmt),
             results=" and ".join(results),
         )
-        return header + "\n\n" + self.footer.format(question=question)
+        examples = render_demonstrations(demonstrations) if demonstrations else ""
+        return header + "\n\n" + examples + self.footer.format(question=question)
+
+
+def render_demonstrations(demonstrations: Sequence[Mapping[str, Any]]) -> str:
+    """Solved examples as text for the prompt: each ``{"question": str, "turns": [str, ...]}``
+    (the turns after the prompt: actions and ``QUERY -> RESULT`` results, in order).
+
+    The examples come before the real question, so ``Question:`` of the real question is the
+    last one of the prompt (what the judges and scripted policies read).
+
+    Example:
+        >>> print(render_demonstrations([{"question": "2 + 3 times 4?", "turns": [
+        ...     "<math_exp> 2 + 3 * 4 </math_exp>", "2 + 3 * 4 -> 14", "<answer> 14 </answer>"]}]))
+        Example 1:
+        Question: 2 + 3 times 4?
+        <math_exp> 2 + 3 * 4 </math_exp>
+        2 + 3 * 4 -> 14
+        <answer> 14 </answer>
+        <BLANKLINE>
+        Now the real question.
+        <BLANKLINE>
+        <BLANKLINE>
+    """
+    blocks = []
+    for i, demo in enumerate(demonstrations, 1):
+        question, turns = demo.get("question"), demo.get("turns")
+        if not isinstance(question, str) or not isinstance(turns, Sequence) or isinstance(turns, str):
+            raise ValueError(
+                f"demonstration {i} must be {{'question': str, 'turns': [str, ...]}}, got {demo!r:.200}"
+            )
+        lines = [f"Example {i}:", f"Question: {question.strip()}", *(str(t).strip() for t in turns)]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n\nNow the real question.\n\n"
 
 
 _GENERIC_HEADER = (

@@ -83,6 +83,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="set any config field"
     )
     parser.add_argument(
+        "--chat-template-kwargs",
+        help="JSON arguments of apply_chat_template used in training, e.g. '{\"enable_thinking\": false}'; "
+        "saved with the model (swirl_prompt.json) and reused by swirl evaluate (default: those saved "
+        "with --model, if any)",
+    )
+    parser.add_argument(
         "--resume",
         nargs="?",
         const=True,
@@ -187,6 +193,13 @@ def build_config(args: argparse.Namespace) -> SwirlConfig | SupervisedConfig | O
         values["tool_tags"] = _json_obj(args.tool_tags, "--tool-tags")
     if args.env_kwargs is not None:
         values["env_kwargs"] = _json_obj(args.env_kwargs, "--env-kwargs")
+    from swirl_algos.prompt_settings import parse_json_object, resolve_chat_template_kwargs
+
+    given = parse_json_object(getattr(args, "chat_template_kwargs", None), "--chat-template-kwargs")
+    if given is not None or "chat_template_kwargs" not in values:
+        inherited = resolve_chat_template_kwargs(given, args.model)
+        if inherited or given is not None:
+            values["chat_template_kwargs"] = inherited
     values["output_dir"] = args.output
     if args.resume is not None:
         values["resume_from_checkpoint"] = args.resume
@@ -238,6 +251,10 @@ def run(args: argparse.Namespace) -> int:
     if PartialState().is_main_process:
         summary = {"algo": args.algo, "model_dir": result.model_dir, "stats": result.stats}
         (Path(args.output) / "train_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        from swirl_algos.prompt_settings import save_prompt_settings
+
+        for d in {Path(args.output), Path(result.model_dir)}:
+            save_prompt_settings(d, getattr(config, "chat_template_kwargs", None))
         print(f"trained model saved to {result.model_dir}")
     return 0
 

@@ -477,4 +477,5 @@ class HFPolicy(Policy):
             "top_p": self.top_p,
             "top_k": self.top_k,
             "stop_strings": list(self.stop_strings),
+            **({"chat_template_kwargs": self.chat_template_kwargs} if self.chat_template_kwargs else {}),
         }

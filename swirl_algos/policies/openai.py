@@ -111,6 +111,8 @@ class OpenAIPolicy(Policy):
         backoff_base / backoff_max: the n-th retry waits ``min(backoff_max, backoff_base * 2**n)``
             with jitter, or longer when ``Retry-After`` says so.
         extra_body: more JSON fields per request (e.g. ``{"top_k": 20}`` for vLLM).
+        chat_template_kwargs: sent as the request's ``chat_template_kwargs`` (vLLM, SGLang and
+            ``transformers serve`` pass it to ``apply_chat_template``), e.g. ``{"enable_thinking": False}``.
         headers: more HTTP headers.
         api_key_env: the environment variable holding the key.
         client: an ``httpx.Client`` to use instead of one made here.
@@ -145,6 +147,7 @@ class OpenAIPolicy(Policy):
         headers: Mapping[str, str] | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         client: httpx.Client | None = None,
+        chat_template_kwargs: Mapping[str, Any] | None = None,
         total_timeout: float | None = None,
         max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
@@ -185,6 +188,7 @@ class OpenAIPolicy(Policy):
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.extra_body = dict(extra_body or {})
+        self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self._lock = threading.Lock()
         self.stats: dict[str, int] = {
             "requests": 0,
@@ -214,6 +218,7 @@ class OpenAIPolicy(Policy):
             "top_p": self.top_p,
             "stop_strings": list(self.stop_strings),
             **({"extra_body": self.extra_body} if self.extra_body else {}),
+            **({"chat_template_kwargs": self.chat_template_kwargs} if self.chat_template_kwargs else {}),
         }
 
     def act(self, states: Sequence[State], *, seeds: Sequence[int] | None = None) -> list[str]:
@@ -256,6 +261,8 @@ class OpenAIPolicy(Policy):
             body["stop"] = list(self.stop_strings)
         if self.send_seed and seed is not None:
             body["seed"] = int(seed) % (2**31)
+        if self.chat_template_kwargs:
+            body["chat_template_kwargs"] = dict(self.chat_template_kwargs)
         body.update(self.extra_body)
         return body
 

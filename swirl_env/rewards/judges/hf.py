@@ -78,6 +78,8 @@ class HFJudgeBase(PromptedJudgeMixin):
         verdict_words: override the scored words, e.g. ``(" GOOD", " BAD")``; default: a space
             then the prompt's positive/negative word.
         use_chat_template: ``None`` = when the tokenizer has one.
+        chat_template_kwargs: extra arguments of ``apply_chat_template`` (e.g.
+            ``{"enable_thinking": False}``); part of the exact prompt text, so of the cache key.
         generation_kwargs: extra ``generate`` arguments (default greedy decoding).
         judge_id: a name for the model in ``config_id`` (cache keys) when the model object has no
             ``name_or_path`` (e.g. built in memory).
@@ -103,6 +105,7 @@ class HFJudgeBase(PromptedJudgeMixin):
         generation_kwargs: Mapping[str, Any] | None = None,
         judge_id: str | None = None,
         progress: bool = False,
+        chat_template_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         if mode not in ("generate", "score"):
             raise ValueError(f"mode must be 'generate' or 'score', got {mode!r}")
@@ -122,6 +125,7 @@ class HFJudgeBase(PromptedJudgeMixin):
         self.verdict_words = verdict_words
         self.generation_kwargs = {"do_sample": False, **dict(generation_kwargs or {})}
         self.progress = progress
+        self.chat_template_kwargs = dict(chat_template_kwargs or {})
         if tokenizer.pad_token_id is None:
             if tokenizer.eos_token_id is None:
                 raise ValueError("the tokenizer has neither a pad nor an EOS token; set tokenizer.pad_token")
@@ -192,6 +196,8 @@ class HFJudgeBase(PromptedJudgeMixin):
             "mode": self.mode,
             "chat_template": self.use_chat_template,
         }
+        if self.chat_template_kwargs:
+            cfg["chat_template_kwargs"] = self.chat_template_kwargs
         if self.mode == "generate":
             cfg["max_new_tokens"] = self.max_new_tokens
             cfg["generation"] = self.generation_kwargs
@@ -213,7 +219,7 @@ class HFJudgeBase(PromptedJudgeMixin):
     def _to_text(self, messages: Sequence[Message]) -> str:
         if self.use_chat_template:
             return self.tokenizer.apply_chat_template(
-                list(messages), tokenize=False, add_generation_prompt=True
+                list(messages), tokenize=False, add_generation_prompt=True, **self.chat_template_kwargs
             )
         return "\n\n".join(m["content"] for m in messages) + "\n\n"
 
