@@ -138,17 +138,21 @@ def swirl_config(tmp_path, **kw) -> SwirlConfig:
         "logging_steps": 1,
         "save_steps": 2,
         "report_to": ["none"],
+        "dynamic_sampling": "none",  # exact sample counts; resampling has its own tests
     }
     return SwirlConfig(**{**base, **kw})
 
 
 # ------------------------------------------------------------------------------------------ SWiRL
-def test_swirl_trains_saves_checkpoint_and_reloads(tok, tmp_path):
+@pytest.mark.parametrize("engine", ["native", "trl"])
+def test_swirl_trains_saves_checkpoint_and_reloads(tok, tmp_path, engine):
     judge = RecordingJudge()
-    result = train_swirl(swirl_config(tmp_path), make_records(), judge, model=tiny(tok), tokenizer=tok)
+    cfg = swirl_config(tmp_path, engine=engine)
+    result = train_swirl(cfg, make_records(), judge, model=tiny(tok), tokenizer=tok)
     out = Path(result.output_dir)
     assert (out / "checkpoint-2" / "model.safetensors").exists()
-    assert (out / "initial_policy" / "config.json").exists()  # the frozen KL reference
+    # the frozen KL reference: an in-memory copy (native) or TRL's reload of the initial weights
+    assert (out / "initial_policy" / "config.json").exists() == (engine == "trl")
     # 3 steps x 8 sampled actions, each judged once
     assert result.stats["reward/judged"] == 24 and result.stats["judge_failure_rate"] == 0.0
     steps = [h for h in result.log_history if "reward" in h]
@@ -206,6 +210,7 @@ def test_swirl_learns_rewarded_behaviour_on_heldout_states(tok, tmp_path, capsys
             save_steps=0,
             logging_steps=10,
             seed=seed,
+            dynamic_sampling="resample",  # the default
         )
         trainer = build_swirl_trainer(cfg, records, FirstDigitJudge(), model=model, tokenizer=tok)
         trainer.train()
@@ -308,13 +313,14 @@ def test_cut_at_stop_masks_tokens_after_the_call(tok):
 
 def test_trainer_samples_stop_at_the_first_call(tok, tmp_path):
     """Inside the trainer, sampled completions (ids, text, loss mask) end at the first stop string."""
-    cfg = swirl_config(tmp_path, max_steps=2, save_steps=0, max_completion_length=16, beta=0.0)
+    cfg = swirl_config(tmp_path, max_steps=2, save_steps=0, max_completion_length=16, beta=0.0, engine="trl")
     trainer = build_swirl_trainer(cfg, make_records(), RecordingJudge(), model=tiny(tok), tokenizer=tok)
     assert trainer.swirl_stop_strings == ["</math_exp>", "</answer>"]
     assert trainer.generation_config.stop_strings == ["</math_exp>", "</answer>"]
     # a stop string the random model emits often, to exercise the cut inside training
     stop = "e"
     trainer.swirl_stop_strings = [stop]
+    trainer.swirl_env_stops = {e: [stop] for e in trainer.swirl_env_stops}
     trainer.generation_config.stop_strings = [stop]
     seen = []
     reward = trainer.reward_funcs[0]
@@ -330,14 +336,15 @@ def test_trainer_samples_stop_at_the_first_call(tok, tmp_path):
     stopped = [(c, ids) for c, ids in seen if stop in c[0]["content"]]
     assert stopped, "the random model should emit the stop string sometimes"
     for _, ids in stopped:
+        assert ids[-1] == tok.eos_token_id  # a cut action ends its turn (TRL counts it terminated)
         assert stop in tok.decode(ids, skip_special_tokens=True)
-        assert stop not in tok.decode(ids[:-1], skip_special_tokens=True)  # nothing after the stop token
+        assert stop not in tok.decode(ids[:-2], skip_special_tokens=True)  # nothing after the stop token
     assert any(len(ids) < 16 for _, ids in stopped)
     assert "completions/stopped_at_call" in trainer.state.log_history[0]
 
 
 def test_group_norm_advantage_uses_grpo(tok, tmp_path):
-    cfg = swirl_config(tmp_path, advantage="group_norm", max_steps=2, save_steps=0)
+    cfg = swirl_config(tmp_path, advantage="group_norm", max_steps=2, save_steps=0, engine="trl")
     trainer = build_swirl_trainer(cfg, make_records(), RecordingJudge(), model=tiny(tok), tokenizer=tok)
     assert type(trainer).__name__ == "SwirlGRPOTrainer" and trainer.beta == cfg.beta
     trainer.train()

@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 REWARD_SOURCES = ("label", "score")
 JUDGE_FAILURE_POLICIES = ("skip", "zero")
 ADVANTAGES = ("rloo", "group_norm")
+ENGINES = ("native", "trl")
+DYNAMIC_SAMPLING = ("none", "drop", "resample")
 SFT_MODES = ("single_pass", "per_step")
 
 
@@ -240,8 +242,21 @@ class SwirlConfig(TrainingConfig):
             > 1 uses the clipped importance ratio with ``epsilon``).
         epsilon: clipping range of the importance ratio (only used when ``num_iterations > 1``).
         normalize_advantages: standardise advantages over the batch (RLOO only).
-        loss_type: GRPO loss aggregation (``"dapo"``, ``"dr_grpo"``, ``"grpo"``...; ``group_norm`` only).
-        log_completions: log a table of sampled actions and rewards every ``logging_steps``.
+        loss_type: GRPO loss aggregation (``"dapo"``, ``"dr_grpo"``, ``"grpo"``...; ``engine="trl"``
+            with ``group_norm`` only).
+        log_completions: log a table of sampled actions and rewards every ``logging_steps`` (``engine="trl"``).
+        engine: ``"native"`` (the default): :class:`~swirl_algos.learners.swirl_trainer.SwirlTrainer`,
+            each state encoded once and its G actions branched from it in sampling and in every
+            scoring pass, no old-policy pass, KL estimate in the loss; ``"trl"``: TRL's
+            ``RLOOTrainer``/``GRPOTrainer`` (every action re-encodes its state), needed for vLLM
+            generation (``trainer_kwargs={"use_vllm": True, ...}``) and ``num_iterations > 1``.
+        dynamic_sampling: states whose G rewards are all equal carry no signal. ``"resample"``:
+            replace them with fresh states (up to ``max_resample_rounds`` rounds); ``"drop"``: leave
+            them out of the loss; ``"none"``: keep them (zero advantage, KL only). Counts are
+            logged (``groups/zero_std_frac``, ``groups/resampled``, ``groups/dropped``). Native engine.
+        max_resample_rounds: resampling rounds per micro-batch with ``dynamic_sampling="resample"``.
+        mask_truncated_completions: leave actions that hit ``max_completion_length`` without
+            ending (no closing tag, no end of turn) out of the loss.
     """
 
     output_dir: str = "outputs/swirl"
@@ -264,9 +279,33 @@ class SwirlConfig(TrainingConfig):
     normalize_advantages: bool = False
     loss_type: str = "dapo"
     log_completions: bool = False
+    engine: str = "native"
+    dynamic_sampling: str = "resample"
+    max_resample_rounds: int = 2
+    mask_truncated_completions: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.dynamic_sampling not in DYNAMIC_SAMPLING:
+            raise ValueError(
+                f"dynamic_sampling must be one of {DYNAMIC_SAMPLING}, got {self.dynamic_sampling!r}"
+            )
+        if self.max_resample_rounds < 0:
+            raise ValueError(f"max_resample_rounds must be >= 0, got {self.max_resample_rounds}")
+        if self.engine == "native":
+            if self.num_iterations != 1:
+                raise ValueError(
+                    "engine='native' makes one update per sampled batch; use engine='trl' for num_iterations > 1"
+                )
+            if self.trainer_kwargs.get("use_vllm"):
+                raise ValueError("vLLM generation runs through TRL: set engine='trl' with use_vllm")
+            if self.gradient_checkpointing:
+                raise ValueError(
+                    "engine='native' keeps each state's key/value cache, which activation checkpointing "
+                    "disables; set gradient_checkpointing=False or engine='trl'"
+                )
         if self.num_generations < 2:
             raise ValueError(
                 "num_generations must be >= 2 (the baseline needs other samples of the same state)"
@@ -288,6 +327,34 @@ class SwirlConfig(TrainingConfig):
                 f"of num_generations ({self.num_generations})"
             )
 
+    def states_per_micro_batch(self) -> int:
+        """States per device and micro-batch: ``per_device_train_batch_size / num_generations``."""
+        return max(1, self.per_device_train_batch_size // self.num_generations)
+
+    def resolved_gradient_checkpointing(self) -> bool:
+        if self.engine == "native":  # the shared prefix needs the cache (checked in __post_init__)
+            return False
+        return super().resolved_gradient_checkpointing()
+
+    def trainer_arguments(self) -> dict[str, Any]:
+        """``transformers.TrainingArguments`` keyword arguments of the native engine (its batch
+        counts states: ``per_device_train_batch_size / num_generations``)."""
+        from transformers import TrainingArguments
+
+        names = {f.name for f in dataclasses.fields(TrainingArguments)}
+        kwargs = {
+            **self._common_trl_kwargs(),
+            "per_device_train_batch_size": self.states_per_micro_batch(),
+            "remove_unused_columns": False,
+        }
+        unknown = sorted(set(self.trainer_kwargs) - names)
+        if unknown:
+            raise ValueError(
+                f"unknown TrainingArguments fields in trainer_kwargs (engine='native'): {unknown}"
+            )
+        kwargs.update(self.trainer_kwargs)
+        return {k: v for k, v in kwargs.items() if k in names}
+
     def to_trl(self) -> Any:
         """The ``trl.RLOOConfig`` (``advantage="rloo"``) or ``trl.GRPOConfig`` (``"group_norm"``)."""
         kwargs = {
@@ -301,6 +368,7 @@ class SwirlConfig(TrainingConfig):
             "num_iterations": self.num_iterations,
             "epsilon": self.epsilon,
             "log_completions": self.log_completions,
+            "mask_truncated_completions": self.mask_truncated_completions,
             "chat_template_kwargs": self.chat_template_kwargs,
             "remove_unused_columns": False,
             "disable_dropout": True,

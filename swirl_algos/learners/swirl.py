@@ -45,6 +45,7 @@ from swirl_algos.learners.common import (
     stop_strings_for,
 )
 from swirl_algos.learners.config import SwirlConfig
+from swirl_algos.learners.shared_prefix import end_of_turn_ids
 from swirl_algos.learners.stepwise import encode_messages
 from swirl_env.parsing import ActionParser
 from swirl_env.rewards.judges.base import Judgement, ProcessJudge, ProcessRequest
@@ -365,14 +366,25 @@ def _generate_with_tokenizer(model: Any, tokenizer: Any) -> Iterator[None]:
 
 
 class StopAtCallMixin:
-    """Cuts each sampled action after the first stop string (end of a tool call or answer).
+    """Cuts each sampled action after the first closing tag of its state's environment.
 
-    Generation stops early through transformers' stop-string criterion (or vLLM's ``stop``);
-    whatever the backend, the completion token ids are then cut so that nothing after the stop
-    is decoded, rewarded, or included in the loss mask.
+    Generation stops early through transformers' stop-string criterion (or vLLM's ``stop``) where
+    every environment shares the stop strings; whatever the backend, the completion token ids are
+    then cut per row so that nothing after the stop is decoded, rewarded, or included in the loss
+    mask, and a cut action ends with the chat template's end-of-turn token, so TRL counts it as
+    terminated (``completions/clipped_ratio``) and ``mask_truncated_completions`` keeps it.
     """
 
     swirl_stop_strings: list[str]
+    swirl_env_stops: dict[str, list[str]]
+    swirl_env_of: dict[str, str]
+    swirl_eot: list[int]
+
+    def _generate(self, prompts: list) -> Any:
+        env_of = getattr(self, "swirl_env_of", {})
+        env_stops = getattr(self, "swirl_env_stops", {})
+        self._swirl_row_stops = [env_stops.get(env_of.get(_prompt_key(p), ""), []) for p in prompts]
+        return super()._generate(prompts)  # type: ignore[misc]
 
     def _generate_single_turn(self, *args: Any, **kwargs: Any) -> Any:
         stops = getattr(self, "swirl_stop_strings", None) or []
@@ -391,9 +403,15 @@ class StopAtCallMixin:
         if not stops:
             return out
         ids, extra = (out[0], out[1:]) if isinstance(out, tuple) else (out, None)
+        rows = getattr(self, "_swirl_row_stops", None) or [stops] * len(ids)
+        per_prompt = max(1, len(ids) // max(1, len(rows)))
+        eot = list(getattr(self, "swirl_eot", []) or [])
         cut_ids, stopped = [], 0
-        for seq in ids:
-            c, s = cut_at_stop(list(seq), self._tokenizer, stops)
+        for i, seq in enumerate(ids):
+            row = rows[min(i // per_prompt, len(rows) - 1)]
+            c, s = cut_at_stop(list(seq), self._tokenizer, row)
+            if s and eot and c[-len(eot) :] != eot:
+                c = c + eot
             cut_ids.append(c)
             stopped += s
         mode = "train" if self.model.training else "eval"
@@ -402,13 +420,45 @@ class StopAtCallMixin:
         if extra is None:
             return cut_ids
         logprobs = extra[0]
-        if logprobs is not None:
-            logprobs = [lp[: len(c)] for lp, c in zip(logprobs, cut_ids)]
+        if logprobs is not None:  # the appended end-of-turn token is not sampled: log-prob 0
+            logprobs = [
+                list(lp[: len(c)]) + [0.0] * max(0, len(c) - len(lp)) for lp, c in zip(logprobs, cut_ids)
+            ]
         return (cut_ids, logprobs, *extra[1:])
+
+
+#: TRL releases the ``engine="trl"`` subclasses are tested with (they override private methods).
+TRL_TESTED = ("1.16", "1.17")
+
+
+def check_trl_version(version: str | None = None) -> None:
+    """Raise ``ImportError`` when the installed TRL is outside :data:`TRL_TESTED` (``[low, high)``).
+
+    Example:
+        >>> check_trl_version("1.16.0")
+        >>> check_trl_version("0.19.1")
+        Traceback (most recent call last):
+        ...
+        ImportError: engine='trl' needs TRL >=1.16,<1.17 (found 0.19.1): pip install 'trl>=1.16,<1.17', or use engine='native'
+    """
+    from packaging.version import Version
+
+    if version is None:
+        import trl
+
+        version = trl.__version__
+    low, high = TRL_TESTED
+    v = Version(version)
+    if not (Version(low) <= Version(v.base_version) < Version(high)):
+        raise ImportError(
+            f"engine='trl' needs TRL >={low},<{high} (found {version}): "
+            f"pip install 'trl>={low},<{high}', or use engine='native'"
+        )
 
 
 @functools.lru_cache(maxsize=1)
 def _trainer_classes() -> tuple[type, type]:
+    check_trl_version()
     from trl import GRPOTrainer, RLOOTrainer
 
     class SwirlRLOOTrainer(StopAtCallMixin, RLOOTrainer):
@@ -467,53 +517,33 @@ def build_swirl_trainer(
         process_judge, reward=config.reward, on_failure=config.judge_failure, tool_tags=config.tool_tags
     )
     env_ids = sorted(set(states["env_id"]))
-    parsers = [resolve_parser(e, config.tool_tags) for e in env_ids] if config.stop_at_call else []
-    stops = stop_strings_for(parsers)
+    stops_by_env = {e: resolve_parser(e, config.tool_tags).stop_strings for e in env_ids}
+    if config.engine == "native":
+        from swirl_algos.learners.swirl_trainer import SwirlTrainer
 
-    trainer_kwargs = dict(config.trainer_kwargs)
-    if stops and trainer_kwargs.get("use_vllm"):
-        gen = dict(trainer_kwargs.get("generation_kwargs") or {})
-        gen.setdefault("stop", stops)
-        gen.setdefault("include_stop_str_in_output", True)
-        trainer_kwargs["generation_kwargs"] = gen
-    elif stops:
-        gen = dict(trainer_kwargs.get("generation_kwargs") or {})
-        gen.setdefault("stop_strings", stops)
-        trainer_kwargs["generation_kwargs"] = gen
-    cfg = SwirlConfig(**{**config.to_dict(), "trainer_kwargs": trainer_kwargs})
-    args = cfg.to_trl()
+        if config.use_peft and not is_peft_model(model):
+            from peft import get_peft_model
 
-    if config.beta > 0 and not config.use_peft and not is_peft_model(model) and not model_is_path:
-        # TRL builds the frozen reference policy from the model's name_or_path: for an in-memory
-        # model make that its current (possibly already fine-tuned) weights, not whatever the
-        # config points to. (A model given as a path is its own reference.)
-        init_dir = os.path.join(config.output_dir, "initial_policy")
-        if not os.path.exists(os.path.join(init_dir, "config.json")):
-            from accelerate import PartialState
-
-            if PartialState().is_main_process:
-                model.save_pretrained(init_dir)
-                tokenizer.save_pretrained(init_dir)
-            PartialState().wait_for_everyone()
-        model.config._name_or_path = init_dir
-        model.name_or_path = init_dir
-
-    rloo_cls, grpo_cls = _trainer_classes()
-    cls = rloo_cls if config.advantage == "rloo" else grpo_cls
-    trainer = cls(
-        model=model,
-        reward_funcs=[reward],
-        args=args,
-        train_dataset=states,
-        processing_class=tokenizer,
-        callbacks=list(callbacks or []),
-        peft_config=config.peft_config(),
-    )
-    trainer.swirl_stop_strings = stops
+            model = get_peft_model(model, config.peft_config())
+        trainer = SwirlTrainer(
+            model,
+            config,
+            states,
+            reward,
+            tokenizer,
+            stop_strings_by_env=stops_by_env if config.stop_at_call else {},
+            callbacks=callbacks,
+        )
+        stops = stop_strings_for(resolve_parser(e, config.tool_tags) for e in env_ids)
+    else:
+        trainer, stops = _build_trl_trainer(
+            config, states, reward, model, tokenizer, stops_by_env, model_is_path, callbacks
+        )
     trainer.swirl_reward = reward
     trainer.swirl_stats = stats
     logger.info(
-        "SWiRL: %d states from %s, G=%d, beta=%g, advantage=%s, stop strings %s",
+        "SWiRL (%s engine): %d states from %s, G=%d, beta=%g, advantage=%s, stop strings %s",
+        config.engine,
         len(states),
         env_ids,
         config.num_generations,
@@ -522,6 +552,82 @@ def build_swirl_trainer(
         stops,
     )
     return trainer
+
+
+def _build_trl_trainer(
+    config: SwirlConfig,
+    states: Any,
+    reward: ProcessJudgeReward,
+    model: Any,
+    tokenizer: Any,
+    stops_by_env: Mapping[str, Sequence[str]],
+    model_is_path: bool,
+    callbacks: Sequence[Any] | None,
+) -> tuple[Any, list[str]]:
+    """TRL's RLOO/GRPO trainer (``engine="trl"``: vLLM generation, ``num_iterations > 1``)."""
+    env_stops = {e: list(v) for e, v in stops_by_env.items()} if config.stop_at_call else {}
+    distinct = {tuple(v) for v in env_stops.values()}
+    # generation may stop early only at strings every environment shares; each action is then cut
+    # at its own environment's closing tags (a foreign tag never cuts an action)
+    shared = list(next(iter(distinct))) if len(distinct) == 1 else []
+    trainer_kwargs = dict(config.trainer_kwargs)
+    if shared:
+        gen = dict(trainer_kwargs.get("generation_kwargs") or {})
+        if trainer_kwargs.get("use_vllm"):
+            gen.setdefault("stop", shared)
+            gen.setdefault("include_stop_str_in_output", True)
+        else:
+            gen.setdefault("stop_strings", shared)
+        trainer_kwargs["generation_kwargs"] = gen
+    args = SwirlConfig(**{**config.to_dict(), "trainer_kwargs": trainer_kwargs}).to_trl()
+
+    restore = None
+    if config.beta > 0 and not config.use_peft and not is_peft_model(model) and not model_is_path:
+        # TRL builds the frozen reference from the model's name_or_path: point it at this run's
+        # initial weights (written afresh, never a previous run's) for the trainer's construction,
+        # then give the caller's model its own name back.
+        from accelerate import PartialState
+
+        init_dir = os.path.join(config.output_dir, "initial_policy")
+        if PartialState().is_main_process and not _resuming(config):
+            model.save_pretrained(init_dir)
+            tokenizer.save_pretrained(init_dir)
+        PartialState().wait_for_everyone()
+        restore = (model.config._name_or_path, getattr(model, "name_or_path", None))
+        model.config._name_or_path = init_dir
+        model.name_or_path = init_dir
+    rloo_cls, grpo_cls = _trainer_classes()
+    cls = rloo_cls if config.advantage == "rloo" else grpo_cls
+    try:
+        trainer = cls(
+            model=model,
+            reward_funcs=[reward],
+            args=args,
+            train_dataset=states,
+            processing_class=tokenizer,
+            callbacks=list(callbacks or []),
+            peft_config=config.peft_config(),
+        )
+    finally:
+        if restore is not None:
+            model.config._name_or_path, name = restore
+            if name is not None:
+                model.name_or_path = name
+    trainer.swirl_env_stops = env_stops
+    trainer.swirl_env_of = {_prompt_key(p): e for p, e in zip(states["prompt"], states["env_id"])}
+    trainer.swirl_eot = end_of_turn_ids(tokenizer, config.chat_template_kwargs)[:1]
+    trainer.swirl_stop_strings = stop_strings_for(resolve_parser(e, config.tool_tags) for e in env_stops)
+    return trainer, trainer.swirl_stop_strings
+
+
+def _resuming(config: SwirlConfig) -> bool:
+    return bool(resolve_resume(config.resume_from_checkpoint, config.output_dir))
+
+
+def _prompt_key(prompt: Any) -> str:
+    return json.dumps(
+        [{"role": m["role"], "content": m["content"]} for m in prompt], sort_keys=True, ensure_ascii=False
+    )
 
 
 def train_swirl(
