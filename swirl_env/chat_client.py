@@ -332,14 +332,15 @@ class ChatCompletionsClient:
         name: what a request is, in log messages (``"judge request"``...).
         retry_log_level: the logging level of the "retrying" messages.
         client: an ``httpx.Client`` to use instead of one made here (tests, proxies, mTLS);
-            :meth:`close` leaves it open. Its own transport's socket timeouts then apply to each
-            read, and the deadline is checked between the chunks of the reply.
+            :meth:`close` leaves it open. When its transport is an ``httpx.HTTPTransport``, the
+            deadline is put under it too (it only acts during this object's requests); with any
+            other transport the deadline is checked between the chunks of the reply.
 
     Attributes:
         url: the endpoint.
         stats: ``requests`` (attempts sent), ``retries`` and ``failures`` (requests given up).
-        strict_deadline: whether every socket operation is cut to the attempt's deadline (the
-            client made here); ``False`` with a ``client`` given.
+        strict_deadline: whether every socket operation is cut to the attempt's deadline
+            (``True`` for the client made here and for a given client with httpx's own transport).
 
     Example:
         >>> with ChatCompletionsClient("http://127.0.0.1:8000/v1", api_key="k") as client:
@@ -406,11 +407,11 @@ class ChatCompletionsClient:
                 limits=limits,
                 transport=transport,
             )
-            for mounted in getattr(client, "_mounts", {}).values():  # proxies from the environment
-                if mounted is not None:
-                    self.strict_deadline = _install_deadlines(mounted) and self.strict_deadline
         else:
-            self.strict_deadline = False
+            self.strict_deadline = _install_deadlines(getattr(client, "_transport", None))
+        for mounted in getattr(client, "_mounts", {}).values():  # proxies from the environment
+            if mounted is not None:
+                self.strict_deadline = _install_deadlines(mounted) and self.strict_deadline
         self._client = client
         self._lock = threading.Lock()
         self._rng = random.Random()

@@ -309,3 +309,21 @@ def test_judges_record_hostile_replies_as_failed_judgements(hostile):
         judge.close()
         assert j.label is None and j.error, mode
         assert time.perf_counter() - t0 < 5, mode
+
+
+def test_a_given_httpx_client_gets_the_deadline_too(hostile):
+    import httpx
+
+    with httpx.Client() as http:
+        client = ChatCompletionsClient(
+            hostile.url("drip-headers"), api_key_env=None, timeout=0.4, max_retries=0, client=http
+        )
+        assert client.strict_deadline
+        t0 = time.perf_counter()
+        with pytest.raises(ChatRequestError, match="timeout"):
+            client.complete(BODY)
+        assert time.perf_counter() - t0 < 0.8
+        client.close()  # leaves the given client open
+        assert not http.is_closed
+        # outside this object's requests the transport has no deadline: a normal request works
+        assert http.post(hostile.url("ok") + "/chat/completions", content=b"{}").json()["choices"]
