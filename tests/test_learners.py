@@ -13,9 +13,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from swirl_algos.learners.common import filter_records, load_records, load_trained_model
 from swirl_algos.learners.config import SupervisedConfig, SwirlConfig
+from swirl_algos.learners.shared_prefix import end_of_turn_ids
 from swirl_algos.learners.swirl import (
     ProcessJudgeReward,
     build_swirl_trainer,
+    check_trl_version,
     cut_at_stop,
     prepare_state_dataset,
     train_swirl,
@@ -610,3 +612,53 @@ def test_trained_checkpoint_loads_and_evaluates_on_a_registered_env(tok, tmp_pat
     assert 0.0 <= results["metrics"]["accuracy"]["mean"] <= 1.0
     assert results["metrics"]["steps_per_episode"]["mean"] >= 1
     assert (tmp_path / "eval" / "results.json").exists()
+
+
+# ------------------------------------------------------------------------------------------ engines
+@pytest.mark.parametrize("engine", ["native", "trl"])
+def test_reference_is_this_runs_initial_model_and_callers_model_keeps_its_name(tok, tmp_path, engine):
+    """Rerunning into the same output directory with another model anchors the KL to THAT model."""
+    for seed in (0, 1):
+        model = tiny(tok, seed=seed)
+        name = model.config._name_or_path
+        initial = {k: v.clone() for k, v in model.state_dict().items()}
+        cfg = swirl_config(tmp_path, engine=engine, max_steps=1, save_steps=0)
+        trainer = build_swirl_trainer(cfg, make_records(), RecordingJudge(), model=model, tokenizer=tok)
+        assert model.config._name_or_path == name  # the caller's model is not renamed
+        ref = trainer.ref_model
+        for k, v in ref.state_dict().items():
+            torch.testing.assert_close(v, initial[k])
+    assert (tmp_path / "swirl" / "initial_policy").exists() == (engine == "trl")
+
+
+def test_native_engine_ends_cut_actions_with_the_turn_and_resamples_flat_groups(tok, tmp_path):
+    seen = []
+
+    class Spy(RecordingJudge):
+        def judge_steps(self, reqs):
+            seen.extend(reqs)
+            # reward by parity of the action length: most groups have both values
+            return [Judgement(label=len(r.action) % 2 == 0) for r in reqs]
+
+    cfg = swirl_config(
+        tmp_path, max_steps=2, save_steps=0, max_completion_length=16, dynamic_sampling="resample"
+    )
+    trainer = build_swirl_trainer(cfg, make_records(), Spy(), model=tiny(tok), tokenizer=tok)
+    trainer.stop_strings_by_env = {e: ["e"] for e in trainer.stop_strings_by_env}
+    done = trainer._complete([5, 6], stopped=True, ended=False)
+    assert done[-2:] == end_of_turn_ids(tok) and done[:2] == [5, 6]
+    trainer.train()
+    logs = [h for h in trainer.state.log_history if "reward" in h]
+    assert len(logs) == 2
+    for h in logs:
+        assert h["completions/clipped_ratio"] < 1.0  # cut actions count as terminated
+        assert "groups/zero_std_frac" in h and "groups/resampled" in h and h["tokens_processed"] > 0
+    assert len(seen) >= 16
+
+
+def test_trl_version_outside_the_tested_range_is_a_clear_error():
+    check_trl_version("1.16.0")
+    with pytest.raises(ImportError, match="engine='native'"):
+        check_trl_version("0.19.0")
+    with pytest.raises(ImportError, match=r">=1\.16"):
+        check_trl_version("2.0.0")

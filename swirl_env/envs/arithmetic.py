@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,13 +38,19 @@ from swirl_env.rewards.number_text import (
     parse_number,
 )
 from swirl_env.rewards.prompts import question_of
-from swirl_env.tasks.arithmetic import ArithmeticConfig, ArithmeticTasks
+from swirl_env.tasks.arithmetic import ArithmeticConfig, ArithmeticTasks, QuestionReading, read_question
 from swirl_env.tasks.base import Task
 from swirl_env.tools.base import Tool
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ARITHMETIC_PROMPT", "ArithmeticEnv", "ArithmeticProcessJudge", "gold_values"]
+__all__ = [
+    "ARITHMETIC_PROMPT",
+    "ArithmeticEnv",
+    "ArithmeticProcessJudge",
+    "ArithmeticStepJudge",
+    "gold_values",
+]
 
 #: A compact version of the ``math-v1`` instructions (same content, a fifth of the tokens), so that
 #: tiny models spend their compute on the problem. Pass ``prompt="math-v1"`` for the paper's wording.
@@ -453,3 +460,193 @@ class ArithmeticProcessJudge(RuleProcessJudge):
             "math.wrong_value",
             f"{argument} = {_fmt(value)}, but step {k + 1} of the solution gives {_fmt(values[k])}",
         )
+
+
+# ---------------------------------------------------------------------------------------------- gold-free judge
+_BIN_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+_COMMUTATIVE = {"+", "*"}
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)), abs(float(b)))
+
+
+def _constant(node: ast.AST) -> float | None:
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int | float)
+        and not isinstance(node.value, bool)
+    ):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _constant(node.operand)
+        return None if inner is None else -inner
+    return None
+
+
+def _applied(
+    node: ast.AST, values: Sequence[float], stated: Sequence[tuple[str, int]]
+) -> list[tuple[str, int]] | None:
+    """The stated operations an expression applies to a known value, or ``None`` when it is not
+    such a computation (every operation must be ``VALUE OP n`` with ``(OP, n)`` stated in the
+    question, ``n OP VALUE`` for ``+``/``*``; a VALUE is the start, an earlier result, or such a
+    computation itself)."""
+    c = _constant(node)
+    if c is not None:
+        return [] if any(_same(c, v) for v in values) else None
+    if not isinstance(node, ast.BinOp) or type(node.op) not in _BIN_OPS:
+        return None
+    op = _BIN_OPS[type(node.op)]
+    orders = [(node.left, node.right)] + ([(node.right, node.left)] if op in _COMMUTATIVE else [])
+    for value_side, operand_side in orders:
+        n = _constant(operand_side)
+        if n is None or not any(o == op and _same(n, m) for o, m in stated):
+            continue
+        inner = _applied(value_side, values, stated)
+        if inner is not None:
+            return [*inner, (op, int(n) if float(n).is_integer() else n)]  # type: ignore[list-item]
+    return None
+
+
+class ArithmeticStepJudge(ArithmeticProcessJudge):
+    """Gold-free process judge of ``SwiRL-Arithmetic-v0``: is each step a reasonable next step?
+
+    The judge reads the question as a person would (its start quantity and the operation each
+    sentence states, :func:`~swirl_env.tasks.arithmetic.read_question`) and the conversation so far.
+    It never sees the gold answer or the gold solution's values, as the paper's judge:
+
+    * a calculator step is GOOD iff it evaluates, repeats no earlier expression, and is a sensible
+      sub-computation: every operation in it applies an operation the question states (the right
+      operator with that sentence's number) to a known value (the start or an earlier result),
+      e.g. ``12 - 3`` after ``7 + 5 -> 12`` for "She gives 3 to Bob". Using a distractor's number,
+      the wrong operator or a number that appears nowhere is BAD (``math.operands``/``math.form``);
+      the ORDER of the operations and which known value is continued are not checked, so a step
+      can be reasonable and still lead to a wrong final answer;
+    * an answer is GOOD iff it is the latest calculator result and every stated operation has
+      been applied (``math.answer``); an answer before any calculation, one that is not the
+      latest result (a guess, a mis-copy) or one with operations still missing is BAD;
+    * a step with no call or a malformed call is BAD (``no_call``).
+
+    Questions that are not of the arithmetic generator fall back to
+    :class:`~swirl_env.rewards.judges.rule.RuleProcessJudge`'s rules. The gold-aware
+    :class:`ArithmeticProcessJudge` remains available.
+
+    Example:
+        >>> from swirl_env.tasks.arithmetic import generate_task
+        >>> task = generate_task(0)
+        >>> first = task.metadata["solution_steps"][0]
+        >>> ctx = [{"role": "user", "content": "Question: " + task.question}]
+        >>> judge = ArithmeticStepJudge()
+        >>> judge.judge_step(ProcessRequest(task, ctx, f"<math_exp> {first['expression']} </math_exp>")).label
+        True
+        >>> judge.judge_step(ProcessRequest(task, ctx, f"<answer> {task.answer} </answer>")).rationale
+        '[math.answer] an answer before any calculation'
+    """
+
+    name = "arithmetic-step"
+
+    def judge_steps(self, requests: Sequence[ProcessRequest]) -> list[Judgement]:
+        out: list[Judgement | None] = [None] * len(requests)
+        fallback: list[int] = []
+        for i, r in enumerate(requests):
+            if not isinstance(r, ProcessRequest):
+                raise TypeError(f"a process judge takes ProcessRequest, got {type(r).__name__}")
+            try:
+                reading = read_question(question_of(r.task, r.context))
+            except ValueError:
+                fallback.append(i)
+                continue
+            try:
+                label, rule, why = self._judge_reading(r, reading)
+            except Exception as e:  # a rule bug must not kill a batch, nor pass as GOOD
+                logger.exception("arithmetic step judge failed on one step")
+                out[i] = Judgement.failure(f"{type(e).__name__}: {e}", judge=self.name)
+                continue
+            out[i] = Judgement(label=label, score=float(label), rationale=f"[{rule}] {why}", judge=self.name)
+        if fallback:
+            for i, j in zip(fallback, RuleProcessJudge.judge_steps(self, [requests[i] for i in fallback])):
+                out[i] = j
+        return [j for j in out if j is not None]
+
+    def _judge_reading(self, r: ProcessRequest, reading: QuestionReading) -> tuple[bool, str, str]:
+        from swirl_env.metrics.numeric import extract_number
+
+        step = dict(r.step or {})
+        if not step.get("kind"):
+            parsed = self.parser.parse(r.action)
+            step.update(kind=parsed.kind, tool=parsed.tool, argument=parsed.argument, error=parsed.error)
+        kind, tool, argument = step.get("kind"), step.get("tool"), step.get("argument") or ""
+        if kind in ("none", "malformed"):
+            return False, "no_call", f"no usable call or answer ({step.get('error') or kind})"
+        calls = self._calls(r.context)
+        results = [c.value for c in calls if c.value is not None]
+        known = [float(reading.start), *results]
+        applied: list[tuple[str, int]] = []
+        for c in calls:
+            tree = _parse_expression(c.expression)
+            ops = _applied(tree, known, reading.operations) if tree is not None else None
+            applied.extend(ops or [])
+        if kind == "answer":
+            value = extract_number(argument)
+            if value is None:
+                return False, "math.answer", f"the answer {argument!r} has no number"
+            if not results:
+                return False, "math.answer", "an answer before any calculation"
+            if not _same(value, results[-1]):
+                return False, "math.answer", f"{_fmt(value)} is not the latest result ({_fmt(results[-1])})"
+            missing = _missing_ops(reading.operations, applied)
+            if missing:
+                shown = ", ".join(f"{o} {n}" for o, n in missing)
+                return False, "math.incomplete", f"stated operations not applied yet: {shown}"
+            return True, "math.answer", f"{_fmt(value)} is the latest result and every operation is applied"
+        if kind != "call" or tool not in self.math_tools:
+            return False, "math.tool", f"not a calculator call ({kind}, {tool})"
+        if self.check_repeats and any(_norm_expr(c.expression) == _norm_expr(argument) for c in calls):
+            return False, "math.repeat", f"repeats an earlier calculation ({argument})"
+        if step.get("tool_ok") is not None:
+            ok, text = bool(step["tool_ok"]), str(step.get("tool_result") or "")
+        else:
+            res = self.calculator(argument)
+            ok, text = res.ok, res.text
+        if not ok:
+            return False, "math.error", f"the expression does not evaluate: {text}"
+        tree = _parse_expression(argument)
+        if tree is None or _constant(tree) is not None:
+            return False, "math.form", f"{argument!r} is not a computation on the problem's numbers"
+        ops = _applied(tree, known, reading.operations)
+        if ops is None:
+            return (
+                False,
+                "math.operands",
+                f"{argument} does not apply a stated operation (operator and number of a sentence) to a known value",
+            )
+        return (
+            True,
+            "math.step",
+            f"{argument} applies {', '.join(f'{o} {n}' for o, n in ops)} to a known value",
+        )
+
+
+def _parse_expression(expression: str) -> ast.AST | None:
+    """The expression's syntax tree (``ast.parse`` only reads; nothing runs), ``None`` if unreadable."""
+    text = expression.strip().replace("×", "*").replace("÷", "/").replace("−", "-")
+    if not text or len(text) > 200:
+        return None
+    try:
+        return ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _missing_ops(
+    stated: Sequence[tuple[str, int]], applied: Sequence[tuple[str, int]]
+) -> list[tuple[str, int]]:
+    pool = list(applied)
+    missing = []
+    for o, n in stated:
+        hit = next((i for i, (p, m) in enumerate(pool) if p == o and _same(m, n)), None)
+        if hit is None:
+            missing.append((o, n))
+        else:
+            pool.pop(hit)
+    return missing

@@ -59,6 +59,7 @@ __all__ = [
     "SolutionStep",
     "apply_operation",
     "generate_task",
+    "read_question",
     "solve_question",
     "task_texts",
 ]
@@ -425,6 +426,39 @@ def generate_task(
 
 def _sentences(question: str) -> list[str]:
     return [s for s in re.split(r"(?<=[.?])\s+", question.strip()) if s]
+
+
+@dataclass(frozen=True)
+class QuestionReading:
+    """What the text of a question states, read sentence by sentence (no solution computed).
+
+    Attributes:
+        start: the starting quantity.
+        operations: ``(operator, operand)`` of each operation sentence, in the order stated.
+        distractors: the numbers of the sentences that state no operation.
+    """
+
+    start: int
+    operations: tuple[tuple[str, int], ...]
+    distractors: tuple[int, ...]
+
+
+def read_question(question: str) -> QuestionReading:
+    """Read a generated question's start, stated operations and distractor numbers.
+
+    This is what a reader of the problem knows before solving it: which operation each sentence
+    asks for, not the values of the solution. Raises ``ValueError`` for text that is not a
+    question of this generator.
+
+    Example:
+        >>> read_question("Ann has 7 apples. She buys 5 more. Tom has 4 pens. "
+        ...               "Then she has 2 times as many. How many apples does Ann have now?")
+        QuestionReading(start=7, operations=(('+', 5), ('*', 2)), distractors=(4,))
+    """
+    solution = solve_question(question)
+    return QuestionReading(
+        solution.start, tuple((s.operation, s.operand) for s in solution.steps), solution.distractors
+    )
 
 
 def solve_question(question: str) -> ArithmeticSolution:
