@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -54,7 +55,9 @@ class ToolEnv(gym.Env[str, str]):
 
     Args:
         tasks: the questions; ``reset(seed=...)`` picks one deterministically from the seed,
-            ``reset(options={"task_index": i})`` or ``{"task_id": "..."}`` picks a given one.
+            ``reset(options={"task_index": i})`` or ``{"task_id": "..."}`` picks a given one
+            (any other key, a wrong type or an unknown task is a ``TypeError``/``ValueError``
+            naming the key).
         tools: tool instances; their tags become callable by the model.
         metric: scores a final answer against the gold answers, returns named values.
         primary_metric: the key of ``metric``'s result used as the outcome reward.
@@ -158,6 +161,8 @@ class ToolEnv(gym.Env[str, str]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(f"reset options must be a dict or None, got {type(options).__name__}")
         super().reset(seed=seed)
         self._last_seed = seed
         options = options or {}
@@ -182,14 +187,16 @@ class ToolEnv(gym.Env[str, str]):
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if self._done or self.task is None:
             raise RuntimeError("episode is over (or was never started): call reset() first")
-        if not isinstance(action, str):
-            action = "" if action is None else str(action)
-        parsed = self.parser.parse(action)
-        kept = action[: parsed.span[1]] if parsed.kind in ("call", "answer") and parsed.span else action
+        if not isinstance(action, str):  # outside the action space (Gymnasium: a caller error)
+            raise TypeError(
+                f"an action must be a str (the model's text for one step), got {type(action).__name__}: "
+                f"{action!r:.80}"
+            )
+        # cut first: nothing after max_action_chars is scanned, parsed or executed
+        text = action[: self.max_action_chars]
+        parsed = self.parser.parse(text)
+        kept = text[: parsed.span[1]] if parsed.kind in ("call", "answer") and parsed.span else text
         ignored = len(action) - len(kept)
-        if len(kept) > self.max_action_chars:
-            ignored += len(kept) - self.max_action_chars
-            kept = kept[: self.max_action_chars]
         step = Step(
             index=len(self.steps),
             message_index=len(self.messages),
@@ -278,14 +285,47 @@ class ToolEnv(gym.Env[str, str]):
         return {"score": 0.0, "metric": self.primary_metric, "metrics": metrics, "unanswered": True}
 
     def _select_task(self, options: Mapping[str, Any]) -> int:
+        unknown = sorted(map(repr, set(options) - set(RESET_OPTIONS)))
+        if unknown:
+            raise ValueError(
+                f"unknown reset option(s) {', '.join(unknown)}; allowed: {', '.join(map(repr, RESET_OPTIONS))}"
+            )
+        if "task_id" in options and "task_index" in options:
+            raise ValueError("give reset option 'task_id' or 'task_index', not both")
         if "task_id" in options:
+            task_id = options["task_id"]
+            if not isinstance(task_id, str):
+                raise TypeError(
+                    f"reset option 'task_id' must be a str (a task id), got {type(task_id).__name__}"
+                )
             try:
-                return self._task_index[str(options["task_id"])]
+                return self._task_index[task_id]
             except KeyError:
-                raise KeyError(f"unknown task_id {options['task_id']!r}") from None
+                raise UnknownTaskError(f"unknown task_id {task_id!r} (see env.unwrapped.tasks)") from None
         if "task_index" in options:
-            i = int(options["task_index"])
+            i = options["task_index"]
+            if isinstance(i, bool) or not hasattr(i, "__index__"):
+                raise TypeError(
+                    f"reset option 'task_index' must be an integer in [0, {len(self.tasks)}), "
+                    f"got {type(i).__name__} {i!r:.40}"
+                )
+            i = operator.index(i)
             if not 0 <= i < len(self.tasks):
-                raise IndexError(f"task_index {i} out of range [0, {len(self.tasks)})")
+                raise TaskIndexError(f"reset option 'task_index' must be in [0, {len(self.tasks)}), got {i}")
             return i
         return int(self.np_random.integers(len(self.tasks)))
+
+
+#: the keys ``ToolEnv.reset(options=...)`` accepts
+RESET_OPTIONS = ("task_index", "task_id")
+
+
+class UnknownTaskError(KeyError, ValueError):
+    """``reset(options={"task_id": ...})`` names no task (a ``KeyError`` and a ``ValueError``)."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class TaskIndexError(IndexError, ValueError):
+    """``reset(options={"task_index": i})`` is out of range (an ``IndexError`` and a ``ValueError``)."""

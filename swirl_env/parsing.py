@@ -13,6 +13,15 @@ final answer. Two call syntaxes are registered:
 The *first complete call wins*: of all complete calls in the text, the one that ENDS first is
 taken and everything after it is ignored. This is the same rule a generator uses when it stops
 at the first closing tag, so what the model was cut at and what the environment executes agree.
+When several calls end at the same place (an opening tag mentioned in the reasoning, or nested
+calls: ``I answer in <answer> tags. <answer>X</answer>``, ``<answer><answer>X</answer></answer>``),
+the *innermost* one, the one starting last, wins: the answer is ``X``.
+
+Parsing is linear in the length of the text: tags are found in one pass, and a JSON call is
+scanned only while it nests at most ``max_json_depth`` levels, so no input (a hundred thousand
+opening tags or ``{"name"`` fragments, a thousand nested brackets, a number of 5,000 digits)
+is slow or makes the parser raise: it is reported as a malformed call. JSON numbers are kept as
+written (``{"arguments": {"x": 1e400}}`` gives the argument ``"1e400"``).
 
 Example:
     >>> p = ActionParser(tool_tags={"math_exp": "calculator"})
@@ -93,6 +102,8 @@ class ActionParser:
             environment dispatches to (``"calculator"``). ``"answer"`` is always recognised.
         syntaxes: which syntaxes to accept, any of ``("tags", "json")``.
         max_argument_chars: arguments longer than this are reported as malformed.
+        max_json_depth: deepest nesting of objects and arrays in a JSON call (a call needs 2);
+            deeper ones are reported as malformed without being decoded.
 
     Example:
         >>> p = ActionParser({"search_query": "search"})
@@ -105,6 +116,7 @@ class ActionParser:
         tool_tags: Mapping[str, str],
         syntaxes: tuple[str, ...] = ("tags", "json"),
         max_argument_chars: int = 4000,
+        max_json_depth: int = 4,
     ) -> None:
         unknown = set(syntaxes) - {"tags", "json"}
         if unknown:
@@ -117,12 +129,12 @@ class ActionParser:
         self.tool_tags = {t.lower(): name for t, name in tool_tags.items()}
         self.syntaxes = tuple(syntaxes)
         self.max_argument_chars = max_argument_chars
+        self.max_json_depth = max_json_depth
         # names accepted in the JSON syntax: tool names and tags
         self._json_names = {**{n.lower(): n for n in self.tool_tags.values()}, **self.tool_tags}
         tags = [*self.tool_tags, ANSWER_TAG]
         alt = "|".join(re.escape(t) for t in sorted(tags, key=len, reverse=True))
-        self._open_re = re.compile(rf"<\s*({alt})\s*>", re.IGNORECASE)
-        self._close_res = {t: re.compile(rf"<\s*/\s*{re.escape(t)}\s*>", re.IGNORECASE) for t in tags}
+        self._tag_re = re.compile(rf"<\s*(/)?\s*({alt})\s*>", re.IGNORECASE)  # opening or closing tag
 
     # ------------------------------------------------------------------ public API
     @property
@@ -152,11 +164,16 @@ class ActionParser:
         if "tags" in self.syntaxes:
             candidates.extend(self._tag_candidates(text))
         if "json" in self.syntaxes:
-            candidates.extend(self._json_candidates(text))
+            best = min(
+                (c for c in candidates if c.kind in ("call", "answer")),
+                key=lambda c: (c.span[1], -c.span[0]),  # type: ignore[index]
+                default=None,
+            )
+            candidates.extend(self._json_candidates(text, best.span if best is not None else None))
         complete = [c for c in candidates if c.kind in ("call", "answer")]
         if complete:
-            # the call that ends first wins; ties (nested) -> the one starting first
-            return min(complete, key=lambda c: (c.span[1], c.span[0]))  # type: ignore[index]
+            # the call that ends first wins; ties (nested calls) -> the innermost, starting last
+            return min(complete, key=lambda c: (c.span[1], -c.span[0]))  # type: ignore[index]
         broken = [c for c in candidates if c.kind == "malformed"]
         if broken:
             return min(broken, key=lambda c: c.span[0] if c.span else 0)
@@ -187,47 +204,79 @@ class ActionParser:
         return ParsedAction("call", tool=tool, argument=argument, syntax=syntax, span=span)
 
     def _tag_candidates(self, text: str) -> list[ParsedAction]:
+        """Every complete tag call (a closing tag with the latest opening tag of the same name
+        before it: the innermost) and the first unclosed opening tag, in one pass."""
         out: list[ParsedAction] = []
-        seen_unclosed = False
-        for m in self._open_re.finditer(text):
-            tag = m.group(1).lower()
-            close = self._close_res[tag].search(text, m.end())
-            if close is None:
-                if not seen_unclosed:
-                    seen_unclosed = True
-                    out.append(
-                        ParsedAction(
-                            "malformed",
-                            syntax="tags",
-                            span=(m.start(), len(text)),
-                            error=f"unclosed <{tag}> tag: close it with </{tag}>",
-                        )
-                    )
+        pending: dict[str, re.Match[str]] = {}  # tag -> latest opening tag not yet closed
+        unclosed: dict[str, re.Match[str]] = {}  # tag -> first opening tag after its last closing tag
+        for m in self._tag_re.finditer(text):
+            tag = m.group(2).lower()
+            if m.group(1) is None:
+                pending[tag] = m
+                unclosed.setdefault(tag, m)
                 continue
-            out.append(self._make(tag, text[m.end() : close.start()], "tags", (m.start(), close.end())))
+            unclosed.pop(tag, None)
+            opening = pending.pop(tag, None)
+            if opening is not None:
+                out.append(
+                    self._make(tag, text[opening.end() : m.start()], "tags", (opening.start(), m.end()))
+                )
+        if unclosed:
+            m = min(unclosed.values(), key=lambda x: x.start())
+            tag = m.group(2).lower()
+            out.append(
+                ParsedAction(
+                    "malformed",
+                    syntax="tags",
+                    span=(m.start(), len(text)),
+                    error=f"unclosed <{tag}> tag: close it with </{tag}>",
+                )
+            )
         return out
 
-    def _json_candidates(self, text: str) -> list[ParsedAction]:
+    def _json_candidates(self, text: str, best: tuple[int, int] | None = None) -> list[ParsedAction]:
+        """The JSON calls that can win: they are decoded in the order they end, up to the first
+        complete one (or one ending after ``best``, the span of a complete call found already);
+        of those that cannot be found at all, only the first is reported."""
         out: list[ParsedAction] = []
-        decoder = json.JSONDecoder()
-        for m in re.finditer(r"\{", text):
-            start = m.start()
-            if not re.match(r"\{\s*\"(name|tool)\"", text[start:]):
-                continue
+        starts = [m.start() for m in _JSON_START.finditer(text)]
+        extents = _json_extents(text, starts, self.max_json_depth, self._max_json_chars)
+        unfound = [s for s in starts if extents[s][0] is None]
+        if unfound:
+            start = unfound[0]
+            out.append(
+                ParsedAction(
+                    "malformed",
+                    syntax="json",
+                    span=(start, len(text)),
+                    error=f"invalid JSON call: {extents[start][1]}",
+                )
+            )
+        found = sorted((end, -start) for start in starts if (end := extents[start][0]) is not None)
+        for end, neg_start in found:
+            start = -neg_start
+            if best is not None and (end, -start) > (best[1], -best[0]):
+                break
             try:
-                obj, end = decoder.raw_decode(text, start)
-            except json.JSONDecodeError as e:
+                obj = _loads(text[start:end])
+            except (ValueError, RecursionError) as e:
+                msg = e.msg if isinstance(e, json.JSONDecodeError) else "not valid JSON"
                 out.append(
                     ParsedAction(
-                        "malformed",
-                        syntax="json",
-                        span=(start, len(text)),
-                        error=f"invalid JSON call: {e.msg}",
+                        "malformed", syntax="json", span=(start, len(text)), error=f"invalid JSON call: {msg}"
                     )
                 )
                 continue
-            out.append(self._from_json(obj, (start, end)))
+            action = self._from_json(obj, (start, end))
+            out.append(action)
+            if action.kind in ("call", "answer"):
+                break
         return out
+
+    @property
+    def _max_json_chars(self) -> int:
+        # the longest JSON text a valid call can need: the argument with every character escaped
+        return 6 * self.max_argument_chars + 1024
 
     def _from_json(self, obj: Any, span: tuple[int, int]) -> ParsedAction:
         if not isinstance(obj, dict):
@@ -236,9 +285,12 @@ class ActionParser:
         args = obj.get("arguments", obj.get("args"))
         if isinstance(args, str):
             try:  # OpenAI-style: arguments is a JSON-encoded string
-                decoded = json.loads(args)
+                bounded = (
+                    args[:1] in ("{", "[") and _json_extents(args, [0], self.max_json_depth, len(args))[0][0]
+                )
+                decoded = _loads(args) if bounded else None
                 args = decoded if isinstance(decoded, dict) else args
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 pass
         if not isinstance(name, str):
             return ParsedAction(
@@ -268,3 +320,66 @@ class ActionParser:
             return ParsedAction("malformed", syntax="json", span=span, error='JSON call needs "arguments"')
         tag = key if key == ANSWER_TAG or key in self.tool_tags else self.tag_for(self._json_names[key])
         return self._make(tag, arg, "json", span)
+
+
+_JSON_START = re.compile(r'\{\s*"(?:name|tool)"')
+# a JSON string (escapes included; an unclosed one runs to the end) or a bracket
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|["{}\[\]]', re.DOTALL)
+
+
+class _JsonNumber(str):
+    """A JSON number kept as its text: exact, and never a 4,301-digit ``int`` conversion."""
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, parse_int=_JsonNumber, parse_float=_JsonNumber, parse_constant=_JsonNumber)
+
+
+def _json_extents(
+    text: str, starts: list[int], max_depth: int, max_chars: int
+) -> dict[int, tuple[int | None, str]]:
+    """For each start (an opening brace), ``(end, "")`` where its JSON value closes, or ``(None, why)``.
+
+    Only brackets outside strings are followed. A value nesting deeper than ``max_depth``
+    levels, or longer than ``max_chars``, is refused without being decoded. One scan serves
+    every start it meets outside a string (the tokens from a given position are the same
+    whichever scan reads them), so the usual cost is one pass over the text; a start met only
+    inside a string gets its own scan, bounded by ``max_chars``. (Decoding is left to
+    :func:`json.loads`, on the bounded text.)
+    """
+    wanted = set(starts)
+    results: dict[int, tuple[int | None, str]] = {}
+    too_deep = f"nested too deeply (more than {max_depth} levels)"
+    for first in starts:
+        if first in results:
+            continue
+        limit = min(len(text), first + max_chars)
+        stack: list[int] = []  # positions of the open brackets
+        failed = 0  # stack[:failed] nest deeper than max_depth
+        complete = False
+        for m in _JSON_TOKEN.finditer(text, first, limit):
+            ch = text[m.start()]
+            if ch == '"':
+                if m.end() - m.start() == 1:
+                    break  # a string that is not closed before the limit
+            elif ch in "{[":
+                stack.append(m.start())
+                while failed < len(stack) - max_depth:
+                    if stack[failed] in wanted:
+                        results.setdefault(stack[failed], (None, too_deep))
+                    failed += 1
+            else:
+                pos = stack.pop()
+                if len(stack) < failed:
+                    failed = len(stack)
+                elif pos in wanted:
+                    results.setdefault(pos, (m.end(), ""))
+                if not stack:
+                    complete = True
+                    break
+        if not complete and limit == len(text):  # the text ends before these values close
+            for pos in stack[failed:]:
+                if pos in wanted:
+                    results.setdefault(pos, (None, "the JSON object is not closed"))
+        results.setdefault(first, (None, "the JSON call is too long"))
+    return results
