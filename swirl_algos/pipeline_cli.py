@@ -84,13 +84,21 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("policy (exactly one of)")
     x = src.add_mutually_exclusive_group(required=True)
     x.add_argument("--model", help="local path or hub id of a Hugging Face causal LM with a chat template")
-    x.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://localhost:8000/v1 (vLLM)")
+    x.add_argument(
+        "--base-url",
+        help="OpenAI-compatible server, e.g. http://localhost:8000/v1 (vLLM); several, comma-separated: each request goes to the least-loaded one",
+    )
     x.add_argument("--policy", help="a Policy class or factory 'package.module:Name' (scripted policies)")
     src.add_argument("--served-model", help="model name on the server (with --base-url)")
     src.add_argument("--policy-kwargs", default="{}", help="JSON keyword arguments of the --policy class")
     which = parser.add_argument_group("episodes")
     which.add_argument("--n-tasks", type=int, help="the first N tasks of the split (default: all)")
     which.add_argument("--task-indices", help="explicit task indices, e.g. '0,5,7' or '0-99'")
+    which.add_argument(
+        "--shard",
+        help="I/N: run only the tasks whose position is I modulo N (0 <= I < N) of the planned ones, "
+        "e.g. one machine each; the shard files are resumable and concatenate into the full run",
+    )
     which.add_argument("--samples", type=int, default=1, help="trajectories per task (the paper: 5)")
     which.add_argument("--num-envs", type=int, default=8, help="episodes stepped together (the batch)")
     which.add_argument(
@@ -141,6 +149,34 @@ def _task_indices(text: str | None) -> list[int] | None:
     return out
 
 
+def shard_indices(
+    shard: str, env_id: str, env_kwargs: dict[str, Any], indices: list[int] | None, n_tasks: int | None
+) -> list[int]:
+    """The task indices of shard ``"I/N"``: every N-th of the planned tasks, starting at the I-th.
+
+    Episode seeds depend on the task index, not on the shard, so the N shard files together hold
+    exactly the episodes of the unsharded run (``cat`` merges them).
+
+    Example:
+        >>> shard_indices("1/3", "SwiRL-GSM8K-v0", {}, None, 8)
+        [1, 4, 7]
+    """
+    try:
+        i, n = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise SystemExit(f"--shard: expected I/N like 0/4, got {shard!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise SystemExit(f"--shard: need 0 <= I < N, got {shard!r}")
+    if indices is None:
+        from swirl_algos.rollout import _make_env
+
+        env = _make_env(env_id, env_kwargs)
+        total = len(env.unwrapped.tasks)
+        env.close()
+        indices = list(range(total if n_tasks is None else min(n_tasks, total)))
+    return list(indices[i::n])
+
+
 def build_policy(args: argparse.Namespace) -> Any:
     """The policy of ``swirl generate``'s arguments (HF model, server, or a Policy class)."""
     from swirl_algos.prompt_settings import parse_json_object, resolve_chat_template_kwargs
@@ -168,6 +204,19 @@ def build_policy(args: argparse.Namespace) -> Any:
 
         if not args.served_model:
             raise SystemExit("--served-model is required with --base-url (the model name on the server)")
+        urls = [u.strip() for u in args.base_url.split(",") if u.strip()]
+        if len(urls) > 1:
+            from swirl_algos.policies.multi import MultiServerPolicy
+
+            return MultiServerPolicy(
+                urls,
+                args.served_model,
+                chat_template_kwargs=template_kwargs,
+                concurrency=args.concurrency or args.num_envs,
+                max_tokens=args.max_new_tokens,
+                temperature=args.temperature,
+                top_p=args.top_p,
+            )
         return OpenAIPolicy(
             args.base_url,
             args.served_model,
@@ -199,6 +248,9 @@ def run_generate(args: argparse.Namespace) -> int:
     indices = _task_indices(args.task_indices)
     if indices is not None and args.n_tasks is not None:
         raise SystemExit("give --n-tasks or --task-indices, not both")
+    if getattr(args, "shard", None):
+        indices = shard_indices(args.shard, args.env, env_kwargs, indices, args.n_tasks)
+        args.n_tasks = None
     from swirl_env.chat_client import ChatRequestError
     from swirl_env.trajectory import RecordError
 
