@@ -36,6 +36,8 @@ Example:
 
 from __future__ import annotations
 
+import bisect
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -253,25 +255,40 @@ class ActionParser:
                 )
             )
         found = sorted((end, -start) for start in starts if (end := extents[start][0]) is not None)
+        names = self._json_name_re
+        skipped: list[tuple[int, int]] = []  # cannot be complete: no known name in them
         for end, neg_start in found:
             start = -neg_start
             if best is not None and (end, -start) > (best[1], -best[0]):
                 break
-            try:
-                obj = _loads(text[start:end])
-            except (ValueError, RecursionError) as e:
-                msg = e.msg if isinstance(e, json.JSONDecodeError) else "not valid JSON"
-                out.append(
-                    ParsedAction(
-                        "malformed", syntax="json", span=(start, len(text)), error=f"invalid JSON call: {msg}"
-                    )
-                )
+            if "\\" not in text[start:end] and not names.search(text, start, end):
+                skipped.append((start, end))
                 continue
-            action = self._from_json(obj, (start, end))
+            action = self._decode_json(text, start, end)
             out.append(action)
             if action.kind in ("call", "answer"):
-                break
+                return out
+        if skipped:  # no complete call: report the first broken one, decoded for its message
+            first = min(skipped)
+            if not out or first[0] < min(c.span[0] for c in out if c.span is not None):
+                out.append(self._decode_json(text, *first))
         return out
+
+    def _decode_json(self, text: str, start: int, end: int) -> ParsedAction:
+        try:
+            obj = _loads(text[start:end])
+        except (ValueError, RecursionError) as e:
+            msg = e.msg if isinstance(e, json.JSONDecodeError) else "not valid JSON"
+            return ParsedAction(
+                "malformed", syntax="json", span=(start, len(text)), error=f"invalid JSON call: {msg}"
+            )
+        return self._from_json(obj, (start, end))
+
+    @functools.cached_property
+    def _json_name_re(self) -> re.Pattern[str]:
+        # a complete JSON call names a known tool (or "answer") as a JSON string
+        names = sorted({*self._json_names, ANSWER_TAG}, key=len, reverse=True)
+        return re.compile('"(?:' + "|".join(re.escape(n) for n in names) + ')"', re.IGNORECASE)
 
     @property
     def _max_json_chars(self) -> int:
@@ -323,8 +340,8 @@ class ActionParser:
 
 
 _JSON_START = re.compile(r'\{\s*"(?:name|tool)"')
-# a JSON string (escapes included; an unclosed one runs to the end) or a bracket
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|["{}\[\]]', re.DOTALL)
+_QUOTE = re.compile(r'(?<!\\)\\*"')  # a quote and the backslashes before it (odd length: not escaped)
+_BRACKET = re.compile(r"[{}\[\]]")
 
 
 class _JsonNumber(str):
@@ -340,46 +357,55 @@ def _json_extents(
 ) -> dict[int, tuple[int | None, str]]:
     """For each start (an opening brace), ``(end, "")`` where its JSON value closes, or ``(None, why)``.
 
-    Only brackets outside strings are followed. A value nesting deeper than ``max_depth``
-    levels, or longer than ``max_chars``, is refused without being decoded. One scan serves
-    every start it meets outside a string (the tokens from a given position are the same
-    whichever scan reads them), so the usual cost is one pass over the text; a start met only
-    inside a string gets its own scan, bounded by ``max_chars``. (Decoding is left to
-    :func:`json.loads`, on the bounded text.)
+    Linear in the text, whatever it holds. A quote is escaped when an odd number of
+    backslashes precedes it (outside a string that is invalid JSON anyway), so the unescaped
+    quotes pair up into strings in only two ways: from the first quote after a start, quotes
+    ``0-1, 2-3, ...`` or ``1-2, 3-4, ...`` of the text. Each start uses one of the two; for each,
+    one pass over the brackets outside its strings, with a stack, finds where every start's
+    value closes and how deep it nests. A value nesting deeper than ``max_depth`` levels or
+    longer than ``max_chars`` is refused without being decoded (decoding is left to
+    :func:`json.loads`, on the bounded text).
     """
-    wanted = set(starts)
     results: dict[int, tuple[int | None, str]] = {}
+    if not starts:
+        return results
+    quotes = [m.end() - 1 for m in _QUOTE.finditer(text) if (m.end() - m.start()) % 2 == 1]
+    brackets = [(m.start(), text[m.start()]) for m in _BRACKET.finditer(text, starts[0])]
     too_deep = f"nested too deeply (more than {max_depth} levels)"
-    for first in starts:
-        if first in results:
+    by_parity: dict[int, set[int]] = {0: set(), 1: set()}
+    for start in starts:
+        by_parity[bisect.bisect_left(quotes, start) % 2].add(start)
+    for parity, wanted in by_parity.items():
+        if not wanted:
             continue
-        limit = min(len(text), first + max_chars)
-        stack: list[int] = []  # positions of the open brackets
+        first = min(wanted)
+        stack: list[int] = []  # open brackets
         failed = 0  # stack[:failed] nest deeper than max_depth
-        complete = False
-        for m in _JSON_TOKEN.finditer(text, first, limit):
-            ch = text[m.start()]
-            if ch == '"':
-                if m.end() - m.start() == 1:
-                    break  # a string that is not closed before the limit
-            elif ch in "{[":
-                stack.append(m.start())
+        q = bisect.bisect_left(quotes, first)  # quotes[q:] not yet passed
+        for pos, ch in brackets:
+            if pos < first:
+                continue
+            while q < len(quotes) and quotes[q] < pos:
+                q += 1
+            if (q - parity) % 2 == 1:  # an odd number of this parity's quotes before: inside a string
+                continue
+            if ch in "{[":
+                stack.append(pos)
                 while failed < len(stack) - max_depth:
                     if stack[failed] in wanted:
                         results.setdefault(stack[failed], (None, too_deep))
                     failed += 1
-            else:
-                pos = stack.pop()
+            elif stack:
+                opened = stack.pop()
                 if len(stack) < failed:
                     failed = len(stack)
-                elif pos in wanted:
-                    results.setdefault(pos, (m.end(), ""))
-                if not stack:
-                    complete = True
-                    break
-        if not complete and limit == len(text):  # the text ends before these values close
-            for pos in stack[failed:]:
-                if pos in wanted:
-                    results.setdefault(pos, (None, "the JSON object is not closed"))
-        results.setdefault(first, (None, "the JSON call is too long"))
+                elif opened in wanted and opened not in results:
+                    end = pos + 1
+                    ok = end - opened <= max_chars
+                    results[opened] = (end, "") if ok else (None, "the JSON call is too long")
+        for opened in stack[failed:]:
+            if opened in wanted:
+                results.setdefault(opened, (None, "the JSON object is not closed"))
+    for start in starts:
+        results.setdefault(start, (None, "the JSON object is not closed"))
     return results
