@@ -255,3 +255,181 @@ def test_mixed_numbers_in_answers() -> None:
     assert extract_number("It takes $2 3/4 a cup.") == 2.75
     assert extract_number("18 and 7/8") == 0.875  # not adjacent: the last number alone
     assert numeric_match("3 1/2 hours", ["3.5"])["correct"]
+
+
+# ---------------------------------------------------------------------- hostile families
+# (generated: the fix must hold for each class, not only for the examples)
+import random  # noqa: E402
+import threading  # noqa: E402
+
+import mpmath  # noqa: E402
+
+from benchmarks.bench_hostile import calculator_time_bombs, separator_cases  # noqa: E402
+
+#: slack over the deadline for a loaded CI machine (the deadline itself is enforced inside SymPy)
+_MARGIN_S = 0.75
+
+
+def _rational_power_family(n: int, seed: int) -> list[tuple[str, float]]:
+    rng = random.Random(seed)
+    out = [
+        ("(1/99999)**(1/99999)", (1 / 99999) ** (1 / 99999)),
+        ("18**(999998/999999)", 18 ** (999998 / 999999)),
+    ]
+    while len(out) < n:
+        a, b = rng.randint(1, 10 ** rng.randint(1, 12)), rng.randint(1, 10 ** rng.randint(1, 12))
+        d = rng.randint(2, 10 ** rng.randint(1, 7))
+        c = rng.randint(-2 * d, 2 * d)
+        out.append((f"({a}/{b})**({c}/{d})", float(mpmath.power(mpmath.mpf(a) / b, mpmath.mpf(c) / d))))
+    return out
+
+
+def test_rational_powers_with_huge_denominators_are_values_in_milliseconds(calc: Calculator) -> None:
+    """Roots the cost model does not give to SymPy are computed numerically: a value, fast."""
+    slowest = 0.0
+    for expr, want in _rational_power_family(200, seed=3):
+        t = time.perf_counter()
+        r = calc(expr)
+        slowest = max(slowest, time.perf_counter() - t)
+        assert r.ok, (expr, r.text)
+        assert abs(r.value["numeric"] - want) <= 1e-12 * abs(want), (expr, r.value, want)
+    assert slowest < calc.timeout_s, slowest
+
+
+def test_every_time_bomb_finishes_within_the_deadline() -> None:
+    calc = Calculator(timeout_s=0.3)
+    for expr in calculator_time_bombs(80, seed=11):
+        t = time.perf_counter()
+        r = calc(expr)
+        elapsed = time.perf_counter() - t
+        assert elapsed < calc.timeout_s + _MARGIN_S, (expr, elapsed)
+        assert r.ok or (r.text.startswith("Error: ") and len(r.text) < 400), (expr, r.text)
+
+
+def test_the_deadline_interrupts_sympy_in_any_thread_and_restores_tracing() -> None:
+    calc = Calculator(timeout_s=0.02)
+    # ~0.5 s of SymPy work each; all different, so that SymPy's cache cannot answer
+    exprs = [
+        f"floor(({p}**(1/6)+11**(1/3)+23**(1/3)+5**(1/7))**{k})"
+        for p, k in [(29, 32), (31, 33), (37, 31), (41, 34)]
+    ]
+    before = sys.gettrace()
+    results: list[tuple[float, str]] = []
+
+    def work(expr: str) -> None:
+        t = time.perf_counter()
+        text = calc(expr).text
+        results.append((time.perf_counter() - t, text))
+
+    threads = [threading.Thread(target=work, args=(e,)) for e in exprs[1:]]
+    work(exprs[0])
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sys.gettrace() is before
+    for elapsed, text in results:
+        assert "took too long" in text, text
+        assert elapsed < calc.timeout_s + _MARGIN_S
+    assert len(results) == len(exprs)
+    assert Calculator(timeout_s=5)(exprs[0]).ok  # with time enough it is a value
+
+
+@pytest.mark.parametrize(("expr", "exact"), separator_cases(200, seed=5))
+def test_commas_in_arguments_separate_arguments(calc: Calculator, expr: str, exact: str) -> None:
+    r = calc(expr)
+    assert r.ok and r.value["exact"] == exact, (expr, r.text)
+
+
+def test_thousands_separators_where_a_person_reads_them(calc: Calculator) -> None:
+    assert calc("1,000 + 2").value["exact"] == "1002"
+    assert calc("(1,000 + 2) * 3").value["exact"] == "3006"
+    assert calc("2 * (1,234,567 - 7)").value["exact"] == "2469120"
+    assert calc("max(1,500, 2)").value["exact"] == "500"  # in arguments a comma separates: max(1, 500, 2)
+    assert calc("max(1,000)").text.startswith(
+        "Error: the number '000' has leading zeros"
+    )  # ...and "000" is refused
+    assert calc("sqrt(1,000)").text.startswith("Error:")
+
+
+@pytest.mark.parametrize(
+    ("expr", "exact"),
+    [
+        ("1e-5", "1/100000"),
+        ("1.5e3", "1500"),
+        ("2.5E-2", "1/40"),
+        ("0.12345678901234567890123", "12345678901234567890123/100000000000000000000000"),
+        ("1_000.25", "4001/4"),
+        ("0e999", "0"),
+        ("1e-99 * 1e99", "1"),
+    ],
+)
+def test_number_literals_are_read_exactly_as_written(calc: Calculator, expr: str, exact: str) -> None:
+    r = calc(expr)
+    assert r.ok and r.value["exact"] == exact, r.text
+
+
+@pytest.mark.parametrize("expr", ["1e-400", "1e400", "2.5e-101", "1e99999999999", "-1e-400 + 1"])
+def test_numbers_beyond_the_digit_limit_are_refused_never_zero(calc: Calculator, expr: str) -> None:
+    r = calc(expr)
+    assert not r.ok and "more than 100 digits" in r.text, r.text
+
+
+def test_internal_messages_never_leak(calc: Calculator) -> None:
+    rng = random.Random(2)
+    exprs = [*calculator_time_bombs(40, seed=4), *HOSTILE]
+    exprs += ["9" * 99 + "**(1/2) * 10**99", "0x" + "f" * 400, "factorial(60)**(1/3)", "round(1e-99, 50)"]
+    exprs += [f"{rng.randint(1, 10**90)}**({rng.randint(1, 99)}/{rng.randint(2, 99)})" for _ in range(40)]
+    for expr in exprs:
+        text = Calculator(timeout_s=0.3)(expr).text
+        for leak in ("Exceeds the limit", "Traceback", "sympy", "in tool", "set_int_max_str_digits"):
+            assert leak not in text, (expr, text)
+
+
+def test_exact_zero_and_exact_integers_of_irrational_forms(calc: Calculator) -> None:
+    r = calc("((sqrt(2)+1)*(sqrt(2)-1)) % 1")
+    assert r.ok and r.value["exact"] == "0", r.text
+    rng = random.Random(9)
+    for _ in range(40):
+        p, q, m = rng.choice([2, 3, 5, 6, 7, 10, 11]), rng.randint(1, 50), rng.randint(1, 9)
+        r = calc(f"((sqrt({p})+{q})*(sqrt({p})-{q})) % {m}")
+        assert r.ok and r.value["exact"] == str((p - q * q) % m), r.text
+
+
+def test_floor_and_modulo_of_irrational_values_are_exact(calc: Calculator) -> None:
+    """SymPy's own floor() is wrong by one on some expanded radical sums; ours is checked."""
+    rng = random.Random(1)
+    mpmath.mp.dps = 80
+    try:
+        cases = [(7, 23, 13, 12, 5)] + [
+            (
+                rng.choice([2, 3, 5]),
+                rng.choice([7, 11, 13]),
+                rng.choice([17, 19, 23]),
+                rng.randint(2, 14),
+                rng.randint(2, 9),
+            )
+            for _ in range(15)
+        ]
+        for a, b, c, k, m in cases:
+            r = calc(f"(sqrt({a})+sqrt({b})+sqrt({c}))**{k} % {m}")
+            x = (mpmath.sqrt(a) + mpmath.sqrt(b) + mpmath.sqrt(c)) ** k
+            want = float(x - m * mpmath.floor(x / m))
+            assert r.ok and abs(r.value["numeric"] - want) < 1e-9, (a, b, c, k, m, r.text, want)
+        mpmath.mp.dps = 130
+        r = calc("round(pi*10**99)")
+        assert r.value["exact"] == str(int(mpmath.nint(mpmath.pi * mpmath.mpf(10) ** 99)))
+    finally:
+        mpmath.mp.dps = 15
+
+
+def test_long_flat_chains_are_not_deep(calc: Calculator) -> None:
+    assert calc("+".join(["1"] * 42)).value["exact"] == "42"
+    assert calc("+".join(["1"] * 240)).value["exact"] == "240"
+    assert calc("*".join(["2"] * 200)).value["exact"] == str(2**200)
+    assert "digits" in calc("*".join(["9"] * 200)).text  # 9**200: too many digits, not "nested"
+    assert calc("-".join(["100"] + ["1"] * 99)).value["exact"] == "1"
+    assert calc(" / ".join(["1024"] + ["2"] * 10)).value["exact"] == "1"
+    assert calc("1 + 2 * 3 - 4 / 2 + 5 % 3").value["exact"] == "7"
+    assert "nested" in calc("(" * 41 + "1" + ")" * 41).text  # real nesting still counts
+    assert "nested" in calc("2**" * 45 + "1").text or not calc("2**" * 45 + "1").ok
