@@ -68,6 +68,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["DemoConfig", "add_arguments", "build_base_model", "run", "run_demo"]
 
 ENV_ID = "SwiRL-Arithmetic-v0"
+#: ``DemoConfig.process_judge`` -> the judge class in :mod:`swirl_env.envs.arithmetic`
+PROCESS_JUDGES = {"step": "ArithmeticStepJudge", "gold": "ArithmeticProcessJudge"}
 METHOD_LABELS = {
     "base": "base (warm-started)",
     "sft-process": "SFT, process-filtered",
@@ -97,11 +99,22 @@ class DemoConfig:
         gen_tasks / gen_samples: Stage 1: new training questions and trajectories per question.
         temperature: sampling temperature of generation, SWiRL's sampled actions and evaluation.
         max_new_tokens: longest action in tokens (actions also stop at the first closing tag).
+        process_judge: the process judge of Stage 1, of SWiRL's reward and of the evaluation's
+            process label: ``"step"`` (the default, as the paper's judge: it sees the question and
+            the conversation, never the gold answer or solution;
+            :class:`~swirl_env.envs.arithmetic.ArithmeticStepJudge`) or ``"gold"`` (checks each
+            step against the gold solution; :class:`~swirl_env.envs.arithmetic.ArithmeticProcessJudge`).
+            The outcome judge always compares the final answer with the gold answer.
         swirl_filters: the filters SWiRL is trained with (one run per filter and seed).
         sft_filters: the filters the SFT baseline is trained with.
         swirl_steps / swirl_lr / swirl_beta / num_generations / swirl_batch_size: SWiRL
             (``swirl_batch_size`` counts sampled actions, so states per step = batch / G).
         swirl_advantage: ``"rloo"`` (leave-one-out baseline) or ``"group_norm"`` (GRPO-style).
+        swirl_temperature: sampling temperature of SWiRL's actions at the stored states (exploration;
+            generation and evaluation use ``temperature``).
+        swirl_dynamic_sampling: ``SwirlConfig.dynamic_sampling`` (``"resample"``: states whose G
+            rewards are all equal are replaced by fresh ones).
+        swirl_lr_scheduler: the SWiRL learning-rate schedule (a ``transformers`` scheduler name).
         sft_epochs / sft_lr / sft_batch_size: the SFT baseline on the filtered sub-trajectories.
         eval_tasks: held-out test questions per evaluation.
         eval_greedy: also evaluate every model with greedy decoding (deterministic).
@@ -128,12 +141,16 @@ class DemoConfig:
     gen_samples: int = 2
     temperature: float = 0.7
     max_new_tokens: int = 24
+    process_judge: str = "step"
     swirl_filters: list[str] = field(default_factory=lambda: ["process", "outcome"])
     sft_filters: list[str] = field(default_factory=lambda: ["process"])
     swirl_steps: int = 85
     swirl_lr: float = 1e-4
     swirl_beta: float = 0.02
     swirl_advantage: str = "rloo"
+    swirl_temperature: float = 1.0
+    swirl_dynamic_sampling: str = "resample"
+    swirl_lr_scheduler: str = "constant_with_warmup"
     num_generations: int = 8
     swirl_batch_size: int = 32
     sft_epochs: float = 2.0
@@ -178,6 +195,10 @@ class DemoConfig:
             raise ValueError(f"oracle_error_rate must be in [0, 1], got {self.oracle_error_rate}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.process_judge not in PROCESS_JUDGES:
+            raise ValueError(
+                f"process_judge must be one of {sorted(PROCESS_JUDGES)}, got {self.process_judge!r}"
+            )
 
     @classmethod
     def quick_config(cls, **overrides: Any) -> DemoConfig:
@@ -222,6 +243,12 @@ class DemoConfig:
 
 
 # ---------------------------------------------------------------------------------------------- pieces
+def _process_judge(config: DemoConfig) -> Any:
+    from swirl_env.envs import arithmetic
+
+    return getattr(arithmetic, PROCESS_JUDGES[config.process_judge])()
+
+
 def _env_kwargs(config: DemoConfig, split: str, n_tasks: int, offset: int = 0) -> dict[str, Any]:
     return {**config.env_kwargs, "split": split, "n_tasks": int(n_tasks), "offset": int(offset)}
 
@@ -310,7 +337,19 @@ def _oracle(config: DemoConfig, out: Path) -> None:
 
 def _train_log(result: Any, out: Path) -> None:
     (out / "log_history.json").write_text(json.dumps(result.log_history, indent=1), encoding="utf-8")
+    (out / "compute.json").write_text(json.dumps(_compute(result.log_history), indent=1), encoding="utf-8")
     (out / "model_dir.txt").write_text(str(result.model_dir), encoding="utf-8")
+
+
+def _compute(history: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Optimiser steps, tokens the model processed and training seconds of one run, from its log.
+
+    SWiRL logs ``tokens_processed`` (every token position of sampling and scoring); SFT logs
+    TRL's ``num_tokens`` (the tokens of its training batches)."""
+    steps = max((float(h.get("step", 0)) for h in history), default=0.0)
+    tokens = [float(h[k]) for h in history for k in ("tokens_processed", "num_tokens") if k in h]
+    seconds = [float(h["train_runtime"]) for h in history if "train_runtime" in h]
+    return {"optimizer_steps": steps, "tokens": max(tokens, default=math.nan), "seconds": sum(seconds)}
 
 
 def _model_dir(stage: Path) -> Path:
@@ -348,7 +387,6 @@ def _generate(config: DemoConfig, base: Path, out: Path) -> None:
     from swirl_algos.jsonl import read_trajectories, write_jsonl
     from swirl_algos.judging import judge_file
     from swirl_algos.rollout import rollout
-    from swirl_env.envs.arithmetic import ArithmeticProcessJudge
     from swirl_env.rewards.judges.rule import RuleOutcomeJudge
 
     # new training questions: the stream after the oracle's
@@ -366,7 +404,7 @@ def _generate(config: DemoConfig, base: Path, out: Path) -> None:
     counts = judge_file(
         out / "trajectories.jsonl",
         out / "judged.jsonl",
-        ArithmeticProcessJudge(),
+        _process_judge(config),
         RuleOutcomeJudge(),
         progress=config.progress,
     )
@@ -398,7 +436,6 @@ def _train(config: DemoConfig, algo: str, mode: str, seed: int, base: Path, data
     if algo == "swirl":
         from swirl_algos.learners.config import SwirlConfig
         from swirl_algos.learners.swirl import train_swirl
-        from swirl_env.envs.arithmetic import ArithmeticProcessJudge
 
         cfg = SwirlConfig(
             output_dir=str(out),
@@ -409,15 +446,16 @@ def _train(config: DemoConfig, algo: str, mode: str, seed: int, base: Path, data
             per_device_train_batch_size=config.swirl_batch_size,
             max_steps=config.swirl_steps,
             max_completion_length=config.max_new_tokens,
-            temperature=config.temperature,
-            lr_scheduler_type="cosine",
+            temperature=config.swirl_temperature,
+            dynamic_sampling=config.swirl_dynamic_sampling,
+            lr_scheduler_type=config.swirl_lr_scheduler,
             warmup_steps=min(5, max(0, config.swirl_steps // 10)),
             logging_steps=max(1, min(5, config.swirl_steps // 4)),
             save_steps=0,
             seed=seed,
         )
         with trainer_logs_to(out / "train.log"):
-            result = train_swirl(cfg, records, ArithmeticProcessJudge(), model=str(base))
+            result = train_swirl(cfg, records, _process_judge(config), model=str(base))
     else:
         from swirl_algos.learners.config import SupervisedConfig
         from swirl_algos.learners.sft import train_sft
@@ -440,14 +478,13 @@ def _train(config: DemoConfig, algo: str, mode: str, seed: int, base: Path, data
 
 def _evaluate(config: DemoConfig, model_dir: Path, seed: int, greedy: bool, out: Path) -> None:
     from swirl_algos.evaluation import evaluate
-    from swirl_env.envs.arithmetic import ArithmeticProcessJudge
 
     evaluate(
         ENV_ID,
         _policy(model_dir, config, greedy=greedy),
         env_kwargs=_env_kwargs(config, "test", config.eval_tasks),
         n_tasks=config.eval_tasks,
-        process_judge=ArithmeticProcessJudge(),
+        process_judge=_process_judge(config),
         output_dir=out,
         seed=seed,
         num_envs=config.num_envs,
@@ -472,13 +509,23 @@ def _episodes(eval_dir: Path) -> dict[str, dict[str, float]]:
 
 
 def _bootstrap(matrix: np.ndarray, n: int, seed: int) -> tuple[float, float]:
-    """95% percentile interval of the mean of ``matrix``'s rows (tasks), resampling tasks."""
+    """95% percentile interval of the mean of a ``tasks x seeds`` matrix, resampling the training
+    seeds AND the test questions (a two-level bootstrap: seed-to-seed spread counts, not only
+    question-to-question spread)."""
     rng = np.random.default_rng(seed)
-    rows = matrix.shape[0]
-    idx = rng.integers(0, rows, size=(n, rows))
-    means = np.nanmean(matrix[idx], axis=1)
+    rows, cols = matrix.shape
+    means = np.empty(n)
+    for b in range(n):
+        r = rng.integers(0, rows, size=rows)
+        c = rng.integers(0, cols, size=cols)
+        means[b] = np.nanmean(matrix[np.ix_(r, c)])
     lo, hi = np.quantile(means, [0.025, 0.975])
     return float(lo), float(hi)
+
+
+def _matrix(runs: Mapping[int, dict[str, dict[str, float]]], tasks: Sequence[str], metric: str) -> np.ndarray:
+    """``tasks x seeds`` values of one method."""
+    return np.array([[runs[s][t][metric] for s in sorted(runs)] for t in tasks], dtype=float)
 
 
 def _summaries(
@@ -489,17 +536,16 @@ def _summaries(
     n_boot: int,
     reference: str = "base",
 ) -> dict[str, dict[str, Any]]:
-    """Per method: mean over seeds and tasks, bootstrap CI over tasks (seeds averaged per task),
-    per-seed means, and the paired difference to ``reference`` with its CI."""
-    per_task: dict[str, np.ndarray] = {}
+    """Per method: mean over seeds and tasks, bootstrap CI over seeds and tasks, per-seed means,
+    and the difference to ``reference`` paired by (seed, task) with its CI."""
     out: dict[str, dict[str, Any]] = {}
+    mats = {method: _matrix(runs, tasks, metric) for method, runs in per_run.items()}
     for method, runs in per_run.items():
         seeds = sorted(runs)
-        m = np.array([[runs[s][t][metric] for t in tasks] for s in seeds], dtype=float).T  # tasks x seeds
-        per_task[method] = np.nanmean(m, axis=1)
-        lo, hi = _bootstrap(per_task[method][:, None], n_boot, seed=1)
+        m = mats[method]
+        lo, hi = _bootstrap(m, n_boot, seed=1)
         out[method] = {
-            "mean": float(np.nanmean(per_task[method])),
+            "mean": float(np.nanmean(m)),
             "ci_low": lo,
             "ci_high": hi,
             "per_seed": {str(s): float(np.nanmean(m[:, i])) for i, s in enumerate(seeds)},
@@ -509,18 +555,27 @@ def _summaries(
             "n_tasks": len(tasks),
             "n_seeds": len(seeds),
         }
-    if reference in per_task:
+    if reference in mats:
         for method in out:
             if method == reference:
                 continue
-            diff = per_task[method] - per_task[reference]
-            lo, hi = _bootstrap(diff[:, None], n_boot, seed=2)
+            diff = _paired_matrix(mats[method], mats[reference])
+            lo, hi = _bootstrap(diff, n_boot, seed=2)
             out[method]["diff_vs_" + reference] = {
                 "mean": float(np.nanmean(diff)),
                 "ci_low": lo,
                 "ci_high": hi,
             }
     return out
+
+
+def _paired_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a - b`` by (task, seed). A reference evaluated once (the greedy base model, deterministic)
+    is the same for every seed; otherwise the common seeds are paired."""
+    if b.shape[1] == 1:
+        return a - b
+    k = min(a.shape[1], b.shape[1])
+    return a[:, :k] - b[:, :k]
 
 
 def _paired(
@@ -533,13 +588,8 @@ def _paired(
 ) -> dict[str, float] | None:
     if a not in per_run or b not in per_run:
         return None
-
-    def per_task(method: str) -> np.ndarray:
-        runs = per_run[method]
-        return np.nanmean(np.array([[runs[s][t][metric] for t in tasks] for s in sorted(runs)]), axis=0)
-
-    diff = per_task(a) - per_task(b)
-    lo, hi = _bootstrap(diff[:, None], n_boot, seed=3)
+    diff = _paired_matrix(_matrix(per_run[a], tasks, metric), _matrix(per_run[b], tasks, metric))
+    lo, hi = _bootstrap(diff, n_boot, seed=3)
     return {"mean": float(np.nanmean(diff)), "ci_low": lo, "ci_high": hi}
 
 
@@ -581,8 +631,63 @@ def print_results(results: Mapping[str, Any], console: Any = None) -> None:
         ]
         table.add_row(*row)
     console.print(table)
+    _print_compute(results, console)
     for line in results.get("verdicts", []):
         console.print(line)
+
+
+def _compute_summary(root: Path, config: DemoConfig) -> dict[str, dict[str, float]]:
+    """Per trained method: optimiser steps, tokens processed and training seconds, mean over seeds."""
+    out: dict[str, dict[str, float]] = {}
+    for method in config.methods():
+        if method == "base":
+            continue
+        runs = [root / "train" / f"{method}-s{s}" / "compute.json" for s in config.seeds]
+        vals = [json.loads(p.read_text(encoding="utf-8")) for p in runs if p.exists()]
+        if vals:
+            out[method] = {k: float(np.nanmean([v[k] for v in vals])) for k in vals[0]}
+    return out
+
+
+def _print_compute(results: Mapping[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    compute = results.get("compute") or {}
+    if not compute:
+        return
+    table = Table(title="training compute per run (mean over seeds)")
+    for col in ("method", "optimiser steps", "tokens processed", "train seconds"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for method, c in compute.items():
+        tokens = "-" if math.isnan(c["tokens"]) else f"{c['tokens']:,.0f}"
+        table.add_row(
+            METHOD_LABELS.get(method, method), f"{c['optimizer_steps']:.0f}", tokens, f"{c['seconds']:.0f}"
+        )
+    console.print(table)
+
+
+def reward_thirds(points: Sequence[tuple[float, float]]) -> tuple[float, float] | None:
+    """Mean logged reward over the first and the last third of a training run."""
+    ys = [y for _, y in sorted(points)]
+    k = len(ys) // 3
+    if k < 1:
+        return None
+    return float(np.mean(ys[:k])), float(np.mean(ys[-k:]))
+
+
+def _reward_trend_lines(curves: Mapping[str, Any]) -> list[str]:
+    lines = []
+    for method, runs in (curves.get("swirl") or {}).items():
+        thirds = [t for t in (reward_thirds(p) for p in runs.values()) if t is not None]
+        if not thirds:
+            continue
+        first, last = np.mean([t[0] for t in thirds]), np.mean([t[1] for t in thirds])
+        rising = sum(t[1] > t[0] for t in thirds)
+        lines.append(
+            f"{METHOD_LABELS.get(method, method)}: training reward {first:.3f} (first third) -> {last:.3f} "
+            f"(last third); rises in {rising} of {len(thirds)} seeds"
+        )
+    return lines
 
 
 def _verdicts(summary: Mapping[str, Any], comparisons: Mapping[str, Any]) -> list[str]:
@@ -814,6 +919,7 @@ def run_demo(config: DemoConfig, *, console: Any = None) -> dict[str, Any]:
             {
                 "base": fp_base,
                 "filters": sorted(set(config.swirl_filters) | set(config.sft_filters)),
+                "process_judge": config.process_judge,
                 **{
                     k: cfg[k]
                     for k in ("gen_tasks", "gen_samples", "temperature", "max_new_tokens", "num_envs")
@@ -825,7 +931,9 @@ def run_demo(config: DemoConfig, *, console: Any = None) -> dict[str, Any]:
         )
         data_dir = root / "generate"
 
-        eval_keys = {k: cfg[k] for k in ("eval_tasks", "temperature", "max_new_tokens", "env_kwargs")}
+        eval_keys = {
+            k: cfg[k] for k in ("eval_tasks", "temperature", "max_new_tokens", "env_kwargs", "process_judge")
+        }
         model_fps: dict[str, str] = {"base": fp_base}
         runs: dict[str, dict[int, Path]] = {"base": {}}
         train_jobs = [("sft", m) for m in config.sft_filters] + [("swirl", m) for m in config.swirl_filters]
@@ -840,7 +948,11 @@ def run_demo(config: DemoConfig, *, console: Any = None) -> dict[str, Any]:
                         "swirl_advantage",
                         "num_generations",
                         "swirl_batch_size",
-                        "temperature",
+                        "swirl_temperature",
+                        "swirl_dynamic_sampling",
+                        "swirl_lr_scheduler",
+                        "process_judge",
+                        "max_new_tokens",
                     )
                     if algo == "swirl"
                     else ("sft_epochs", "sft_lr", "sft_batch_size")
@@ -901,6 +1013,10 @@ def run_demo(config: DemoConfig, *, console: Any = None) -> dict[str, Any]:
     for mode in config.swirl_filters:
         sw = f"swirl-{mode}"
         comparisons[f"{METHOD_LABELS[sw]} vs base"] = summary["accuracy"][sw].get("diff_vs_base")
+        if "greedy_accuracy" in summary:
+            comparisons[f"{METHOD_LABELS[sw]} vs base, greedy"] = summary["greedy_accuracy"][sw].get(
+                "diff_vs_base"
+            )
         for sft in (f"sft-{m}" for m in config.sft_filters):
             comparisons[f"{METHOD_LABELS[sw]} vs {METHOD_LABELS[sft]}"] = _paired(
                 per_run, tasks, sw, sft, "correct", n_boot
@@ -928,7 +1044,7 @@ def run_demo(config: DemoConfig, *, console: Any = None) -> dict[str, Any]:
         "methods": config.methods(),
         "summary": summary,
         "comparisons": comparisons,
-        "verdicts": _verdicts(summary, comparisons),
+        "verdicts": _verdicts(summary, comparisons) + _reward_trend_lines(curves),
         "runs": {
             m: {
                 str(s): json.loads((p / "results.json").read_text(encoding="utf-8"))["metrics"]
@@ -937,6 +1053,7 @@ def run_demo(config: DemoConfig, *, console: Any = None) -> dict[str, Any]:
             for m, by_seed in evals.items()
         },
         "data": data_info,
+        "compute": _compute_summary(root, config),
         "skipped_training": sorted(
             str(p.parent.relative_to(root)) for p in (root / "train").glob("*/skipped.json")
         ),
