@@ -13,7 +13,9 @@ One command runs every component and prints one summary table of ratios:
   sub-trajectory, for K = 2, 5, 10 steps (``benchmarks/bench_stepwise.py``);
 * **rollout**: episodes per second of the batched rollout (N environments, one ``generate`` per
   round) vs one episode at a time, with the trajectories checked identical
-  (``benchmarks/bench_rollout.py``).
+  (``benchmarks/bench_rollout.py``);
+* **swirl_step**: time and tokens of one SWiRL optimiser step, the shared-prefix native engine vs
+  TRL's stock ``RLOOTrainer`` on the same states, model and G (``benchmarks/bench_swirl_step.py``).
 
 Run:
 
@@ -52,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["COMPONENTS", "bench_env", "print_report", "run_perf", "summary_rows"]
 
-COMPONENTS = ("env", "retrieval", "stepwise", "rollout")
+COMPONENTS = ("env", "retrieval", "stepwise", "rollout", "swirl_step")
 
 
 # ---------------------------------------------------------------------------------------------- env step
@@ -219,6 +221,17 @@ def bench_stepwise(quick: bool, device: str) -> dict[str, Any]:
     return {"status": code, "rows": rows, "output": text}
 
 
+def bench_swirl_step(quick: bool) -> dict[str, Any]:
+    from benchmarks import bench_swirl_step as bw
+
+    argv = ["--steps", "1", "--settings", "demo"] if quick else ["--steps", "2"]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "w.json"
+        code, text = run_captured(bw.main, [*argv, "--json", str(out)])
+        rows = json.loads(out.read_text(encoding="utf-8"))["rows"]
+    return {"status": code, "rows": rows, "output": text}
+
+
 def bench_rollout(quick: bool, device: str) -> dict[str, Any]:
     from benchmarks import bench_rollout as br
 
@@ -284,6 +297,17 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "ours": r["seconds_single_pass"],
                 "reference": r["seconds_per_step"],
                 "reference_name": "per sub-trajectory",
+                "ratio": f"{fmt_ratio(r['x_time'])} faster ({fmt_ratio(r['x_tokens'])} fewer tokens)",
+            }
+        )
+    for r in (results.get("swirl_step") or {}).get("rows", []):
+        out.append(
+            {
+                "component": "SWiRL step",
+                "measure": f"s/step, {r['setting']} ({r['state_tokens']:.0f}-token states, G={r['G']})",
+                "ours": r["seconds_ours"],
+                "reference": r["seconds_trl"],
+                "reference_name": "TRL RLOOTrainer",
                 "ratio": f"{fmt_ratio(r['x_time'])} faster ({fmt_ratio(r['x_tokens'])} fewer tokens)",
             }
         )
@@ -355,6 +379,8 @@ def run_perf(
                 results["stepwise"] = bench_stepwise(quick, device)
             elif name == "rollout":
                 results["rollout"] = bench_rollout(quick, device)
+            elif name == "swirl_step":
+                results["swirl_step"] = bench_swirl_step(quick)
             results.setdefault("seconds", {})[name] = time.perf_counter() - t0
     return results
 

@@ -52,8 +52,19 @@ def test_perf_quick_runs_every_component_and_reports_ratios(tmp_path):
     assert [r["num_envs"] for r in roll] == [1, 8] and roll[1]["same_trajectories"].split("/")[0] == (
         roll[1]["same_trajectories"].split("/")[1]
     )
+    step = results["swirl_step"]["rows"]
+    assert [r["setting"] for r in step] == ["demo"]
+    # same states, G and action length; the shared prefix processes several times fewer tokens
+    assert step[0]["action_tokens_ours"] == pytest.approx(step[0]["action_tokens_trl"], rel=0.2)
+    assert step[0]["x_tokens"] > 3
     lines = summary_rows(results)
-    assert {r["component"] for r in lines} == {"env step", "retrieval", "learner loss", "rollout"}
+    assert {r["component"] for r in lines} == {
+        "env step",
+        "retrieval",
+        "learner loss",
+        "rollout",
+        "SWiRL step",
+    }
     assert all(r["ours"] > 0 and r["reference"] > 0 for r in lines)
 
 
