@@ -8,7 +8,10 @@ Zipf vocabulary, 96 words per passage on average, questions of about 16 words), 
 * single-query latency (p50, p95 in ms) and throughput (queries/s, one thread) of ``search(q, k)``;
 * the speed ratio: sparse QPS / rank_bm25 QPS (and build time ratio);
 * a check that both backends return the same top-k ids, with scores within 1e-6, on every query
-  both ran.
+  both ran;
+* HTTP rows (``--no-http`` skips them): the sparse index behind ``RetrievalServer`` on 127.0.0.1,
+  keep-alive single-query latency, batched throughput (``--http-batch`` queries per request), and
+  a load test of ``--http-clients`` concurrent clients x ``--http-requests`` requests (p50/p99).
 
 rank_bm25 needs about 10 GB of RAM at 1M passages and ~5 s per query, so above
 ``--rank-bm25-max-size`` (default 100,000) it is not built: its build time and latency are
@@ -33,12 +36,21 @@ import platform
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
 
 import numpy as np
 
-from swirl_env.retrieval import RankBM25Retriever, Retriever, SparseBM25Retriever, load_index, save_index
+from swirl_env.retrieval import (
+    HTTPRetriever,
+    RankBM25Retriever,
+    Retriever,
+    SparseBM25Retriever,
+    load_index,
+    save_index,
+)
+from swirl_env.retrieval.server import RetrievalServer
 from swirl_env.retrieval.synthetic import synthetic_corpus, synthetic_queries
 
 
@@ -68,6 +80,103 @@ def _summary(times: list[float]) -> dict[str, float]:
         "p95_ms": float(np.percentile(a, 95) * 1e3),
         "qps": float(len(a) / a.sum()),
     }
+
+
+def _serve_child(retriever: Retriever, conn: Any, options: dict[str, Any]) -> None:
+    srv = RetrievalServer(retriever, **options)
+    conn.send(srv.url)
+    srv.serve()
+
+
+class _ServerProcess:
+    """``RetrievalServer`` in a forked process (the clients do not share its GIL), as a context
+    manager with ``url``; the index pages are shared copy-on-write."""
+
+    def __init__(self, retriever: Retriever, **options: Any) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork")
+        parent, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve_child, args=(retriever, child, options), daemon=True)
+        self.proc.start()
+        if not parent.poll(60):
+            self.proc.kill()
+            raise RuntimeError("the retrieval server process did not start")
+        self.url: str = parent.recv()
+
+    def __enter__(self) -> _ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.join(10)
+
+
+def bench_http(
+    retriever: Retriever,
+    queries: list[str],
+    k: int,
+    args: argparse.Namespace,
+    n: int,
+    expected: list[list[str]],
+) -> list[dict[str, Any]]:
+    """Rows for the same index behind :class:`RetrievalServer` (its own process) on 127.0.0.1: keep-alive single-query
+    latency, batched throughput (``--http-batch`` queries per request), and a load test of
+    ``--http-clients`` concurrent clients sending ``--http-requests`` single-query requests each."""
+    rows: list[dict[str, Any]] = []
+    with _ServerProcess(retriever, max_queries=max(1024, args.http_batch)) as srv:
+        client = HTTPRetriever(srv.url, k=k, timeout=30, retries=0, batch_size=args.http_batch)
+        times, ids, _ = _latencies(client, queries, k)
+        assert ids == expected, "the server's answers disagree with the in-process search"
+        rows.append({"backend": "http keep-alive", "n": n, "build_s": 0.0, **_summary(times),
+                     "measured": True, "queries": len(queries), "note": "one query per request"})  # fmt: skip
+        t = time.perf_counter()
+        batched = client.search_batch(queries, k)
+        dt = time.perf_counter() - t
+        assert [[h.passage.id for h in hits] for hits in batched] == expected
+        rows.append({"backend": f"http batched ({args.http_batch}/req)", "n": n, "build_s": 0.0,
+                     "p50_ms": float("nan"), "p95_ms": float("nan"), "qps": len(queries) / dt,
+                     "measured": True, "queries": len(queries),
+                     "note": f"{args.http_batch} queries per request"})  # fmt: skip
+        lat: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+
+        def run(i: int) -> None:
+            mine = []
+            c = HTTPRetriever(srv.url, k=k, timeout=30, retries=0)
+            try:
+                for j in range(args.http_requests):
+                    q = queries[(i * args.http_requests + j) % len(queries)]
+                    t0 = time.perf_counter()
+                    c.search(q, k)
+                    mine.append(time.perf_counter() - t0)
+            except Exception as e:  # recorded, reported below
+                errors.append(f"{type(e).__name__}: {e}")
+            finally:
+                c.close()
+            with lock:
+                lat.extend(mine)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(args.http_clients)]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(600)
+        wall = time.perf_counter() - t
+        a = np.asarray(lat) if lat else np.zeros(1)
+        rows.append({"backend": f"http load {args.http_clients}x{args.http_requests}", "n": n,
+                     "build_s": 0.0, "p50_ms": float(np.percentile(a, 50) * 1e3),
+                     "p95_ms": float(np.percentile(a, 95) * 1e3), "p99_ms": float(np.percentile(a, 99) * 1e3),
+                     "qps": len(lat) / wall, "measured": True, "queries": len(lat), "errors": len(errors),
+                     "note": f"{args.http_clients} concurrent clients; p99 {np.percentile(a, 99) * 1e3:.2f} ms; "
+                             f"{len(errors)} errors"})  # fmt: skip
+        client.close()
+    for r in rows:
+        p50 = "-" if r["p50_ms"] != r["p50_ms"] else f"{r['p50_ms']:.3f} ms"
+        print(f"  {r['backend']:<22} p50 {p50}  QPS {r['qps']:,.0f}  {r['note']}", flush=True)
+    return rows
 
 
 def _cpu_name() -> str:
@@ -106,6 +215,9 @@ def bench_size(n: int, args: argparse.Namespace, ref: dict[str, Any] | None) -> 
     row["index_mb"] = nbytes / 2**20
     rows.append(row)
     print(f"  sparse     build {build:7.2f}s  p50 {row['p50_ms']:.3f} ms  QPS {row['qps']:,.0f}", flush=True)
+
+    if args.http:
+        rows += bench_http(sparse, queries, args.k, args, n, sparse_ids)
 
     if args.mmap:
         d = tempfile.mkdtemp(prefix="swirl-bench-index-")
@@ -174,7 +286,8 @@ def bench_size(n: int, args: argparse.Namespace, ref: dict[str, Any] | None) -> 
         for r in rows:
             if r is not rrow:
                 r["speedup_qps"] = r["qps"] / rrow["qps"]
-                r["build_ratio"] = rrow["build_s"] / r["build_s"]
+                if r["build_s"] > 0:
+                    r["build_ratio"] = rrow["build_s"] / r["build_s"]
     del passages
     gc.collect()
     return rows
@@ -199,6 +312,8 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             )
         elif r["backend"] == "sparse":
             note.append(f"{r['queries']} queries; index {r['index_mb']:,.0f} MB")
+        elif r["backend"].startswith("http"):
+            note.append(r["note"])
         else:
             note.append(f"build = load time; save {r['save_s']:.1f}s, {r['disk_mb']:,.0f} MB on disk")
         ratio = (
@@ -209,7 +324,7 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             else "-"
         )
         print(f"| {r['n']:>9,} | {r['backend']:<19} | {r['build_s']:>8.2f} | {r['p50_ms']:>9.3f} | "
-              f"{r['p95_ms']:>9.3f} | {r['qps']:>9,.1f} | {ratio:>9} | {'; '.join(note)}")  # fmt: skip
+              f"{r['p95_ms']:>9.3f} | {r['qps']:>9,.1f} | {ratio:>9} | {'; '.join(note)}".replace(" nan ", "   - "))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-mmap", dest="mmap", action="store_false", help="skip the save/load (mmap) rows")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-http", dest="http", action="store_false", help="skip the HTTP server rows")
+    parser.add_argument("--http-batch", type=int, default=64, help="queries per request (batched HTTP row)")
+    parser.add_argument("--http-clients", type=int, default=8, help="concurrent clients (HTTP load row)")
+    parser.add_argument("--http-requests", type=int, default=200, help="requests per client (HTTP load row)")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     if args.queries < 1 or args.rank_bm25_queries < 1 or args.rank_bm25_queries > args.queries:
