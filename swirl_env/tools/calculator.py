@@ -555,7 +555,8 @@ class Calculator(Tool):
         ``(p/q) ** (m/n)`` is left to SymPy only while its work is small: ``n <= max_root`` and
         ``(|m| + n) * bits(max(p, q))`` within a few hundred digits (SymPy may build
         ``p ** m`` and take an ``n``-th root; ``18 ** (999998/999999)`` would be a million
-        digits). Any other non-integer power is computed numerically with ``precision + 5``
+        digits); a root ``x ** (m/n)`` (``|m| < n <= max_root``) of an exact irrational ``x``
+        stays exact too (its size is bounded by ``max_terms`` afterwards). Any other non-integer power is computed numerically with ``precision + 5``
         significant digits (mpmath, fixed precision: a bounded cost).
         """
         e = float(exp.evalf(20))
@@ -583,6 +584,10 @@ class Calculator(Tool):
             bits = max(abs(base.p).bit_length(), base.q.bit_length())
             if exp.q <= self.max_root and (abs(exp.p) + exp.q) * bits <= 4 * self.max_digits * 3.33:
                 return base**exp
+        elif exp.is_Rational and not base.is_Float and exp.q <= self.max_root and abs(exp.p) < exp.q:
+            # a root of an exact irrational value (sqrt(2 + sqrt(3))): SymPy keeps it as a
+            # power, and _tame bounds its size afterwards
+            return base**exp
         return self._numeric_power(base, exp)
 
     def _numeric_power(self, base: sympy.Expr, exp: sympy.Expr) -> sympy.Expr:
@@ -729,7 +734,11 @@ def _node_count(value: sympy.Expr, cap: int) -> int:
 
 
 def _expansion_terms(value: sympy.Expr, cap: int) -> int:
-    """An upper estimate of the terms of ``sympy.expand(value)`` (stops growing past ``cap``)."""
+    """An upper estimate of the terms of ``sympy.expand(value)`` (stops growing past ``cap``).
+
+    A root of anything but a rational (``sqrt(2 + sqrt(3))``, ``(1 + sqrt(2))**(7/2)``) counts
+    as ``cap + 1``: expanding it nests radicals, whose cost has no useful bound.
+    """
     if value.is_Add:
         return min(cap + 1, sum(_expansion_terms(a, cap) for a in value.args))
     if value.is_Mul:
@@ -737,9 +746,16 @@ def _expansion_terms(value: sympy.Expr, cap: int) -> int:
         for a in value.args:
             out = min(cap + 1, out * _expansion_terms(a, cap))
         return out
-    if value.is_Pow and value.exp.is_Integer and value.base.is_Add:
-        k, t = abs(int(value.exp)), _expansion_terms(value.base, cap)
-        return cap + 1 if k > cap or t > cap else min(cap + 1, math.comb(k + t - 1, t - 1))
+    if value.is_Pow:
+        base, exp = value.base, value.exp
+        if not exp.is_Integer:
+            return 1 if base.is_Rational and exp.is_Rational else cap + 1
+        t = _expansion_terms(base, cap)
+        if t > cap or abs(int(exp)) > cap:
+            return cap + 1
+        return min(cap + 1, math.comb(abs(int(exp)) + t - 1, t - 1)) if base.is_Add else t
+    if value.args:  # a function (exp, log...): expand works inside it
+        return max(_expansion_terms(a, cap) for a in value.args)
     return 1
 
 
