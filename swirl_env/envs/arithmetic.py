@@ -522,9 +522,11 @@ class ArithmeticStepJudge(ArithmeticProcessJudge):
       the wrong operator or a number that appears nowhere is BAD (``math.operands``/``math.form``);
       the ORDER of the operations and which known value is continued are not checked, so a step
       can be reasonable and still lead to a wrong final answer;
-    * an answer is GOOD iff it is the latest calculator result and every stated operation has
-      been applied (``math.answer``); an answer before any calculation, one that is not the
-      latest result (a guess, a mis-copy) or one with operations still missing is BAD;
+    * an answer is GOOD iff it follows from the calculations so far: it is the latest calculator
+      result (``math.answer``); an answer before any calculation or one that is not the latest
+      result (a guess, a mis-copy) is BAD. Whether every operation has been applied is not
+      checked (the judge judges the step, not the solution), so an early answer is GOOD here
+      while the outcome judge marks it wrong;
     * a step with no call or a malformed call is BAD (``no_call``).
 
     Questions that are not of the arithmetic generator fall back to
@@ -581,11 +583,6 @@ class ArithmeticStepJudge(ArithmeticProcessJudge):
         calls = self._calls(r.context)
         results = [c.value for c in calls if c.value is not None]
         known = [float(reading.start), *results]
-        applied: list[tuple[str, int]] = []
-        for c in calls:
-            tree = _parse_expression(c.expression)
-            ops = _applied(tree, known, reading.operations) if tree is not None else None
-            applied.extend(ops or [])
         if kind == "answer":
             value = extract_number(argument)
             if value is None:
@@ -594,11 +591,7 @@ class ArithmeticStepJudge(ArithmeticProcessJudge):
                 return False, "math.answer", "an answer before any calculation"
             if not _same(value, results[-1]):
                 return False, "math.answer", f"{_fmt(value)} is not the latest result ({_fmt(results[-1])})"
-            missing = _missing_ops(reading.operations, applied)
-            if missing:
-                shown = ", ".join(f"{o} {n}" for o, n in missing)
-                return False, "math.incomplete", f"stated operations not applied yet: {shown}"
-            return True, "math.answer", f"{_fmt(value)} is the latest result and every operation is applied"
+            return True, "math.answer", f"{_fmt(value)} follows from the calculations (the latest result)"
         if kind != "call" or tool not in self.math_tools:
             return False, "math.tool", f"not a calculator call ({kind}, {tool})"
         if self.check_repeats and any(_norm_expr(c.expression) == _norm_expr(argument) for c in calls):
@@ -636,17 +629,3 @@ def _parse_expression(expression: str) -> ast.AST | None:
         return ast.parse(text, mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-
-
-def _missing_ops(
-    stated: Sequence[tuple[str, int]], applied: Sequence[tuple[str, int]]
-) -> list[tuple[str, int]]:
-    pool = list(applied)
-    missing = []
-    for o, n in stated:
-        hit = next((i for i, (p, m) in enumerate(pool) if p == o and _same(m, n)), None)
-        if hit is None:
-            missing.append((o, n))
-        else:
-            pool.pop(hit)
-    return missing
