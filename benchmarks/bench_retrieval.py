@@ -9,6 +9,9 @@ Zipf vocabulary, 96 words per passage on average, questions of about 16 words), 
 * the speed ratio: sparse QPS / rank_bm25 QPS (and build time ratio);
 * a check that both backends return the same top-k ids, with scores within 1e-6, on every query
   both ran;
+* bm25s rows (``--no-bm25s`` skips them; ``pip install -e ".[bench]"``): its numba and numpy
+  backends on the same tokens, with the JIT time (first search in the process) apart, single-query
+  latency, batched QPS (2 threads) and how many top-k lists equal the exact ones;
 * HTTP rows (``--no-http`` skips them): the sparse index behind ``RetrievalServer`` on 127.0.0.1,
   keep-alive single-query latency, batched throughput (``--http-batch`` queries per request), and
   a load test of ``--http-clients`` concurrent clients x ``--http-requests`` requests (p50/p99).
@@ -52,6 +55,7 @@ from swirl_env.retrieval import (
 )
 from swirl_env.retrieval.server import RetrievalServer
 from swirl_env.retrieval.synthetic import synthetic_corpus, synthetic_queries
+from swirl_env.retrieval.tokenizer import tokenize
 
 
 def _latencies(
@@ -179,6 +183,66 @@ def bench_http(
     return rows
 
 
+def bench_bm25s(
+    passages: list[Any],
+    queries: list[str],
+    k: int,
+    n: int,
+    expected: list[list[str]],
+    exp_scores: list[list[float]],
+) -> list[dict[str, Any]]:
+    """Rows for ``bm25s`` (numba and numpy backends, float32, BM25Okapi's ``robertson`` method) on
+    the same tokens as ours (``tokenize``): build, JIT (first search, reported apart), single-query
+    latency, batched QPS (2 threads), and agreement with our exact top-k."""
+    try:
+        import bm25s
+    except ImportError:
+        print("  bm25s not installed (pip install -e '.[bench]'): its rows are skipped", flush=True)
+        return []
+    rows: list[dict[str, Any]] = []
+    qtoks = [tokenize(q) for q in queries]
+    for backend in ("numba", "numpy"):
+        t = time.perf_counter()
+        toks = [tokenize(p.indexed_text) for p in passages]
+        r = bm25s.BM25(k1=1.5, b=0.75, method="robertson", backend=backend)
+        r.index(toks, show_progress=False)
+        del toks
+        build = time.perf_counter() - t
+        t = time.perf_counter()
+        r.retrieve(qtoks[:1], k=k, show_progress=False, n_threads=1)
+        jit = time.perf_counter() - t
+        times, ids, scores = [], [], []
+        for q in qtoks:
+            t = time.perf_counter()
+            d, sc = r.retrieve([q], k=k, show_progress=False, n_threads=1)
+            times.append(time.perf_counter() - t)
+            ids.append([passages[int(i)].id for i in d[0]])
+            scores.append([float(x) for x in sc[0]])
+        t = time.perf_counter()
+        r.retrieve(qtoks[:8], k=k, show_progress=False, n_threads=2)  # the threaded path compiles too
+        jit += time.perf_counter() - t
+        t = time.perf_counter()
+        r.retrieve(qtoks, k=k, show_progress=False, n_threads=2)
+        batched = len(qtoks) / (time.perf_counter() - t)
+        agree = [i for i, (a, b) in enumerate(zip(expected, ids)) if a == b[: len(a)]]
+        same = len(agree)
+        # scores compared where the top-k lists agree (elsewhere other passages sit at each rank)
+        diff = _max_score_diff([exp_scores[i] for i in agree], [scores[i] for i in agree])
+        row = {"backend": f"bm25s {backend} f32", "n": n, "build_s": build, **_summary(times), "measured": True,
+               "queries": len(qtoks), "jit_s": jit, "batched_qps": batched, "same_topk_frac": same / len(qtoks),
+               "max_score_diff": diff,
+               "note": f"JIT/first searches {jit:.2f}s; batched (2 threads) {batched:,.0f} QPS; same top-{k} as "
+                       f"exact on {same}/{len(qtoks)} queries, max |score diff| there {diff:.1e}"}  # fmt: skip
+        rows.append(row)
+        print(
+            f"  {row['backend']:<17} build {build:7.2f}s  p50 {row['p50_ms']:.3f} ms  {row['note']}",
+            flush=True,
+        )
+        del r
+        gc.collect()
+    return rows
+
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -218,6 +282,8 @@ def bench_size(n: int, args: argparse.Namespace, ref: dict[str, Any] | None) -> 
 
     if args.http:
         rows += bench_http(sparse, queries, args.k, args, n, sparse_ids)
+    if args.bm25s:
+        rows += bench_bm25s(passages, queries, args.k, n, sparse_ids, sparse_scores)
 
     if args.mmap:
         d = tempfile.mkdtemp(prefix="swirl-bench-index-")
@@ -312,7 +378,7 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             )
         elif r["backend"] == "sparse":
             note.append(f"{r['queries']} queries; index {r['index_mb']:,.0f} MB")
-        elif r["backend"].startswith("http"):
+        elif r["backend"].startswith(("http", "bm25s")):
             note.append(r["note"])
         else:
             note.append(f"build = load time; save {r['save_s']:.1f}s, {r['disk_mb']:,.0f} MB on disk")
@@ -341,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-mmap", dest="mmap", action="store_false", help="skip the save/load (mmap) rows")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--no-http", dest="http", action="store_false", help="skip the HTTP server rows")
+    parser.add_argument("--no-bm25s", dest="bm25s", action="store_false", help="skip the bm25s rows")
     parser.add_argument("--http-batch", type=int, default=64, help="queries per request (batched HTTP row)")
     parser.add_argument("--http-clients", type=int, default=8, help="concurrent clients (HTTP load row)")
     parser.add_argument("--http-requests", type=int, default=200, help="requests per client (HTTP load row)")
