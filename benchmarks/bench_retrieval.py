@@ -430,8 +430,9 @@ def main(argv: list[str] | None = None) -> int:
           + " ".join(sys.argv[1:] if argv is None else argv))  # fmt: skip
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(
-                {"rows": rows, "args": vars(args), "cpu": _cpu_name(), "cores": os.cpu_count()}, f, indent=2
+            clean = [{k: None if isinstance(v, float) and v != v else v for k, v in r.items()} for r in rows]
+            json.dump(  # strict JSON: NaN (no such figure) is written as null
+                {"rows": clean, "args": vars(args), "cpu": _cpu_name(), "cores": os.cpu_count()}, f, indent=2
             )
     bad = [r for r in rows if r.get("same_topk") is False]
     return 1 if bad else 0
