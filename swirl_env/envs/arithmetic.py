@@ -547,6 +547,18 @@ class ArithmeticStepJudge(ArithmeticProcessJudge):
 
     name = "arithmetic-step"
 
+    def _evaluates(self, expression: str) -> tuple[bool, str]:
+        """The calculator's verdict on ``expression``, remembered (SWiRL asks about the same
+        sampled expressions over and over)."""
+        cache = self.__dict__.setdefault("_calc_cache", {})
+        hit = cache.get(expression)
+        if hit is None:
+            res = self.calculator(expression)
+            hit = cache[expression] = (res.ok, res.text)
+            if len(cache) > 65536:
+                cache.pop(next(iter(cache)))
+        return hit
+
     def judge_steps(self, requests: Sequence[ProcessRequest]) -> list[Judgement]:
         out: list[Judgement | None] = [None] * len(requests)
         fallback: list[int] = []
@@ -599,8 +611,7 @@ class ArithmeticStepJudge(ArithmeticProcessJudge):
         if step.get("tool_ok") is not None:
             ok, text = bool(step["tool_ok"]), str(step.get("tool_result") or "")
         else:
-            res = self.calculator(argument)
-            ok, text = res.ok, res.text
+            ok, text = self._evaluates(argument)
         if not ok:
             return False, "math.error", f"the expression does not evaluate: {text}"
         tree = _parse_expression(argument)

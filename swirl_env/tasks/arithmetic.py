@@ -443,6 +443,7 @@ class QuestionReading:
     distractors: tuple[int, ...]
 
 
+@functools.lru_cache(maxsize=4096)
 def read_question(question: str) -> QuestionReading:
     """Read a generated question's start, stated operations and distractor numbers.
 
