@@ -468,3 +468,14 @@ def test_server_refuses_connections_over_the_limit(local):
             s.close()
         time.sleep(0.1)
         assert _send_raw(srv.port, b"GET /health HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 200")
+
+
+def test_client_default_ports_follow_the_scheme():
+    assert (
+        HTTPRetriever("https://example.org")._conn().port,
+        HTTPRetriever("http://example.org")._conn().port,
+    ) == (
+        443,
+        80,
+    )
+    assert HTTPRetriever("http://[::1]:8123/retrieve")._conn().port == 8123

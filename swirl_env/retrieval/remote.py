@@ -132,11 +132,11 @@ class _Connection(http.client.HTTPConnection):
     """A keep-alive connection whose every request is bounded by one overall deadline."""
 
     def __init__(self, host: str, port: int | None, tls: bool) -> None:
+        if port is None:
+            port = http.client.HTTPS_PORT if tls else http.client.HTTP_PORT
         super().__init__(host, port)
         self.tls = tls
         self.deadline = math.inf
-        if tls:
-            self.default_port = http.client.HTTPS_PORT
 
     def connect(self) -> None:
         left = self.deadline - time.monotonic()
