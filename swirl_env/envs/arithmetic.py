@@ -522,11 +522,12 @@ class ArithmeticStepJudge(ArithmeticProcessJudge):
       the wrong operator or a number that appears nowhere is BAD (``math.operands``/``math.form``);
       the ORDER of the operations and which known value is continued are not checked, so a step
       can be reasonable and still lead to a wrong final answer;
-    * an answer is GOOD iff it follows from the calculations so far: it is the latest calculator
-      result (``math.answer``); an answer before any calculation or one that is not the latest
-      result (a guess, a mis-copy) is BAD. Whether every operation has been applied is not
-      checked (the judge judges the step, not the solution), so an early answer is GOOD here
-      while the outcome judge marks it wrong;
+    * an answer is GOOD iff it follows from the calculations so far and the problem is done: it is
+      the latest calculator result and every operation the question states has been applied, in
+      any order (``math.answer``); an answer before any calculation, one that is not the latest
+      result (a guess, a mis-copy) or one with stated operations not applied yet
+      (``math.incomplete``) is BAD. (Without the completeness check, SWiRL learns to answer after
+      the first calculation: see docs/benchmarks.md.);
     * a step with no call or a malformed call is BAD (``no_call``).
 
     Questions that are not of the arithmetic generator fall back to
@@ -603,7 +604,21 @@ class ArithmeticStepJudge(ArithmeticProcessJudge):
                 return False, "math.answer", "an answer before any calculation"
             if not _same(value, results[-1]):
                 return False, "math.answer", f"{_fmt(value)} is not the latest result ({_fmt(results[-1])})"
-            return True, "math.answer", f"{_fmt(value)} follows from the calculations (the latest result)"
+            applied: list[tuple[str, int]] = []
+            for c in calls:
+                tree = _parse_expression(c.expression)
+                applied.extend(
+                    (_applied(tree, known, reading.operations) if tree is not None else None) or []
+                )
+            missing = _missing_ops(reading.operations, applied)
+            if missing:
+                shown = ", ".join(f"{o} {n}" for o, n in missing)
+                return False, "math.incomplete", f"stated operations not applied yet: {shown}"
+            return (
+                True,
+                "math.answer",
+                f"{_fmt(value)} is the latest result and every stated operation is applied",
+            )
         if kind != "call" or tool not in self.math_tools:
             return False, "math.tool", f"not a calculator call ({kind}, {tool})"
         if self.check_repeats and any(_norm_expr(c.expression) == _norm_expr(argument) for c in calls):
@@ -640,3 +655,18 @@ def _parse_expression(expression: str) -> ast.AST | None:
         return ast.parse(text, mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+
+
+def _missing_ops(
+    stated: Sequence[tuple[str, int]], applied: Sequence[tuple[str, int]]
+) -> list[tuple[str, int]]:
+    """The stated operations (a multiset) that ``applied`` does not cover."""
+    pool = list(applied)
+    missing = []
+    for o, n in stated:
+        hit = next((i for i, (p, m) in enumerate(pool) if p == o and _same(m, n)), None)
+        if hit is None:
+            missing.append((o, n))
+        else:
+            pool.pop(hit)
+    return missing
