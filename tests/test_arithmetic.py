@@ -300,6 +300,72 @@ def test_judge_checks_every_step_against_the_gold_solution():
     assert _rule(judge, task, full, "<math_exp> 18 * 2 </math_exp>") == (False, "math.extra")
 
 
+@pytest.mark.parametrize("with_gold", [True, False])
+def test_step_judge_judges_reasonableness_without_the_gold(with_gold):
+    """The gold-free judge reads only the question and the conversation: the same labels with the
+    gold answer and solution removed from the task."""
+    from swirl_env.envs.arithmetic import ArithmeticStepJudge
+
+    question = (
+        "Ann has 7 apples. She buys 5 more. Tom has 4 pens. She gives 3 to Bob. "
+        "Then she has 2 times as many. How many apples does Ann have now?"
+    )
+    meta = {"solution_steps": [{"expression": "7 + 5", "value": 12, "operation": "+", "operand": 5}]}
+    task = Task(
+        "t", question, ("18",) if with_gold else ("?",), "arithmetic", "test", meta if with_gold else {}
+    )
+    judge = ArithmeticStepJudge()
+    done1 = [("7 + 5", 12)]
+    assert _rule(judge, task, [], "<math_exp> 7 + 5 </math_exp>") == (True, "math.step")
+    assert _rule(judge, task, [], "<math_exp> 5 + 7 </math_exp>") == (True, "math.step")  # commuted
+    assert _rule(judge, task, [], "<math_exp> (7 + 5) - 3 </math_exp>") == (True, "math.step")  # combined
+    assert _rule(judge, task, [], "<math_exp> 7 + 4 </math_exp>") == (False, "math.operands")  # distractor
+    assert _rule(judge, task, [], "<math_exp> 7 - 5 </math_exp>") == (False, "math.operands")  # operator
+    assert _rule(judge, task, [], "<math_exp> 3 - 7 </math_exp>") == (
+        False,
+        "math.operands",
+    )  # not commutative
+    assert _rule(judge, task, [], "<math_exp> 12 </math_exp>") == (False, "math.form")
+    assert _rule(judge, task, [], "<answer> 18 </answer>") == (False, "math.answer")  # a guess
+    assert _rule(judge, task, done1, "<math_exp> 12 - 3 </math_exp>") == (True, "math.step")
+    # the order of the stated operations and which known value is continued are not checked
+    assert _rule(judge, task, done1, "<math_exp> 12 * 2 </math_exp>") == (True, "math.step")
+    assert _rule(judge, task, done1, "<math_exp> 7 - 3 </math_exp>") == (True, "math.step")
+    assert _rule(judge, task, done1, "<math_exp> 21 - 3 </math_exp>") == (False, "math.operands")  # mis-copy
+    assert _rule(judge, task, done1, "<math_exp> 7 + 5 </math_exp>") == (False, "math.repeat")
+    assert _rule(judge, task, done1, "<answer> 12 </answer>") == (False, "math.incomplete")
+    assert _rule(judge, task, done1, "no call at all") == (False, "no_call")
+    full = [("7 + 5", 12), ("12 - 3", 9), ("9 * 2", 18)]
+    assert _rule(judge, task, full, "<answer> 18 </answer>") == (True, "math.answer")
+    assert _rule(judge, task, full, "<answer> 9 </answer>") == (False, "math.answer")  # not the latest
+    # a reasonable trajectory with a wrong final answer: operations in the wrong order
+    swapped = [("7 * 2", 14), ("14 + 5", 19), ("19 - 3", 16)]
+    assert _rule(judge, task, swapped, "<answer> 16 </answer>") == (True, "math.answer")
+    assert _rule(judge, task, swapped[:1], "<math_exp> 14 + 5 </math_exp>") == (True, "math.step")
+
+
+def test_step_judge_process_filter_keeps_some_wrong_trajectories():
+    """Over imperfect oracle trajectories, the gold-free process filter keeps trajectories with
+    wrong final answers (the gold-aware judge never does)."""
+    from swirl_algos.rollout import rollout
+    from swirl_env.envs.arithmetic import ArithmeticProcessJudge, ArithmeticStepJudge
+    from swirl_env.rewards.judges.rule import RuleOutcomeJudge
+    from swirl_env.rewards.wrappers import judge_trajectory
+
+    policy = ArithmeticOraclePolicy(0.3, seed=0)
+    trajs = rollout(
+        "SwiRL-Arithmetic-v0", policy, env_kwargs={"n_tasks": 300}, n_tasks=300, num_envs=32, progress=False
+    )
+    kept = Counter()
+    for name, judge in (("step", ArithmeticStepJudge()), ("gold", ArithmeticProcessJudge())):
+        for t in trajs:
+            j = judge_trajectory(t, judge, RuleOutcomeJudge())
+            if all(bool(v) for v in j.process_labels):
+                kept[(name, bool(j.outcome["score"]))] += 1
+    assert kept[("step", False)] > 0 and kept[("gold", False)] == 0
+    assert kept[("step", True)] > 50
+
+
 def test_judge_falls_back_to_the_generic_rules_without_gold_steps():
     task = Task("g", "Tom has 3 bags of 4 apples. How many apples?", ("12",), "gsm8k", "test")
     judge = _judge()
