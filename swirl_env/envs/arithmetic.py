@@ -291,21 +291,26 @@ class ArithmeticProcessJudge(RuleProcessJudge):
         for i, r in enumerate(requests):
             if not isinstance(r, ProcessRequest):
                 raise TypeError(f"a process judge takes ProcessRequest, got {type(r).__name__}")
-            gold = gold_values(r.task)
-            if gold is None:
-                fallback.append(i)
-                continue
             try:
-                label, rule, why = self._judge_gold(r, *gold)
+                verdict = self._verdict(r)
+                if verdict is None:
+                    fallback.append(i)
+                    continue
+                label, rule, why = verdict
             except Exception as e:  # a rule bug must not kill a batch, nor pass as GOOD
                 logger.exception("arithmetic judge failed on one step")
                 out[i] = Judgement.failure(f"{type(e).__name__}: {e}", judge=self.name)
                 continue
             out[i] = Judgement(label=label, score=float(label), rationale=f"[{rule}] {why}", judge=self.name)
         if fallback:
-            for i, j in zip(fallback, super().judge_steps([requests[i] for i in fallback])):
+            for i, j in zip(fallback, RuleProcessJudge.judge_steps(self, [requests[i] for i in fallback])):
                 out[i] = j
         return [j for j in out if j is not None]
+
+    def _verdict(self, r: ProcessRequest) -> tuple[bool, str, str] | None:
+        """``(label, rule, why)`` of one step, or ``None`` to use the generic rules."""
+        gold = gold_values(r.task)
+        return None if gold is None else self._judge_gold(r, *gold)
 
     # ------------------------------------------------------------------ internals
     def _calls(self, context: Sequence[Mapping[str, str]]) -> list[_Calc]:
@@ -560,28 +565,12 @@ class ArithmeticStepJudge(ArithmeticProcessJudge):
                 cache.pop(next(iter(cache)))
         return hit
 
-    def judge_steps(self, requests: Sequence[ProcessRequest]) -> list[Judgement]:
-        out: list[Judgement | None] = [None] * len(requests)
-        fallback: list[int] = []
-        for i, r in enumerate(requests):
-            if not isinstance(r, ProcessRequest):
-                raise TypeError(f"a process judge takes ProcessRequest, got {type(r).__name__}")
-            try:
-                reading = read_question(question_of(r.task, r.context))
-            except ValueError:
-                fallback.append(i)
-                continue
-            try:
-                label, rule, why = self._judge_reading(r, reading)
-            except Exception as e:  # a rule bug must not kill a batch, nor pass as GOOD
-                logger.exception("arithmetic step judge failed on one step")
-                out[i] = Judgement.failure(f"{type(e).__name__}: {e}", judge=self.name)
-                continue
-            out[i] = Judgement(label=label, score=float(label), rationale=f"[{rule}] {why}", judge=self.name)
-        if fallback:
-            for i, j in zip(fallback, RuleProcessJudge.judge_steps(self, [requests[i] for i in fallback])):
-                out[i] = j
-        return [j for j in out if j is not None]
+    def _verdict(self, r: ProcessRequest) -> tuple[bool, str, str] | None:
+        try:
+            reading = read_question(question_of(r.task, r.context))
+        except ValueError:  # not a question of the generator: the generic rules
+            return None
+        return self._judge_reading(r, reading)
 
     def _judge_reading(self, r: ProcessRequest, reading: QuestionReading) -> tuple[bool, str, str]:
         from swirl_env.metrics.numeric import extract_number
