@@ -144,7 +144,7 @@ class DemoConfig:
     process_judge: str = "step"
     swirl_filters: list[str] = field(default_factory=lambda: ["process", "outcome"])
     sft_filters: list[str] = field(default_factory=lambda: ["process"])
-    swirl_steps: int = 85
+    swirl_steps: int = 120
     swirl_lr: float = 1e-4
     swirl_beta: float = 0.02
     swirl_advantage: str = "rloo"
@@ -152,7 +152,7 @@ class DemoConfig:
     swirl_dynamic_sampling: str = "resample"
     swirl_lr_scheduler: str = "constant_with_warmup"
     num_generations: int = 8
-    swirl_batch_size: int = 32
+    swirl_batch_size: int = 64
     sft_epochs: float = 2.0
     sft_lr: float = 1e-4
     sft_batch_size: int = 16
