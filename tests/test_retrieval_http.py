@@ -479,3 +479,11 @@ def test_client_default_ports_follow_the_scheme():
         80,
     )
     assert HTTPRetriever("http://[::1]:8123/retrieve")._conn().port == 8123
+
+
+def test_query_with_a_lone_surrogate_is_sent_and_answered(server, local):
+    """A model-written query can hold text UTF-8 cannot encode; it travels as escaped JSON."""
+    client = HTTPRetriever(server.url, k=3, timeout=10, retries=0)
+    query = QUERIES[0] + " \ud83d"
+    assert ranking(client.search(query)) == ranking(local.search(query, 3))
+    client.close()

@@ -315,7 +315,9 @@ class HTTPRetriever(Retriever):
             raise
 
     def _post(self, payload: dict[str, Any]) -> Any:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        # ASCII JSON: text that UTF-8 cannot encode (a lone surrogate in a model-written query) is
+        # sent escaped instead of raising here
+        data = json.dumps(payload, ensure_ascii=True).encode("ascii")
         attempts = self.retries + 1
         last = ""
         for attempt in range(attempts):
