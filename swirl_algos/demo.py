@@ -144,7 +144,7 @@ class DemoConfig:
     process_judge: str = "step"
     swirl_filters: list[str] = field(default_factory=lambda: ["process", "outcome"])
     sft_filters: list[str] = field(default_factory=lambda: ["process"])
-    swirl_steps: int = 120
+    swirl_steps: int = 60
     swirl_lr: float = 1e-4
     swirl_beta: float = 0.02
     swirl_advantage: str = "rloo"
