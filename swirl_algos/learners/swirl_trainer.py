@@ -307,7 +307,6 @@ class SwirlTrainer(Trainer):
             self._metrics["reward_std"].append(float(_nanstd(kept_rewards)))
             self._metrics["advantage_abs"].append(float(adv.abs().mean()))
         self._metrics["time/score_s"].append(time.perf_counter() - t1)
-        self._metrics["tokens_processed"] = [float(self.tokens_processed)]
         return loss
 
     def _logprobs(
@@ -329,6 +328,8 @@ class SwirlTrainer(Trainer):
         for k, v in self._metrics.items():
             if v:
                 logs[k] = sum(v) / len(v)
+        if "loss" in logs:  # a training log line: the running count of token positions processed
+            logs["tokens_processed"] = float(self.tokens_processed)
         self._metrics = defaultdict(list)
         super().log(logs, start_time)
 
