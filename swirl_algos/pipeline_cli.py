@@ -22,21 +22,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from swirl_algos.prompt_settings import parse_json_object
+
 logger = logging.getLogger(__name__)
 
 JUDGE_FORMS = "'rule', 'hf:NAME_OR_PATH', 'openai:MODEL@BASE_URL' or 'package.module:Class'"
 
 
 def _json_obj(text: str | None, name: str) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SystemExit(f"{name}: invalid JSON ({e.msg}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise SystemExit(f"{name}: expected a JSON object, got {text!r}")
-    return value
+    return parse_json_object(text or None, name) or {}
 
 
 def _existing(path: str, what: str = "input") -> Path:

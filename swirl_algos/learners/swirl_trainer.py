@@ -246,13 +246,12 @@ class SwirlTrainer(Trainer):
                     break
                 fresh = self._fresh_states(need)
                 c2, r2, b2 = self._sample_and_judge(fresh)
+                f2 = list(zip(b2.stopped, b2.ended, b2.truncated))
                 ok = (~_flat_groups(r2)).nonzero().flatten().tolist()
                 resampled += need
                 kept_rows += [fresh[i] for i in ok]
                 kept_comp += [c for i in ok for c in c2[i * g : (i + 1) * g]]
-                kept_flags += [
-                    f for i in ok for f in list(zip(b2.stopped, b2.ended, b2.truncated))[i * g : (i + 1) * g]
-                ]
+                kept_flags += [f for i in ok for f in f2[i * g : (i + 1) * g]]
                 kept_rewards = torch.cat([kept_rewards, r2[ok]])
             flags = kept_flags
             self._metrics["groups/resampled"].append(float(resampled))
