@@ -198,19 +198,6 @@ def build_policy(args: argparse.Namespace) -> Any:
 
         if not args.served_model:
             raise SystemExit("--served-model is required with --base-url (the model name on the server)")
-        urls = [u.strip() for u in args.base_url.split(",") if u.strip()]
-        if len(urls) > 1:
-            from swirl_algos.policies.multi import MultiServerPolicy
-
-            return MultiServerPolicy(
-                urls,
-                args.served_model,
-                chat_template_kwargs=template_kwargs,
-                concurrency=args.concurrency or args.num_envs,
-                max_tokens=args.max_new_tokens,
-                temperature=args.temperature,
-                top_p=args.top_p,
-            )
         return OpenAIPolicy(
             args.base_url,
             args.served_model,

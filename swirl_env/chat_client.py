@@ -48,7 +48,7 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -299,6 +299,22 @@ def chat_completions_url(base_url: str) -> str:
     return url if url.endswith("/chat/completions") else url + "/chat/completions"
 
 
+def split_base_urls(base_url: str | Sequence[str]) -> list[str]:
+    """One or several API roots: a list, or one string with URLs separated by commas.
+
+    Example:
+        >>> split_base_urls("http://a:8000/v1, http://b:8000/v1")
+        ['http://a:8000/v1', 'http://b:8000/v1']
+    """
+    items = base_url.split(",") if isinstance(base_url, str) else list(base_url)
+    urls = [str(u).strip() for u in items if str(u).strip()]
+    if not urls:
+        raise ValueError("base_url is required (e.g. 'http://localhost:8000/v1')")
+    if len({chat_completions_url(u) for u in urls}) != len(urls):
+        raise ValueError(f"duplicate base URLs: {urls}")
+    return urls
+
+
 def _retry_after(resp: httpx.Response) -> float | None:
     header = resp.headers.get("retry-after")
     if not header:
@@ -314,7 +330,9 @@ class ChatCompletionsClient:
 
     Args:
         base_url: the API root (``http://localhost:8000/v1``); a URL ending in
-            ``/chat/completions`` is used as is.
+            ``/chat/completions`` is used as is. Several servers of the same model: a list, or
+            one string of comma-separated URLs; each attempt goes to the server with the fewest
+            requests in flight (ties: round robin), and a retry goes to another server.
         api_key: the bearer token; default: the ``api_key_env`` environment variable, if set.
         timeout: the overall deadline of one attempt, in seconds: connecting (at most 10 s of
             it), sending, waiting and reading the whole reply (see the module docstring).
@@ -327,7 +345,7 @@ class ChatCompletionsClient:
             with equal jitter (between half and all of it), or longer when ``Retry-After`` says so.
         headers: more HTTP headers.
         api_key_env: the environment variable holding the key (``None``: none is read).
-        max_connections: the connection pool size (requests in flight at once).
+        max_connections: the connection pool size per server (requests in flight at once).
         require_content: retry replies whose content is empty or only whitespace.
         name: what a request is, in log messages (``"judge request"``...).
         retry_log_level: the logging level of the "retrying" messages.
@@ -350,7 +368,7 @@ class ChatCompletionsClient:
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         *,
         api_key: str | None = None,
         timeout: float = 60.0,
@@ -367,8 +385,7 @@ class ChatCompletionsClient:
         total_timeout: float | None = None,
         max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
     ) -> None:
-        if not base_url:
-            raise ValueError("base_url is required (e.g. 'http://localhost:8000/v1')")
+        urls = split_base_urls(base_url or "")
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         if timeout <= 0:
@@ -382,7 +399,15 @@ class ChatCompletionsClient:
         if max_reply_bytes < 1:
             raise ValueError(f"max_reply_bytes must be >= 1, got {max_reply_bytes}")
         self.base_url = base_url
-        self.url = chat_completions_url(base_url)
+        #: every server's endpoint; ``url`` is the first (the only one with one server)
+        self.urls = [chat_completions_url(u) for u in urls]
+        self.url = self.urls[0]
+        #: the API roots, one per server
+        self.base_urls = urls
+        #: attempts sent to each server so far (by API root)
+        self.counts = {u: 0 for u in urls}
+        self._in_flight = [0] * len(self.urls)
+        self._next = 0
         self.timeout = float(timeout)
         self.total_timeout = None if total_timeout is None else float(total_timeout)
         self.max_reply_bytes = int(max_reply_bytes)
@@ -399,7 +424,8 @@ class ChatCompletionsClient:
         self.headers = hdrs
         self._own_client = client is None
         if client is None:
-            limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+            pool = max_connections * len(urls)  # per server
+            limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
             transport = httpx.HTTPTransport(limits=limits)
             self.strict_deadline = _install_deadlines(transport)
             client = httpx.Client(
@@ -460,9 +486,10 @@ class ChatCompletionsClient:
                 time.sleep(delay)
         assert last is not None
         self._count_failure()
-        logger.debug("%s to %s gave up after %d attempts: %s", self.name, self.url, attempts, last)
+        where = self.url if len(self.urls) == 1 else ", ".join(self.urls)
+        logger.debug("%s to %s gave up after %d attempts: %s", self.name, where, attempts, last)
         raise ChatRequestError(
-            f"{self.url}: gave up after {attempts} attempts; last error: {last}",
+            f"{where}: gave up after {attempts} attempts; last error: {last}",
             attempts=attempts,
             status=last.status,
             raw=last.raw,
@@ -507,7 +534,32 @@ class ChatCompletionsClient:
                 raise httpx.ReadTimeout("the request's deadline passed")
         return reader.finish()
 
+    def _acquire(self, avoid: int | None) -> int:
+        """The server for the next attempt: fewest in flight, ties round robin, not ``avoid``
+        (the server whose attempt just failed) when there is another."""
+        with self._lock:
+            n = len(self.urls)
+            order = [(self._next + k) % n for k in range(n)]
+            if avoid is not None and n > 1:
+                order.remove(avoid)
+            best = min(order, key=lambda i: self._in_flight[i])
+            self._in_flight[best] += 1
+            self._next = (best + 1) % n
+            self.counts[self.base_urls[best]] += 1
+            return best
+
     def _attempt(self, body: bytes, attempt: int, end: float | None = None) -> ChatReply:
+        server = self._acquire(getattr(_LOCAL, "failed_server", None) if attempt > 1 else None)
+        _LOCAL.failed_server = server  # cleared below when the attempt succeeds
+        try:
+            reply = self._attempt_on(self.urls[server], body, attempt, end)
+        finally:
+            with self._lock:
+                self._in_flight[server] -= 1
+        _LOCAL.failed_server = None
+        return reply
+
+    def _attempt_on(self, url: str, body: bytes, attempt: int, end: float | None = None) -> ChatReply:
         deadline = time.monotonic() + self.timeout
         if end is not None:
             deadline = min(deadline, end)
@@ -516,7 +568,7 @@ class ChatCompletionsClient:
         try:
             with self._client.stream(
                 "POST",
-                self.url,
+                url,
                 content=body,
                 headers=self.headers,
                 timeout=httpx.Timeout(left, connect=min(10.0, left)),
@@ -542,7 +594,7 @@ class ChatCompletionsClient:
             raise _Retryable(f"HTTP {status}: {text[:200]}", retry_after=retry_after, status=status, raw=text)
         if status >= 400:
             raise ChatRequestError(
-                f"HTTP {status} from {self.url} (not retried): {text[:500]}",
+                f"HTTP {status} from {url} (not retried): {text[:500]}",
                 attempts=attempt,
                 status=status,
                 raw=text,

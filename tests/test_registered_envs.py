@@ -32,13 +32,13 @@ def test_every_registered_env_passes_check_env_and_survives_a_short_hostile_epis
     # no call, a malformed call, text with a NUL and a lone surrogate: informative observations,
     # the episode goes on and nothing raises
     for action in ("I am not sure.", "<answer> unterminated", "\x00 \ud800 <<<>>>"):
-        obs2, reward, terminated, truncated, info2 = env.step(action)
+        obs2, reward, terminated, _truncated, _info = env.step(action)
         assert isinstance(obs2, str) and len(obs2) > len(obs)
         assert not terminated and float(reward) == 0.0
         assert env.observation_space.contains(obs2)
         obs = obs2
 
-    obs3, reward, terminated, truncated, info3 = env.step("<answer> 42 </answer>")
+    _obs, reward, terminated, truncated, info3 = env.step("<answer> 42 </answer>")
     assert terminated and not truncated
     assert 0.0 <= float(reward) <= 1.0
     assert info3["final_answer"] == "42"

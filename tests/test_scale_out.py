@@ -10,17 +10,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from swirl_algos.cli import main
-from swirl_algos.policies.multi import MultiServerPolicy
+from swirl_algos.policies.openai import OpenAIPolicy
+from swirl_env.rewards.judges.base import ProcessRequest
+from swirl_env.rewards.judges.openai import OpenAIProcessJudge
 
 
-def _server(delay: float):
+def _server(delay: float, *, fail: bool = False, content: str | None = None):
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             time.sleep(delay)
+            if fail:  # an overloaded server: every request gets a retryable 503
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             question = body["messages"][-1]["content"]
+            text = content if content is not None else f"<answer> {len(question)} </answer>"
             reply = {
-                "choices": [{"message": {"role": "assistant", "content": f"<answer> {len(question)} </answer>"},
+                "choices": [{"message": {"role": "assistant", "content": text},
                              "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1},
             }  # fmt: skip
@@ -43,7 +51,7 @@ def test_requests_spread_over_servers_least_loaded_first():
     fast, fast_url = _server(0.0)
     slow, slow_url = _server(0.3)
     try:
-        policy = MultiServerPolicy([fast_url, slow_url], "m", concurrency=2, timeout=10)
+        policy = OpenAIPolicy([fast_url, slow_url], "m", concurrency=2, timeout=10)
         states = [[{"role": "user", "content": "q" * (i + 1)}] for i in range(12)]
         actions = policy.act(states, seeds=list(range(12)))
         assert actions == [f"<answer> {i + 1} </answer>" for i in range(12)]  # order kept
@@ -54,7 +62,35 @@ def test_requests_spread_over_servers_least_loaded_first():
         fast.shutdown()
         slow.shutdown()
     with pytest.raises(ValueError, match="duplicate"):
-        MultiServerPolicy([fast_url, fast_url], "m")
+        OpenAIPolicy([fast_url, fast_url + "/"], "m")
+    with pytest.raises(ValueError, match="base_url is required"):
+        OpenAIPolicy(" , ", "m")
+
+
+def test_a_retry_goes_to_another_server_and_judges_spread_too():
+    down, down_url = _server(0.0, fail=True)
+    up, up_url = _server(0.0, content="The step helps. GOOD")
+    try:
+        # one comma-separated string, as `--base-url URL1,URL2` gives it
+        policy = OpenAIPolicy(f"{down_url},{up_url}", "m", concurrency=1, backoff_base=0.0, timeout=10)
+        states = [[{"role": "user", "content": "q" * (i + 1)}] for i in range(6)]
+        assert policy.act(states) == ["The step helps. GOOD"] * 6
+        assert policy.counts[up_url] == 6  # every request ends on the healthy server
+        assert 1 <= policy.counts[down_url] <= 6  # the overloaded one was tried, then avoided
+        assert policy.describe()["servers"] == [down_url, up_url]
+        policy.close()
+
+        judge = OpenAIProcessJudge([down_url, up_url], "judge", concurrency=2, backoff_base=0.0, timeout=10)
+        reqs = [
+            ProcessRequest(None, [{"role": "user", "content": f"Question {i}"}], "<answer> 1 </answer>")
+            for i in range(5)
+        ]
+        labels = [j.label for j in judge.judge_steps(reqs)]
+        assert labels == [True] * 5
+        assert judge._chat.counts[up_url] == 5
+    finally:
+        down.shutdown()
+        up.shutdown()
 
 
 def test_shards_are_resumable_and_merge_into_the_full_run(tmp_path):

@@ -94,10 +94,12 @@ class OpenAIPolicy(Policy):
 
     Args:
         base_url: the API root (``http://localhost:8000/v1``); a URL ending in
-            ``/chat/completions`` is used as is.
+            ``/chat/completions`` is used as is. Several servers of the same model: a list or a
+            comma-separated string; each request goes to the least-loaded one and a retry to
+            another (:class:`~swirl_env.chat_client.ChatCompletionsClient`).
         model: the served model name.
         api_key: the bearer token; default: the ``api_key_env`` environment variable, if set.
-        concurrency: requests in flight at once.
+        concurrency: requests in flight at once, per server.
         timeout: the overall deadline of one request attempt, in seconds: connecting (at most
             10 s), sending, waiting and reading the whole reply.
         max_retries: retries after the first attempt.
@@ -129,7 +131,7 @@ class OpenAIPolicy(Policy):
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         model: str,
         api_key: str | None = None,
         concurrency: int = 8,
@@ -178,6 +180,8 @@ class OpenAIPolicy(Policy):
         self.base_url = base_url
         self.model = model
         self.concurrency = concurrency
+        #: requests in flight at once over all servers
+        self.workers = concurrency * len(self._chat.urls)
         self.timeout = self._chat.timeout
         self.max_retries = max_retries
         self.max_tokens = max_tokens
@@ -208,11 +212,17 @@ class OpenAIPolicy(Policy):
                 len(self.stop_strings),
             )
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """Requests sent to each server so far (by API root)."""
+        return dict(self._chat.counts)
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "model": self.model,
             "base_url": self.base_url,
+            **({"servers": self._chat.base_urls} if len(self._chat.base_urls) > 1 else {}),
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
@@ -232,9 +242,9 @@ class OpenAIPolicy(Policy):
         if not states:
             return []
         jobs = [(list(s), None if seeds is None else int(seeds[i])) for i, s in enumerate(states)]
-        if len(jobs) == 1 or self.concurrency == 1:
+        if len(jobs) == 1 or self.workers == 1:
             return [self._one(m, s) for m, s in jobs]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(jobs))) as pool:
             return list(pool.map(lambda job: self._one(*job), jobs))
 
     def close(self) -> None:

@@ -68,13 +68,15 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
 
     Args:
         base_url: the API root (``http://localhost:8000/v1``); a URL ending in
-            ``/chat/completions`` is used as is.
+            ``/chat/completions`` is used as is. Several servers of the same model: a list or a
+            comma-separated string; each request goes to the least-loaded one and a retry to
+            another (:class:`~swirl_env.chat_client.ChatCompletionsClient`).
         model: the served model name.
         prompt: ``"auto"``, a prompt version, a :class:`~swirl_env.rewards.prompts.JudgePrompt`,
             or for process judges ``{"math": ..., "search": ...}``.
         api_key: the bearer token; default: the ``api_key_env`` environment variable, if set.
         api_key_env: the environment variable holding the key.
-        concurrency: requests in flight at once.
+        concurrency: requests in flight at once, per server.
         timeout: the overall deadline of one request attempt, in seconds: connecting (at most
             10 s), sending, waiting and reading the whole reply.
         max_retries: retries after the first attempt.
@@ -95,7 +97,7 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         model: str,
         *,
         kind: str,
@@ -142,6 +144,8 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
         self.base_url = base_url
         self.model = model
         self.concurrency = concurrency
+        #: requests in flight at once over all servers
+        self.workers = concurrency * len(self._chat.urls)
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_base = backoff_base
@@ -219,10 +223,10 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
             self.check_request(r, self.kind)
         if not requests:
             return []
-        if len(requests) == 1 or self.concurrency == 1:
+        if len(requests) == 1 or self.workers == 1:
             results = [self._judge_one(r) for r in requests]
         else:
-            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool:
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(requests))) as pool:
                 it = pool.map(self._judge_one, requests)
                 if self.progress:
                     from tqdm.auto import tqdm
@@ -244,7 +248,7 @@ class OpenAIProcessJudge(OpenAIJudgeBase, ProcessJudge):
         'process-search-v1'
     """
 
-    def __init__(self, base_url: str, model: str, **kwargs: Any) -> None:
+    def __init__(self, base_url: str | Sequence[str], model: str, **kwargs: Any) -> None:
         super().__init__(base_url, model, kind="process", **kwargs)
 
     def judge_steps(self, requests: Sequence[ProcessRequest]) -> list[Judgement]:
@@ -259,7 +263,7 @@ class OpenAIOutcomeJudge(OpenAIJudgeBase, OutcomeJudge):
         'outcome-v1'
     """
 
-    def __init__(self, base_url: str, model: str, **kwargs: Any) -> None:
+    def __init__(self, base_url: str | Sequence[str], model: str, **kwargs: Any) -> None:
         kwargs.setdefault("prompt", "outcome-v1")
         super().__init__(base_url, model, kind="outcome", **kwargs)
 
