@@ -489,6 +489,7 @@ def load_judge(
     * ``"rule"``: the rule-based judges (``Rule{Process,Outcome}Judge``, no model);
     * ``"hf:NAME_OR_PATH"``: a local Hugging Face model judge (``HF{Process,Outcome}Judge.from_pretrained``);
     * ``"openai:MODEL@BASE_URL"``: an OpenAI-compatible endpoint (``OpenAI{Process,Outcome}Judge``);
+      several servers of the same model: ``"openai:MODEL@URL1,URL2"``;
     * ``"package.module:Class"`` or ``"package.module:Class.factory"``: any judge class or factory.
 
     ``kwargs`` go to the constructor/factory (e.g. ``{"mode": "score", "prompt": "process-math-v1"}``);

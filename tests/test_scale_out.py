@@ -116,3 +116,11 @@ def test_shards_are_resumable_and_merge_into_the_full_run(tmp_path):
     assert merged == records(tmp_path / "full.jsonl")
     with pytest.raises(SystemExit, match="0 <= I < N"):
         main([*base, "--shard", "3/3", "--output", str(tmp_path / "x.jsonl")])
+
+
+def test_a_judge_spec_names_several_servers():
+    from swirl_algos.evaluation import load_judge
+
+    judge = load_judge("openai:judge-m@http://127.0.0.1:1/v1,http://127.0.0.1:2/v1", "outcome")
+    assert judge._chat.base_urls == ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"]
+    assert judge.workers == 2 * judge.concurrency
