@@ -249,7 +249,12 @@ def run(args: argparse.Namespace) -> int:
     from accelerate import PartialState
 
     if PartialState().is_main_process:
-        summary = {"algo": args.algo, "model_dir": result.model_dir, "stats": result.stats}
+        summary = {
+            "algo": args.algo,
+            "model_dir": result.model_dir,
+            "stats": result.stats,
+            "log_history": result.log_history,
+        }
         (Path(args.output) / "train_summary.json").write_text(json.dumps(summary, indent=2, default=str))
         from swirl_algos.prompt_settings import save_prompt_settings
 
