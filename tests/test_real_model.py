@@ -169,3 +169,70 @@ def test_smollm2_pipeline_end_to_end(smollm2, tmp_path):
     results = json.loads((ev / "results.json").read_text())
     assert results["metrics"]["accuracy"]["n"] == 2
     assert 0.0 <= results["metrics"]["parse_failure_rate"]["mean"] <= 1.0
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None,
+    reason="needs: pip install 'transformers[serving]'",
+)
+def test_smollm2_through_transformers_serve_with_the_openai_policy_and_judges(smollm2, tmp_path):
+    """A real OpenAI-compatible server (``transformers serve`` on 127.0.0.1) in front of the real
+    model: one GSM8K episode with the OpenAI policy, then the OpenAI process and outcome judges
+    (the paper's prompts) over the same server. Every wait is bounded: server start, requests."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    from swirl_algos.cli import main
+
+    exe = shutil.which("transformers")
+    assert exe, "the transformers command is not on PATH"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    cmd = [exe, "serve", smollm2, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed in finally
+    server = subprocess.Popen([*cmd, "--dtype", "float32"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "transformers serve did not come up within 240 s"
+            time.sleep(1)
+
+        traj = tmp_path / "traj.jsonl"
+        gen = [*GSM8K, "--base-url", url, "--served-model", smollm2, "--n-tasks", "1", "--temperature", "0"]
+        assert main(["generate", *gen, "--max-new-tokens", "24", "--output", str(traj), "--no-progress"]) == 0
+        trajs = _read(traj)
+        assert len(trajs) == 1 and trajs[0]["steps"]
+        assert trajs[0]["policy"]["base_url"] == url
+        assert all(m["content"] for m in trajs[0]["messages"] if m["role"] == "assistant")
+
+        judged = tmp_path / "judged.jsonl"
+        spec = f"openai:{smollm2}@{url}"
+        kw = json.dumps({"max_tokens": 32, "timeout": 120, "max_retries": 1})
+        judge = ["judge", str(traj), str(judged), "--process-judge", spec, "--process-judge-kwargs", kw]
+        judge += ["--outcome-judge", spec, "--outcome-judge-kwargs", kw, "--no-progress"]
+        assert main(judge) == 0
+        rows = _read(judged)
+        process = [s.get("process") for t in rows for s in t["steps"]]
+        # every step has the server model's judgement: a verdict, or no verdict with the reason
+        assert process and all(isinstance(j, dict) and j["judge"].startswith("openai:") for j in process)
+        assert all(j["label"] is not None or j["error"] for j in process)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=20)
+        log.close()
