@@ -15,17 +15,20 @@ solved with the SymPy calculator):
    mistakes of its own.
 4. **generate** (Stage 1): the base model answers ``gen_tasks`` new training questions,
    ``gen_samples`` times each, with the real calculator.
-5. **judge**: every step is judged GOOD/BAD by the gold-aware rule judge
-   (:class:`~swirl_env.envs.arithmetic.ArithmeticProcessJudge`), every final answer YES/NO by
-   the rule outcome judge; then the paper's filters (``process``, ``outcome``...) and the
+5. **judge**: every step is judged GOOD/BAD by the gold-free rule judge
+   (:class:`~swirl_env.envs.arithmetic.ArithmeticStepJudge`: the question and the conversation,
+   never the gold; ``process_judge="gold"`` for the gold-aware one), every final answer YES/NO
+   against the gold answer; then the paper's filters (``process``, ``outcome``...) and the
    step-wise decomposition into (state, action) records.
-6. **train** (Stage 2), from the base model, for each seed: SWiRL (RLOO policy gradient on fresh
-   actions sampled at the stored states and rewarded by the process judge; no tool runs) on the
-   process-filtered and on the outcome-filtered data, and the SFT baseline on the same data.
+6. **train** (Stage 2), from the base model, for each seed: SWiRL (shared-prefix RLOO policy
+   gradient on fresh actions sampled at the stored states and rewarded by the process judge; no
+   tool runs) on the ``swirl_filters`` data (process-filtered by default; add ``"outcome"`` for the
+   paper's filter contrast) and the SFT baseline on the ``sft_filters`` data.
 7. **evaluate**: multi-step episodes with the real tools on held-out *test* questions (a split
-   disjoint from training by construction), for the base model and every trained model and seed:
-   accuracy, mean process label, steps per episode, with 95% confidence intervals (bootstrap over
-   test questions, all seeds pooled; differences to the base model are paired).
+   disjoint from training by construction), for the base model and every trained model and seed,
+   sampled and greedy: accuracy, mean process label, steps per episode, with 95% confidence
+   intervals (a two-level bootstrap over training seeds and test questions; differences are
+   paired by question and seed).
 
 Then it prints the table, writes ``results.json`` (every number, per seed), and saves
 ``accuracy.png`` and ``learning_curves.png`` in the output directory.
@@ -86,7 +89,7 @@ METHOD_LABELS = {
 # ---------------------------------------------------------------------------------------------- config
 @dataclass
 class DemoConfig:
-    """Every setting of the demo (defaults: the full run, about 14 minutes on 2 CPU cores).
+    """Every setting of the demo (defaults: the full run; its measured time is in docs/benchmarks.md).
 
     Attributes:
         output_dir: where every stage's output goes (re-used on re-runs).
@@ -126,7 +129,7 @@ class DemoConfig:
     """
 
     output_dir: str = "runs/demo"
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    seeds: list[int] = field(default_factory=lambda: [0, 1])
     env_kwargs: dict[str, Any] = field(default_factory=lambda: {"max_ops": 3, "max_distractors": 1})
     vocab_size: int = 700
     hidden_size: int = 128
@@ -142,11 +145,11 @@ class DemoConfig:
     temperature: float = 0.7
     max_new_tokens: int = 24
     process_judge: str = "step"
-    swirl_filters: list[str] = field(default_factory=lambda: ["process", "outcome"])
+    swirl_filters: list[str] = field(default_factory=lambda: ["process"])
     sft_filters: list[str] = field(default_factory=lambda: ["process"])
     swirl_steps: int = 60
     swirl_lr: float = 1e-4
-    swirl_beta: float = 0.02
+    swirl_beta: float = 0.1
     swirl_advantage: str = "rloo"
     swirl_temperature: float = 1.0
     swirl_dynamic_sampling: str = "resample"

@@ -146,3 +146,16 @@ def test_paper_config_validation():
     with pytest.raises(ValueError, match="multiple"):
         PaperConfig(batch_size=6, num_generations=4)
     assert set(PAPER_TABLE2) == set(EVAL_ENVS) and not math.isnan(PAPER_TABLE2["GSM8K"][1])
+
+
+def test_sweep_demo_parses_variants_and_rejects_malformed_ones():
+    from benchmarks.sweep_demo import parse_variant
+
+    assert parse_variant("big=swirl_batch_size=256,swirl_lr=3e-4,swirl_advantage=group_norm") == (
+        "big",
+        {"swirl_batch_size": 256, "swirl_lr": 3e-4, "swirl_advantage": "group_norm"},
+    )
+    assert parse_variant("defaults=") == ("defaults", {})
+    for bad in ("no-equals", "=swirl_lr=1", "x=swirl_lr"):
+        with pytest.raises(ValueError):
+            parse_variant(bad)
