@@ -48,7 +48,13 @@ from swirl_algos.learners.config import SwirlConfig
 from swirl_algos.learners.shared_prefix import end_of_turn_ids
 from swirl_algos.learners.stepwise import encode_messages
 from swirl_env.parsing import ActionParser
-from swirl_env.rewards.judges.base import Judgement, ProcessJudge, ProcessRequest
+from swirl_env.rewards.judges.base import (
+    Judgement,
+    ProcessJudge,
+    ProcessRequest,
+    check_reward_mode,
+    judgement_reward,
+)
 from swirl_env.tasks.base import Task
 from swirl_env.trajectory import Step
 
@@ -195,8 +201,7 @@ class ProcessJudgeReward:
     ) -> None:
         if not isinstance(judge, ProcessJudge):
             raise TypeError(f"judge must be a ProcessJudge, got {type(judge).__name__}")
-        if reward not in ("label", "score"):
-            raise ValueError(f"reward must be 'label' or 'score', got {reward!r}")
+        check_reward_mode(reward)
         if on_failure not in ("skip", "zero"):
             raise ValueError(f"on_failure must be 'skip' or 'zero', got {on_failure!r}")
         self.judge = judge
@@ -269,16 +274,11 @@ class ProcessJudgeReward:
         failed = good = 0
         for req, j in zip(requests, judgements):
             self.stats[f"kind/{req.step['kind']}"] += 1
-            value: float | None
+            value = judgement_reward(j, self.reward, None if self.on_failure == "skip" else 0.0)
             if j.label is None:
                 failed += 1
-                value = None if self.on_failure == "skip" else 0.0
                 if failed == 1:
                     logger.warning("judge failure (%s): %s", self.on_failure, j.error or "no label")
-            elif self.reward == "score" and j.score is not None:
-                value = float(j.score)
-            else:
-                value = float(bool(j.label))
             good += bool(j.label)
             rewards.append(value)
         n = len(requests)

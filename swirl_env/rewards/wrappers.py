@@ -42,6 +42,8 @@ from swirl_env.rewards.judges.base import (
     OutcomeRequest,
     ProcessJudge,
     ProcessRequest,
+    check_reward_mode,
+    judgement_reward,
 )
 from swirl_env.tasks.base import Task
 from swirl_env.trajectory import Message, Trajectory
@@ -63,21 +65,8 @@ def _components(info: dict[str, Any], reward: float) -> dict[str, float]:
     return dict(comps) if isinstance(comps, dict) else {"env": float(reward)}
 
 
-def _value(j: Judgement, mode: str, on_failure: float) -> float:
-    if j.label is None:
-        return float(on_failure)
-    if mode == "score" and j.score is not None:
-        return float(j.score)
-    return float(bool(j.label))
-
-
 def _no_answer(name: str) -> Judgement:
     return Judgement(label=False, score=0.0, rationale="no final answer", judge=name)
-
-
-def _check_mode(reward: str) -> None:
-    if reward not in ("label", "score"):
-        raise ValueError(f"reward must be 'label' or 'score', got {reward!r}")
 
 
 # ---------------------------------------------------------------------------------------------- requests
@@ -222,7 +211,7 @@ class ProcessReward(_RecordingWrapper):
         super().__init__(env)
         if not isinstance(judge, ProcessJudge):
             raise TypeError(f"judge must be a ProcessJudge, got {type(judge).__name__}")
-        _check_mode(reward)
+        check_reward_mode(reward)
         self.judge = judge
         self.weight = float(weight)
         self.reward_mode = reward
@@ -253,7 +242,7 @@ class ProcessReward(_RecordingWrapper):
         step["process"] = record
         info["process"] = record
         comps = _components(info, reward)
-        comps["process"] = self.weight * _value(judgement, self.reward_mode, self.on_failure)
+        comps["process"] = self.weight * judgement_reward(judgement, self.reward_mode, self.on_failure)
         info["reward_components"] = comps
         if terminated or truncated:
             info["process_labels"] = [j["label"] for j in self._judgements]
@@ -307,7 +296,7 @@ class OutcomeReward(_RecordingWrapper):
         super().__init__(env)
         if judge is not None and not isinstance(judge, OutcomeJudge):
             raise TypeError(f"judge must be an OutcomeJudge or None, got {type(judge).__name__}")
-        _check_mode(reward)
+        check_reward_mode(reward)
         self.judge = judge
         self.weight = float(weight)
         self.reward_mode = reward
@@ -341,7 +330,7 @@ class OutcomeReward(_RecordingWrapper):
                 if judgement.label is None:
                     self.failures += 1
                     logger.warning("outcome judgement failed: %s", judgement.error)
-                value = _value(judgement, self.reward_mode, self.on_failure)
+                value = judgement_reward(judgement, self.reward_mode, self.on_failure)
                 self._judgement = judgement.to_record()
                 info["outcome"] = {**outcome, "judge": self._judgement}
         comps["outcome"] = self.weight * value

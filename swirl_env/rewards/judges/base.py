@@ -33,11 +33,14 @@ from swirl_env.tasks.base import Task
 from swirl_env.trajectory import Message
 
 __all__ = [
+    "REWARD_MODES",
     "Judgement",
     "OutcomeJudge",
     "OutcomeRequest",
     "ProcessJudge",
     "ProcessRequest",
+    "check_reward_mode",
+    "judgement_reward",
     "request_to_dict",
 ]
 
@@ -123,6 +126,37 @@ class Judgement:
     def from_dict(cls, d: Mapping[str, Any]) -> Judgement:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+#: how a judgement becomes a reward: the hard label, or the judge's soft score when it gives one
+REWARD_MODES = ("label", "score")
+
+
+def check_reward_mode(reward: str) -> str:
+    """``reward`` if it is one of :data:`REWARD_MODES`, else a ``ValueError`` that lists them."""
+    if reward not in REWARD_MODES:
+        raise ValueError(f"reward must be 'label' or 'score', got {reward!r}")
+    return reward
+
+
+def judgement_reward(j: Judgement, reward: str = "label", on_failure: float | None = 0.0) -> float | None:
+    """The one mapping from a judgement to a reward, used by the reward wrappers and the learners.
+
+    GOOD/YES is 1 and BAD/NO 0 (``reward="label"``); with ``reward="score"`` the judge's soft
+    score is used when it gives one (else the label). A failed judgement (``label is None``)
+    gives ``on_failure`` (``None``: leave the sample out).
+
+    Example:
+        >>> judgement_reward(Judgement(label=True, score=0.8), "score"), judgement_reward(Judgement(label=True, score=0.8))
+        (0.8, 1.0)
+        >>> judgement_reward(Judgement.failure("timeout"), on_failure=None) is None
+        True
+    """
+    if j.label is None:
+        return None if on_failure is None else float(on_failure)
+    if reward == "score" and j.score is not None:
+        return float(j.score)
+    return float(bool(j.label))
 
 
 def _task_dict(task: Task | None) -> dict[str, Any] | None:
