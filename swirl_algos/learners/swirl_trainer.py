@@ -59,8 +59,8 @@ def group_advantages(rewards: torch.Tensor, kind: str = "rloo", eps: float = 1e-
     are left out of the baseline and get advantage 0.
 
     Example:
-        >>> group_advantages(torch.tensor([[1.0, 0.0, 0.0, 1.0]])).tolist()
-        [[0.6666666865348633, -0.6666666865348633, -0.6666666865348633, 0.6666666865348633]]
+        >>> [round(a, 4) for a in group_advantages(torch.tensor([[1.0, 0.0, 0.0, 1.0]]))[0].tolist()]
+        [0.6667, -0.6667, -0.6667, 0.6667]
     """
     valid = ~torch.isnan(rewards)
     r = torch.where(valid, rewards, torch.zeros_like(rewards))
