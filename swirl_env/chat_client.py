@@ -408,6 +408,8 @@ class ChatCompletionsClient:
         self.counts = {u: 0 for u in urls}
         self._in_flight = [0] * len(self.urls)
         self._next = 0
+        #: requests in flight at once over all servers (``max_connections`` per server)
+        self.max_in_flight = max_connections * len(urls)
         self.timeout = float(timeout)
         self.total_timeout = None if total_timeout is None else float(total_timeout)
         self.max_reply_bytes = int(max_reply_bytes)
@@ -424,7 +426,7 @@ class ChatCompletionsClient:
         self.headers = hdrs
         self._own_client = client is None
         if client is None:
-            pool = max_connections * len(urls)  # per server
+            pool = self.max_in_flight
             limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
             transport = httpx.HTTPTransport(limits=limits)
             self.strict_deadline = _install_deadlines(transport)
@@ -454,13 +456,15 @@ class ChatCompletionsClient:
         last: _Retryable | None = None
         attempts = self.max_retries + 1
         end = None if self.total_timeout is None else time.monotonic() + self.total_timeout
+        server: int | None = None
         for attempt in range(attempts):
             with self._lock:
                 self.stats["requests"] += 1
                 if attempt:
                     self.stats["retries"] += 1
+            server = self._acquire(avoid=server)  # a retry avoids the server that just failed
             try:
-                return self._attempt(payload, attempt + 1, end)
+                return self._attempt(server, payload, attempt + 1, end)
             except ChatRequestError:
                 self._count_failure()
                 raise
@@ -548,18 +552,15 @@ class ChatCompletionsClient:
             self.counts[self.base_urls[best]] += 1
             return best
 
-    def _attempt(self, body: bytes, attempt: int, end: float | None = None) -> ChatReply:
-        server = self._acquire(getattr(_LOCAL, "failed_server", None) if attempt > 1 else None)
-        _LOCAL.failed_server = server  # cleared below when the attempt succeeds
+    def _attempt(self, server: int, body: bytes, attempt: int, end: float | None = None) -> ChatReply:
+        """One attempt on server number ``server`` (taken by :meth:`_acquire`, released here)."""
         try:
-            reply = self._attempt_on(self.urls[server], body, attempt, end)
+            return self._post(self.urls[server], body, attempt, end)
         finally:
             with self._lock:
                 self._in_flight[server] -= 1
-        _LOCAL.failed_server = None
-        return reply
 
-    def _attempt_on(self, url: str, body: bytes, attempt: int, end: float | None = None) -> ChatReply:
+    def _post(self, url: str, body: bytes, attempt: int, end: float | None = None) -> ChatReply:
         deadline = time.monotonic() + self.timeout
         if end is not None:
             deadline = min(deadline, end)

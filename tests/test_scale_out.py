@@ -123,4 +123,4 @@ def test_a_judge_spec_names_several_servers():
 
     judge = load_judge("openai:judge-m@http://127.0.0.1:1/v1,http://127.0.0.1:2/v1", "outcome")
     assert judge._chat.base_urls == ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"]
-    assert judge.workers == 2 * judge.concurrency
+    assert judge._chat.max_in_flight == 2 * judge.concurrency

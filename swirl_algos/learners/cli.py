@@ -24,7 +24,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from swirl_algos.learners.config import OutcomeRLConfig, SupervisedConfig, SwirlConfig
+from swirl_algos.learners.config import REWARD_SOURCES, OutcomeRLConfig, SupervisedConfig, SwirlConfig
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--temperature", type=float)
     s.add_argument("--max-completion-length", type=int)
     s.add_argument("--max-prompt-length", type=int)
-    s.add_argument("--reward", choices=("label", "score"))
+    s.add_argument("--reward", choices=REWARD_SOURCES)
     s.add_argument("--judge-failure", choices=("skip", "zero"))
     s.add_argument("--deduplicate-states", action="store_true", default=None)
     s.add_argument("--tool-tags", help="JSON {tag: tool_name} (default: from each record's env_id)")

@@ -19,9 +19,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from swirl_env.rewards.judges.base import REWARD_MODES
+
 logger = logging.getLogger(__name__)
 
-REWARD_SOURCES = ("label", "score")
+#: how a judgement becomes SWiRL's reward (the one list, next to the mapping itself)
+REWARD_SOURCES = REWARD_MODES
 JUDGE_FAILURE_POLICIES = ("skip", "zero")
 ADVANTAGES = ("rloo", "group_norm")
 ENGINES = ("native", "trl")

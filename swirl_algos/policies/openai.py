@@ -180,8 +180,6 @@ class OpenAIPolicy(Policy):
         self.base_url = base_url
         self.model = model
         self.concurrency = concurrency
-        #: requests in flight at once over all servers
-        self.workers = concurrency * len(self._chat.urls)
         self.timeout = self._chat.timeout
         self.max_retries = max_retries
         self.max_tokens = max_tokens
@@ -242,9 +240,9 @@ class OpenAIPolicy(Policy):
         if not states:
             return []
         jobs = [(list(s), None if seeds is None else int(seeds[i])) for i, s in enumerate(states)]
-        if len(jobs) == 1 or self.workers == 1:
+        if len(jobs) == 1 or self._chat.max_in_flight == 1:
             return [self._one(m, s) for m, s in jobs]
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(jobs))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self._chat.max_in_flight, len(jobs))) as pool:
             return list(pool.map(lambda job: self._one(*job), jobs))
 
     def close(self) -> None:

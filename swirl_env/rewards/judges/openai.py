@@ -144,8 +144,6 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
         self.base_url = base_url
         self.model = model
         self.concurrency = concurrency
-        #: requests in flight at once over all servers
-        self.workers = concurrency * len(self._chat.urls)
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_base = backoff_base
@@ -223,10 +221,10 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
             self.check_request(r, self.kind)
         if not requests:
             return []
-        if len(requests) == 1 or self.workers == 1:
+        if len(requests) == 1 or self._chat.max_in_flight == 1:
             results = [self._judge_one(r) for r in requests]
         else:
-            with ThreadPoolExecutor(max_workers=min(self.workers, len(requests))) as pool:
+            with ThreadPoolExecutor(max_workers=min(self._chat.max_in_flight, len(requests))) as pool:
                 it = pool.map(self._judge_one, requests)
                 if self.progress:
                     from tqdm.auto import tqdm
