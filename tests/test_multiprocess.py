@@ -22,13 +22,33 @@ pytestmark = pytest.mark.slow
 TOLERANCE = 1e-4
 
 
-def _train(tmp: Path, out: str, nproc: int, grad_accum: int) -> dict[str, torch.Tensor]:
+def _tiny_data(tmp: Path, n_tasks: int) -> dict[str, torch.Tensor]:
+    """Oracle trajectories in ``tmp/t.jsonl`` and a tiny model in ``tmp/m``; its initial weights."""
+    from swirl_algos.policies.arithmetic_oracle import ArithmeticOraclePolicy
+    from swirl_algos.rollout import rollout
+    from swirl_algos.tiny import build_tiny_model, build_tiny_tokenizer
+
+    trajs = rollout(
+        "SwiRL-Arithmetic-v0",
+        ArithmeticOraclePolicy(error_rates=0.0),
+        env_kwargs={"max_ops": 2, "n_tasks": n_tasks},
+        progress=False,
+        output=tmp / "t.jsonl",
+    )
+    tok = build_tiny_tokenizer([m["content"] for t in trajs for m in t.messages], vocab_size=400)
+    model = build_tiny_model(tok, hidden_size=32, num_layers=1)
+    model.save_pretrained(tmp / "m")
+    tok.save_pretrained(tmp / "m")
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _train(tmp: Path, out: str, nproc: int, args: list[str]) -> dict[str, torch.Tensor]:
+    """``swirl train`` on ``tmp/t.jsonl`` from ``tmp/m`` in ``nproc`` processes; the saved weights."""
     from safetensors.torch import load_file
 
-    train = ["-m", "swirl_algos.cli", "train", "--algo", "sft", "--data", str(tmp / "t.jsonl")]
-    train += ["--model", str(tmp / "m"), "--output", str(tmp / out), "--max-steps", "3", "--seed", "0"]
-    train += ["--batch-size", "2", "--grad-accum", str(grad_accum), "--learning-rate", "1e-3"]
-    train += ["--report-to", "none", "--logging-steps", "1", "--save-steps", "1000"]
+    train = ["-m", "swirl_algos.cli", "train", "--data", str(tmp / "t.jsonl"), "--model", str(tmp / "m")]
+    train += ["--output", str(tmp / out), "--seed", "0", "--report-to", "none", "--logging-steps", "1"]
+    train += ["--save-steps", "1000", *args]
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc)]
         with socket.socket() as sock:  # a free port for the rendezvous
@@ -38,6 +58,7 @@ def _train(tmp: Path, out: str, nproc: int, grad_accum: int) -> dict[str, torch.
     else:
         cmd = [sys.executable, *train]
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp), env.get("PYTHONPATH", "")])  # judges written in tmp
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp)
     assert proc.returncode == 0, proc.stderr[-3000:]
     files = list((tmp / out).rglob("model.safetensors"))
@@ -45,26 +66,14 @@ def _train(tmp: Path, out: str, nproc: int, grad_accum: int) -> dict[str, torch.
     return load_file(str(sorted(files, key=lambda p: len(p.parts))[0]))
 
 
+def _sft(grad_accum: int) -> list[str]:
+    return ["--algo", "sft", "--max-steps", "3", "--batch-size", "2", "--grad-accum", str(grad_accum)]
+
+
 def test_sft_two_processes_match_one_process(tmp_path):
-    from swirl_algos.policies.arithmetic_oracle import ArithmeticOraclePolicy
-    from swirl_algos.rollout import rollout
-    from swirl_algos.tiny import build_tiny_model, build_tiny_tokenizer
-
-    trajs = rollout(
-        "SwiRL-Arithmetic-v0",
-        ArithmeticOraclePolicy(error_rates=0.0),
-        env_kwargs={"max_ops": 2, "n_tasks": 12},
-        progress=False,
-        output=tmp_path / "t.jsonl",
-    )
-    tok = build_tiny_tokenizer([m["content"] for t in trajs for m in t.messages], vocab_size=400)
-    model = build_tiny_model(tok, hidden_size=32, num_layers=1)
-    model.save_pretrained(tmp_path / "m")
-    tok.save_pretrained(tmp_path / "m")
-    initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    one = _train(tmp_path, "one", nproc=1, grad_accum=2)
-    two = _train(tmp_path, "two", nproc=2, grad_accum=1)
+    initial = _tiny_data(tmp_path, n_tasks=12)
+    one = _train(tmp_path, "one", 1, [*_sft(grad_accum=2), "--learning-rate", "1e-3"])
+    two = _train(tmp_path, "two", 2, [*_sft(grad_accum=1), "--learning-rate", "1e-3"])
     assert one.keys() == two.keys()
     moved = max((one[k] - initial[k]).abs().max().item() for k in one if k in initial)
     diff = max((one[k] - two[k]).abs().max().item() for k in one)
@@ -78,33 +87,7 @@ def test_swirl_native_engine_trains_in_two_processes(tmp_path):
     logs the step metrics of the native engine."""
     import json
 
-    from safetensors.torch import load_file
-
-    from swirl_algos.decompose import decompose
-    from swirl_algos.jsonl import write_jsonl
-    from swirl_algos.policies.arithmetic_oracle import ArithmeticOraclePolicy
-    from swirl_algos.rollout import rollout
-    from swirl_algos.tiny import build_tiny_model, build_tiny_tokenizer
-
-    trajs = rollout(
-        "SwiRL-Arithmetic-v0",
-        ArithmeticOraclePolicy(error_rates=0.0),
-        env_kwargs={"max_ops": 2, "n_tasks": 16},
-        progress=False,
-    )
-    write_jsonl(tmp_path / "steps.jsonl", decompose(trajs))
-    tok = build_tiny_tokenizer([m["content"] for t in trajs for m in t.messages], vocab_size=400)
-    model = build_tiny_model(tok, hidden_size=32, num_layers=1)
-    model.save_pretrained(tmp_path / "m")
-    tok.save_pretrained(tmp_path / "m")
-    initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    cmd += ["--master_addr", "127.0.0.1", "--master_port", str(port)]
-    cmd += ["-m", "swirl_algos.cli", "train", "--algo", "swirl", "--data", str(tmp_path / "steps.jsonl")]
+    initial = _tiny_data(tmp_path, n_tasks=16)
     # a judge a random tiny model satisfies about half the time, so groups carry a signal
     (tmp_path / "parity_judge.py").write_text(
         "from swirl_env.rewards.judges.base import Judgement, ProcessJudge\n"
@@ -113,18 +96,18 @@ def test_swirl_native_engine_trains_in_two_processes(tmp_path):
         "    def judge_steps(self, requests):\n"
         "        return [Judgement(label=len(r.action) % 2 == 0, score=None, judge=self.name) for r in requests]\n"
     )
-    cmd += ["--model", str(tmp_path / "m"), "--output", str(tmp_path / "out")]
-    cmd += ["--process-judge", "parity_judge:EvenLengthJudge"]
-    cmd += ["--num-generations", "4", "--batch-size", "8", "--max-steps", "3", "--learning-rate", "1e-2"]
-    cmd += ["--max-completion-length", "12", "--report-to", "none", "--logging-steps", "1"]
-    cmd += ["--save-steps", "1000", "--seed", "0"]
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    files = sorted((tmp_path / "out").rglob("model.safetensors"), key=lambda p: len(p.parts))
-    assert files, "no model saved"
-    trained = load_file(str(files[0]))
+    args = ["--algo", "swirl", "--process-judge", "parity_judge:EvenLengthJudge", "--num-generations", "4"]
+    args += [
+        "--batch-size",
+        "8",
+        "--max-steps",
+        "3",
+        "--learning-rate",
+        "1e-2",
+        "--max-completion-length",
+        "12",
+    ]
+    trained = _train(tmp_path, "out", 2, args)
     moved = max((trained[k] - initial[k]).abs().max().item() for k in trained if k in initial)
     assert moved > 1e-4, f"two-process SWiRL did not move the weights ({moved})"
     history = json.loads((tmp_path / "out" / "train_summary.json").read_text())["log_history"]
