@@ -5,7 +5,9 @@
 * :mod:`~swirl_env.rewards.judges.rule`: deterministic rules (no model);
 * :mod:`~swirl_env.rewards.judges.hf`: a local Hugging Face causal LM (generate or soft score);
 * :mod:`~swirl_env.rewards.judges.openai`: an OpenAI-compatible chat-completions endpoint;
-* :mod:`~swirl_env.rewards.judges.cache`: ``CachedJudge(judge, path)``, a SQLite cache.
+* :mod:`~swirl_env.rewards.judges.cache`: ``CachedJudge(judge, path)``, a SQLite cache;
+* :mod:`~swirl_env.rewards.judges.registry`: judges by short name (``make_judge("rule", "process")``,
+  ``register_judge``, ``judge_names``).
 
 Backends are imported on first use, so ``import swirl_env.rewards.judges`` stays light.
 
@@ -40,6 +42,9 @@ _LAZY = {
     "CachedJudge": "cache",
     "JudgementCache": "cache",
     "cache_key": "cache",
+    "make_judge": "registry",
+    "register_judge": "registry",
+    "judge_names": "registry",
 }
 
 __all__ = [
