@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import machine_info, print_rows, write_json
+from swirl_algos.filtering import FILTER_MODES
 from swirl_algos.stages import Stages
 from swirl_algos.terminal import quiet_libraries, trainer_logs_to
 
@@ -58,7 +59,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["EVAL_ENVS", "EXPERIMENTS", "PAPER_TABLE2", "PaperConfig", "run_paper"]
 
 EXPERIMENTS = ("table2", "filters", "scaling")
-FILTER_MODES = ("none", "process", "outcome", "process+outcome")
 TRAIN_ENVS = {
     "gsm8k": "SwiRL-GSM8K-v0",
     "hotpotqa": "SwiRL-HotPotQA-v0",

@@ -168,7 +168,7 @@ class DemoConfig:
     bootstrap: int = 2000
 
     def __post_init__(self) -> None:
-        from swirl_algos.learners.common import FILTER_MODES
+        from swirl_algos.filtering import FILTER_MODES
 
         self.seeds = [int(s) for s in self.seeds]
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):

@@ -573,13 +573,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _json_arg(text: str, name: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SystemExit(f"{name}: invalid JSON ({e.msg})") from None
-    if not isinstance(value, dict):
-        raise SystemExit(f"{name}: expected a JSON object")
-    return value
+    from swirl_algos.config_args import parse_json_object
+
+    return parse_json_object(text or None, name) or {}
 
 
 def build_policy(args: argparse.Namespace) -> Any:

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from swirl_algos.config_args import parse_json_object  # re-exported: the one JSON-argument parser
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -36,19 +38,6 @@ __all__ = [
 ]
 
 SETTINGS_FILE = "swirl_prompt.json"
-
-
-def parse_json_object(text: str | None, name: str) -> dict[str, Any] | None:
-    """A JSON object from a command-line value (``None`` stays ``None``); a clear exit otherwise."""
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SystemExit(f"{name}: invalid JSON ({e.msg}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise SystemExit(f"{name}: expected a JSON object, got {text!r}")
-    return value
 
 
 def save_prompt_settings(

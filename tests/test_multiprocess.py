@@ -67,7 +67,16 @@ def _train(tmp: Path, out: str, nproc: int, args: list[str]) -> dict[str, torch.
 
 
 def _sft(grad_accum: int) -> list[str]:
-    return ["--algo", "sft", "--max-steps", "3", "--batch-size", "2", "--grad-accum", str(grad_accum)]
+    return [
+        "--algo",
+        "sft",
+        "--max-steps",
+        "3",
+        "--per-device-train-batch-size",
+        "2",
+        "--gradient-accumulation-steps",
+        str(grad_accum),
+    ]
 
 
 def test_sft_two_processes_match_one_process(tmp_path):
@@ -98,7 +107,7 @@ def test_swirl_native_engine_trains_in_two_processes(tmp_path):
     )
     args = ["--algo", "swirl", "--process-judge", "parity_judge:EvenLengthJudge", "--num-generations", "4"]
     args += [
-        "--batch-size",
+        "--per-device-train-batch-size",
         "8",
         "--max-steps",
         "3",

@@ -6,13 +6,17 @@ Examples::
         --output runs/swirl --process-judge openai:judge-model@http://localhost:8000/v1
     swirl train --algo sft --data runs/gsm8k/filtered.jsonl --model PATH --output runs/sft
     swirl train --algo rft --data runs/gsm8k/judged.jsonl --model PATH --output runs/rft
-    swirl train --algo outcome-rl --env SwiRL-GSM8K-v0 --n-tasks 512 --model PATH --output runs/orl
+    swirl train --algo outcome-rl --env-id SwiRL-GSM8K-v0 --n-tasks 512 --model PATH --output runs/orl
 
     # several GPUs (same arguments; one process per GPU):
     accelerate launch -m swirl_algos.cli train --algo swirl ...
 
-Every field of the algorithm's config dataclass can also be set with ``--config FILE.json`` (a JSON
-object of field values) and ``--set FIELD=VALUE`` (VALUE parsed as JSON when it parses).
+The learners are those of :data:`~swirl_algos.learners.registry.LEARNERS`. Every field of a
+learner's config is a flag of the same name (``per_device_train_batch_size`` is
+``--per-device-train-batch-size``; ``--output`` is ``--output-dir``), generated from the config
+class, its help from the field's docstring; ``--config FILE.json`` (a JSON object of field
+values) and ``--set FIELD=VALUE`` (VALUE parsed as JSON when it parses) set them too. Precedence,
+last wins: ``--config``, ``--set``, the flags.
 """
 
 from __future__ import annotations
@@ -24,185 +28,129 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from swirl_algos.learners.config import REWARD_SOURCES, OutcomeRLConfig, SupervisedConfig, SwirlConfig
+from swirl_algos.config_args import (
+    add_config_arguments,
+    add_deprecated_alias,
+    parse_assignments,
+    parse_json_object,
+)
+from swirl_algos.learners.registry import LEARNERS, get_learner
+from swirl_algos.pipeline_cli import JUDGE_FORMS
+from swirl_algos.prompt_settings import resolve_chat_template_kwargs
 
 logger = logging.getLogger(__name__)
 
-ALGOS = ("swirl", "sft", "rft", "outcome-rl")
-
-#: argparse dest -> config field (set only when given on the command line)
-_FLAG_FIELDS = {
-    "learning_rate": "learning_rate",
-    "max_steps": "max_steps",
-    "epochs": "num_train_epochs",
-    "batch_size": "per_device_train_batch_size",
-    "grad_accum": "gradient_accumulation_steps",
-    "seed": "seed",
-    "bf16": "bf16",
-    "gradient_checkpointing": "gradient_checkpointing",
-    "logging_steps": "logging_steps",
-    "save_steps": "save_steps",
-    "save_total_limit": "save_total_limit",
-    "report_to": "report_to",
-    "lora": "use_peft",
-    "lora_r": "lora_r",
-    "lora_alpha": "lora_alpha",
-    "filter": "data_filter",
-    "filter_level": "filter_level",
-    # swirl
-    "num_generations": "num_generations",
-    "beta": "beta",
-    "advantage": "advantage",
-    "temperature": "temperature",
-    "max_completion_length": "max_completion_length",
-    "max_prompt_length": "max_prompt_length",
-    "reward": "reward",
-    "judge_failure": "judge_failure",
-    "deduplicate_states": "deduplicate_states",
-    # sft
-    "sft_mode": "sft_mode",
-    "max_length": "max_length",
-    # outcome-rl
-    "env": "env_id",
-    "n_tasks": "n_tasks",
-    "tasks_per_step": "tasks_per_step",
-    "max_new_tokens": "max_new_tokens",
-    "num_envs": "num_envs",
+#: the old flags, kept for one release: old flag -> (config field, argparse settings)
+_DEPRECATED_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--epochs": ("num_train_epochs", {"type": float}),
+    "--batch-size": ("per_device_train_batch_size", {"type": int}),
+    "--grad-accum": ("gradient_accumulation_steps", {"type": int}),
+    "--lora": ("use_peft", {"flag": True}),
+    "--filter": ("data_filter", {}),
+    "--env": ("env_id", {}),
+    "--resume": ("resume_from_checkpoint", {"nargs": "?", "const": True}),
 }
+#: fields the command sets itself (from --model / --output handling), never a flag of their own
+_NOT_FLAGS = ("output_dir",)
+
+
+def _config_classes() -> dict[str, type]:
+    """One entry per distinct config class of the registered learners (first learner wins the name)."""
+    classes: dict[str, type] = {}
+    for name, learner in LEARNERS.items():
+        cls = learner.config_class()
+        if cls not in classes.values():
+            classes[name] = cls
+    return classes
+
+
+def _shared_base(classes: list[type]) -> type | None:
+    """The nearest dataclass every config class derives from (its fields are shown once, first)."""
+    if not classes:
+        return None
+    for base in classes[0].__mro__:
+        if dataclasses.is_dataclass(base) and all(issubclass(c, base) for c in classes):
+            return base
+    return None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``swirl train``."""
-    parser.add_argument("--algo", required=True, choices=ALGOS, help="learner")
+    """Arguments of ``swirl train``: the command's own, then every learner config's fields."""
+    parser.add_argument(
+        "--algo",
+        required=True,
+        choices=sorted(LEARNERS),
+        help="learner: " + "; ".join(f"{k}: {v.description}" for k, v in sorted(LEARNERS.items())),
+    )
     parser.add_argument("--data", help="step or trajectory records: JSONL file, directory, or saved dataset")
     parser.add_argument("--model", required=True, help="local path or hub id of the initial causal LM")
     parser.add_argument("--tokenizer", help="tokenizer path (default: the model's)")
-    parser.add_argument("--output", required=True, help="output directory (checkpoints, final model)")
+    parser.add_argument(
+        "--output-dir",
+        "--output",
+        "-o",
+        dest="output_dir",
+        required=True,
+        help="output directory (checkpoints, final model); the config's output_dir",
+    )
     parser.add_argument("--config", help="JSON file with config fields")
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="set any config field"
     )
-    parser.add_argument(
-        "--chat-template-kwargs",
-        help="JSON arguments of apply_chat_template used in training, e.g. '{\"enable_thinking\": false}'; "
-        "saved with the model (swirl_prompt.json) and reused by swirl evaluate (default: those saved "
-        "with --model, if any)",
-    )
-    parser.add_argument(
-        "--resume",
-        nargs="?",
-        const=True,
-        default=None,
-        help="resume from the latest checkpoint (or from PATH)",
-    )
-
-    g = parser.add_argument_group("optimisation and infrastructure")
-    g.add_argument("--learning-rate", type=float)
-    g.add_argument("--max-steps", type=int)
-    g.add_argument("--epochs", type=float)
-    g.add_argument("--batch-size", type=int, help="per-device micro-batch (SWiRL: sampled actions)")
-    g.add_argument("--grad-accum", type=int)
-    g.add_argument("--seed", type=int)
-    g.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: auto")
-    g.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
-    g.add_argument("--logging-steps", type=int)
-    g.add_argument("--save-steps", type=int)
-    g.add_argument("--save-total-limit", type=int)
-    g.add_argument("--report-to", nargs="+", help="tensorboard, wandb, ... (default: none)")
-    g.add_argument("--lora", action="store_true", default=None, help="train LoRA adapters (peft)")
-    g.add_argument("--lora-r", type=int)
-    g.add_argument("--lora-alpha", type=int)
-    g.add_argument("--filter", choices=("none", "process", "outcome", "process+outcome"))
-    g.add_argument("--filter-level", choices=("trajectory", "step"))
-
-    s = parser.add_argument_group("swirl")
-    s.add_argument(
+    j = parser.add_argument_group("process judge (learners that take one, e.g. swirl)")
+    j.add_argument(
         "--process-judge",
-        help="the reward model R(a|s), required for --algo swirl: 'rule', 'hf:NAME_OR_PATH', "
-        "'openai:MODEL@BASE_URL' or 'package.module:Class'",
+        help=f"the reward model R(a|s): {JUDGE_FORMS}",
     )
-    s.add_argument("--process-judge-kwargs", default="{}", help="JSON kwargs of the process judge")
-    s.add_argument("--judge-cache", help="SQLite file caching judgements (repeated identical actions)")
-    s.add_argument("--num-generations", type=int, help="actions sampled per state (G)")
-    s.add_argument("--beta", type=float, help="KL coefficient to the initial policy")
-    s.add_argument("--advantage", choices=("rloo", "group_norm"))
-    s.add_argument("--temperature", type=float)
-    s.add_argument("--max-completion-length", type=int)
-    s.add_argument("--max-prompt-length", type=int)
-    s.add_argument("--reward", choices=REWARD_SOURCES)
-    s.add_argument("--judge-failure", choices=("skip", "zero"))
-    s.add_argument("--deduplicate-states", action="store_true", default=None)
-    s.add_argument("--tool-tags", help="JSON {tag: tool_name} (default: from each record's env_id)")
+    j.add_argument("--process-judge-kwargs", default="{}", help="JSON kwargs of the process judge")
+    j.add_argument("--judge-cache", help="SQLite file caching judgements (repeated identical actions)")
 
-    f = parser.add_argument_group("sft / rft")
-    f.add_argument("--sft-mode", choices=("single_pass", "per_step"))
-    f.add_argument("--max-length", type=int)
-
-    o = parser.add_argument_group("outcome-rl")
-    o.add_argument("--env", help="environment id")
-    o.add_argument("--env-kwargs", default=None, help="JSON kwargs for gym.make")
-    o.add_argument("--n-tasks", type=int)
-    o.add_argument("--tasks-per-step", type=int)
-    o.add_argument("--max-new-tokens", type=int)
-    o.add_argument("--num-envs", type=int)
+    seen: set[str] = set(_NOT_FLAGS)
+    classes = _config_classes()
+    shared = _shared_base(list(classes.values()))
+    if shared is not None:
+        group = parser.add_argument_group(f"{shared.__name__} fields (every learner)")
+        add_config_arguments(group, shared, seen=seen)
+    for cls in classes.values():
+        algos = ", ".join(k for k, v in LEARNERS.items() if v.config_class() is cls)
+        group = parser.add_argument_group(
+            f"{cls.__name__} fields (--algo {algos})", (cls.__doc__ or "").strip().splitlines()[0]
+        )
+        add_config_arguments(group, cls, seen=seen)
+    old = parser.add_argument_group("deprecated flags (removed in the next release)")
+    for flag, (field, kwargs) in _DEPRECATED_FLAGS.items():
+        add_deprecated_alias(old, flag, field, **kwargs)
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _json_obj(text: str | None, name: str) -> dict[str, Any]:
-    if text is None:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SystemExit(f"{name}: invalid JSON ({e.msg})") from None
-    if not isinstance(value, dict):
-        raise SystemExit(f"{name}: expected a JSON object")
-    return value
-
-
-def build_config(args: argparse.Namespace) -> SwirlConfig | SupervisedConfig | OutcomeRLConfig:
+def build_config(args: argparse.Namespace) -> Any:
     """The algorithm's config from ``--config``, ``--set`` and the flags (in that order of precedence, last wins)."""
-    cls = {
-        "swirl": SwirlConfig,
-        "sft": SupervisedConfig,
-        "rft": SupervisedConfig,
-        "outcome-rl": OutcomeRLConfig,
-    }[args.algo]
+    cls = get_learner(args.algo).config_class()
     names = {f.name for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     if args.config:
-        values.update(json.loads(Path(args.config).read_text()))
-    for item in args.set:
-        if "=" not in item:
-            raise SystemExit(f"--set expects FIELD=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        values[k.strip().replace("-", "_")] = _parse_value(v)
-    for dest, fname in _FLAG_FIELDS.items():
-        v = getattr(args, dest, None)
-        if v is not None and fname in names:
-            values[fname] = v
-        elif v is not None and v is not False:
-            logger.warning("--%s does not apply to --algo %s; ignored", dest.replace("_", "-"), args.algo)
-    if args.tool_tags:
-        values["tool_tags"] = _json_obj(args.tool_tags, "--tool-tags")
-    if args.env_kwargs is not None:
-        values["env_kwargs"] = _json_obj(args.env_kwargs, "--env-kwargs")
-    from swirl_algos.prompt_settings import parse_json_object, resolve_chat_template_kwargs
-
-    given = parse_json_object(getattr(args, "chat_template_kwargs", None), "--chat-template-kwargs")
-    if given is not None or "chat_template_kwargs" not in values:
-        inherited = resolve_chat_template_kwargs(given, args.model)
-        if inherited or given is not None:
-            values["chat_template_kwargs"] = inherited
-    values["output_dir"] = args.output
-    if args.resume is not None:
-        values["resume_from_checkpoint"] = args.resume
+        try:
+            loaded = json.loads(Path(args.config).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise SystemExit(f"--config {args.config}: {e}") from None
+        if not isinstance(loaded, dict):
+            raise SystemExit(f"--config {args.config}: expected a JSON object of config fields")
+        values.update(loaded)
+    values.update(parse_assignments(args.set))
+    all_fields = {f for c in _config_classes().values() for f in (x.name for x in dataclasses.fields(c))}
+    for key, value in given_fields_of(args, all_fields).items():
+        if key in names:
+            values[key] = value
+        elif value is not None and value is not False:
+            logger.warning("--%s does not apply to --algo %s; ignored", key.replace("_", "-"), args.algo)
+    if "chat_template_kwargs" in names:
+        given = given_fields_of(args, {"chat_template_kwargs"}).get("chat_template_kwargs")
+        if given is not None and not isinstance(given, dict):
+            raise SystemExit(f"--chat-template-kwargs: expected a JSON object, got {given!r}")
+        if given is not None or "chat_template_kwargs" not in values:
+            inherited = resolve_chat_template_kwargs(given, args.model)
+            if inherited or given is not None:
+                values["chat_template_kwargs"] = inherited
+    values["output_dir"] = args.output_dir
     unknown = sorted(set(values) - names)
     if unknown:
         raise SystemExit(f"unknown {cls.__name__} fields: {unknown}")
@@ -212,40 +160,34 @@ def build_config(args: argparse.Namespace) -> SwirlConfig | SupervisedConfig | O
         raise SystemExit(f"invalid configuration: {e}") from None
 
 
+def given_fields_of(args: argparse.Namespace, names: set[str]) -> dict[str, Any]:
+    """The flags of ``names`` given on the command line (absent flags are not in the namespace)."""
+    return {k: v for k, v in vars(args).items() if k in names}
+
+
 def run(args: argparse.Namespace) -> int:
     """``swirl train``: run the chosen learner; prints where the model was saved."""
+    learner = get_learner(args.algo)
     config = build_config(args)
-    Path(args.output).mkdir(parents=True, exist_ok=True)
-    if args.algo != "outcome-rl" and not args.data:
+    if learner.takes_data and not args.data:
         raise SystemExit(f"--data is required for --algo {args.algo}")
-    tokenizer = args.tokenizer
-    if args.algo == "swirl":
+    if learner.takes_process_judge and not args.process_judge:
+        raise SystemExit(f"--process-judge is required for --algo {args.algo} (the reward model R(a|s))")
+    Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+    inputs: list[Any] = [args.data] if learner.takes_data else []
+    judge = None
+    if learner.takes_process_judge:
         from swirl_algos.evaluation import load_judge
-        from swirl_algos.learners.swirl import train_swirl
 
-        if not args.process_judge:
-            raise SystemExit("--process-judge is required for --algo swirl (the reward model R(a|s))")
-        judge = load_judge(
-            args.process_judge,
-            "process",
-            _json_obj(args.process_judge_kwargs, "--process-judge-kwargs"),
-            cache=args.judge_cache,
-        )
-        try:
-            result = train_swirl(config, args.data, judge, model=args.model, tokenizer=tokenizer)  # type: ignore[arg-type]
-        finally:
-            close = getattr(judge, "close", None)
-            if callable(close):
-                close()
-    elif args.algo in ("sft", "rft"):
-        from swirl_algos.learners.sft import train_rft, train_sft
-
-        fn = train_sft if args.algo == "sft" else train_rft
-        result = fn(config, args.data, model=args.model, tokenizer=tokenizer)  # type: ignore[arg-type]
-    else:
-        from swirl_algos.learners.outcome_rl import train_outcome_rl
-
-        result = train_outcome_rl(config, model=args.model, tokenizer=tokenizer)  # type: ignore[arg-type]
+        kwargs = parse_json_object(args.process_judge_kwargs, "--process-judge-kwargs")
+        judge = load_judge(args.process_judge, "process", kwargs, cache=args.judge_cache)
+        inputs.append(judge)
+    try:
+        result = learner.train_function()(config, *inputs, model=args.model, tokenizer=args.tokenizer)
+    finally:
+        close = getattr(judge, "close", None)
+        if callable(close):
+            close()
     from accelerate import PartialState
 
     if PartialState().is_main_process:
@@ -255,10 +197,10 @@ def run(args: argparse.Namespace) -> int:
             "stats": result.stats,
             "log_history": result.log_history,
         }
-        (Path(args.output) / "train_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        (Path(args.output_dir) / "train_summary.json").write_text(json.dumps(summary, indent=2, default=str))
         from swirl_algos.prompt_settings import save_prompt_settings
 
-        for d in {Path(args.output), Path(result.model_dir)}:
+        for d in {Path(args.output_dir), Path(result.model_dir)}:
             save_prompt_settings(d, getattr(config, "chat_template_kwargs", None))
         print(f"trained model saved to {result.model_dir}")
     return 0

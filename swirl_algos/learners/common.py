@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swirl_algos.filtering import FILTER_LEVELS, FILTER_MODES
+
 logger = logging.getLogger(__name__)
 
 
@@ -262,8 +264,6 @@ def validate_records(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-FILTER_MODES = ("none", "process", "outcome", "process+outcome")
-FILTER_LEVELS = ("trajectory", "step")
 
 
 def filter_records(

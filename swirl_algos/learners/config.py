@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from swirl_algos.filtering import FILTER_LEVELS, FILTER_MODES
 from swirl_env.rewards.judges.base import REWARD_MODES
 
 logger = logging.getLogger(__name__)
@@ -120,8 +121,8 @@ class TrainingConfig:
     merge_lora_on_save: bool = True
     chat_template_kwargs: dict[str, Any] | None = None
     model_init_kwargs: dict[str, Any] | None = None
-    data_filter: str = "none"
-    filter_level: str = "trajectory"
+    data_filter: str = field(default="none", metadata={"choices": FILTER_MODES})
+    filter_level: str = field(default="trajectory", metadata={"choices": FILTER_LEVELS})
     outcome_threshold: float = 1.0
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -132,8 +133,6 @@ class TrainingConfig:
             raise ValueError("per_device_train_batch_size and gradient_accumulation_steps must be >= 1")
         if isinstance(self.report_to, str):
             self.report_to = [self.report_to]
-        from swirl_algos.learners.common import FILTER_LEVELS, FILTER_MODES
-
         if self.data_filter not in FILTER_MODES:
             raise ValueError(f"data_filter must be one of {FILTER_MODES}, got {self.data_filter!r}")
         if self.filter_level not in FILTER_LEVELS:
@@ -173,39 +172,41 @@ class TrainingConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def _common_trl_kwargs(self) -> dict[str, Any]:
-        return {
-            "output_dir": self.output_dir,
-            "learning_rate": self.learning_rate,
-            "num_train_epochs": self.num_train_epochs,
-            "max_steps": self.max_steps,
-            "per_device_train_batch_size": self.per_device_train_batch_size,
-            "gradient_accumulation_steps": self.gradient_accumulation_steps,
-            "lr_scheduler_type": self.lr_scheduler_type,
-            "warmup_steps": self.warmup_steps,
-            "weight_decay": self.weight_decay,
-            "max_grad_norm": self.max_grad_norm,
-            "seed": self.seed,
-            "bf16": self.resolved_bf16(),
-            "gradient_checkpointing": self.resolved_gradient_checkpointing(),
-            "activation_checkpointing": self.resolved_gradient_checkpointing(),  # transformers >= 5.2 name
-            "logging_steps": self.logging_steps,
-            "save_strategy": "steps" if self.save_steps > 0 else "no",
-            "save_steps": max(self.save_steps, 1),
-            "save_total_limit": self.save_total_limit,
-            "report_to": list(self.report_to),
-            "dataloader_pin_memory": accelerator_available(),
-            "model_init_kwargs": self.model_init_kwargs,
-        }
+    def trl_kwargs(self, trl_cls: type, **fixed: Any) -> Any:
+        """Build ``trl_cls`` (a TRL/transformers config) from this config.
 
-    @staticmethod
-    def _apply_extra(trl_cls: type, kwargs: dict[str, Any], extra: dict[str, Any]) -> Any:
+        Every field whose name is also a field of ``trl_cls`` is copied as it is (one name for
+        one knob); the fields with a resolved or translated value (``bf16``,
+        ``gradient_checkpointing``, ``save_steps``) are resolved here; ``fixed`` are settings the
+        learner needs (e.g. ``remove_unused_columns=False``); ``trainer_kwargs`` go last, so they
+        override anything, and an unknown name in them is an error.
+        """
         names = {f.name for f in dataclasses.fields(trl_cls)}
-        unknown = sorted(set(extra) - names)
+        kwargs = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name in names and f.name not in _LEARNER_ONLY
+        }
+        checkpointing = self.resolved_gradient_checkpointing()
+        kwargs.update(
+            bf16=self.resolved_bf16(),
+            gradient_checkpointing=checkpointing,
+            activation_checkpointing=checkpointing,  # the transformers >= 5.2 name
+            save_strategy="steps" if self.save_steps > 0 else "no",
+            save_steps=max(self.save_steps, 1),
+            report_to=list(self.report_to),
+            dataloader_pin_memory=accelerator_available(),
+            **fixed,
+        )
+        unknown = sorted(set(self.trainer_kwargs) - names)
         if unknown:
             raise ValueError(f"unknown {trl_cls.__name__} fields in trainer_kwargs: {unknown}")
-        kwargs = {**kwargs, **extra}
+        kwargs.update(self.trainer_kwargs)
         return trl_cls(**{k: v for k, v in kwargs.items() if k in names})
+
+
+#: fields the learner uses itself and never copies into TRL's config (``trainer.train(resume_from_checkpoint=...)``)
+_LEARNER_ONLY = frozenset({"resume_from_checkpoint"})
 
 
 @dataclass
@@ -265,15 +266,15 @@ class SwirlConfig(TrainingConfig):
     output_dir: str = "outputs/swirl"
     learning_rate: float = 1e-6
     num_generations: int = 4
-    advantage: str = "rloo"
+    advantage: str = field(default="rloo", metadata={"choices": ADVANTAGES})
     beta: float = 0.05
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0
     max_completion_length: int = 256
     max_prompt_length: int | None = 4096
-    reward: str = "label"
-    judge_failure: str = "skip"
+    reward: str = field(default="label", metadata={"choices": REWARD_SOURCES})
+    judge_failure: str = field(default="skip", metadata={"choices": JUDGE_FAILURE_POLICIES})
     deduplicate_states: bool = False
     tool_tags: dict[str, str] | None = None
     stop_at_call: bool = True
@@ -282,8 +283,8 @@ class SwirlConfig(TrainingConfig):
     normalize_advantages: bool = False
     loss_type: str = "dapo"
     log_completions: bool = False
-    engine: str = "native"
-    dynamic_sampling: str = "resample"
+    engine: str = field(default="native", metadata={"choices": ENGINES})
+    dynamic_sampling: str = field(default="resample", metadata={"choices": DYNAMIC_SAMPLING})
     max_resample_rounds: int = 2
     mask_truncated_completions: bool = False
 
@@ -339,53 +340,28 @@ class SwirlConfig(TrainingConfig):
             return False
         return super().resolved_gradient_checkpointing()
 
-    def trainer_arguments(self) -> dict[str, Any]:
-        """``transformers.TrainingArguments`` keyword arguments of the native engine (its batch
-        counts states: ``per_device_train_batch_size / num_generations``)."""
+    def trainer_arguments(self) -> Any:
+        """The ``transformers.TrainingArguments`` of the native engine (its batch counts states:
+        ``per_device_train_batch_size / num_generations``)."""
         from transformers import TrainingArguments
 
-        names = {f.name for f in dataclasses.fields(TrainingArguments)}
-        kwargs = {
-            **self._common_trl_kwargs(),
-            "per_device_train_batch_size": self.states_per_micro_batch(),
-            "remove_unused_columns": False,
-        }
-        unknown = sorted(set(self.trainer_kwargs) - names)
-        if unknown:
-            raise ValueError(
-                f"unknown TrainingArguments fields in trainer_kwargs (engine='native'): {unknown}"
-            )
-        kwargs.update(self.trainer_kwargs)
-        return {k: v for k, v in kwargs.items() if k in names}
+        return self.trl_kwargs(
+            TrainingArguments,
+            per_device_train_batch_size=self.states_per_micro_batch(),
+            remove_unused_columns=False,
+        )
 
     def to_trl(self) -> Any:
         """The ``trl.RLOOConfig`` (``advantage="rloo"``) or ``trl.GRPOConfig`` (``"group_norm"``)."""
-        kwargs = {
-            **self._common_trl_kwargs(),
-            "num_generations": self.num_generations,
-            "beta": self.beta,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "top_k": self.top_k,
-            "max_completion_length": self.max_completion_length,
-            "num_iterations": self.num_iterations,
-            "epsilon": self.epsilon,
-            "log_completions": self.log_completions,
-            "mask_truncated_completions": self.mask_truncated_completions,
-            "chat_template_kwargs": self.chat_template_kwargs,
-            "remove_unused_columns": False,
-            "disable_dropout": True,
-        }
         if self.advantage == "rloo":
-            from trl import RLOOConfig as cls
+            from trl import RLOOConfig
 
-            kwargs["normalize_advantages"] = self.normalize_advantages
-        else:
-            from trl import GRPOConfig as cls
+            return self.trl_kwargs(RLOOConfig, remove_unused_columns=False, disable_dropout=True)
+        from trl import GRPOConfig
 
-            kwargs["loss_type"] = self.loss_type
-            kwargs["scale_rewards"] = "group"
-        return self._apply_extra(cls, kwargs, self.trainer_kwargs)
+        return self.trl_kwargs(
+            GRPOConfig, remove_unused_columns=False, disable_dropout=True, scale_rewards="group"
+        )
 
 
 @dataclass
@@ -404,7 +380,7 @@ class SupervisedConfig(TrainingConfig):
 
     output_dir: str = "outputs/sft"
     learning_rate: float = 1e-5
-    sft_mode: str = "single_pass"
+    sft_mode: str = field(default="single_pass", metadata={"choices": SFT_MODES})
     max_length: int | None = 4096
 
     def __post_init__(self) -> None:
@@ -416,14 +392,7 @@ class SupervisedConfig(TrainingConfig):
         """The ``trl.SFTConfig``."""
         from trl import SFTConfig
 
-        kwargs = {
-            **self._common_trl_kwargs(),
-            "max_length": self.max_length,
-            "chat_template_kwargs": self.chat_template_kwargs,
-            "completion_only_loss": True,
-            "packing": False,
-        }
-        return self._apply_extra(SFTConfig, kwargs, self.trainer_kwargs)
+        return self.trl_kwargs(SFTConfig, completion_only_loss=True, packing=False)
 
 
 @dataclass

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -579,7 +580,7 @@ def _build_trl_trainer(
         else:
             gen.setdefault("stop_strings", shared)
         trainer_kwargs["generation_kwargs"] = gen
-    args = SwirlConfig(**{**config.to_dict(), "trainer_kwargs": trainer_kwargs}).to_trl()
+    args = dataclasses.replace(config, trainer_kwargs=trainer_kwargs).to_trl()
 
     restore = None
     if config.beta > 0 and not config.use_peft and not is_peft_model(model) and not model_is_path:

@@ -44,7 +44,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer
 
 from swirl_algos.learners.shared_prefix import branch_logprobs, end_of_turn_ids, sample_branches
 from swirl_algos.learners.stepwise import encode_messages
@@ -142,7 +142,7 @@ class SwirlTrainer(Trainer):
 
         if config.beta > 0 and not is_peft_model(model):
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
-        args = TrainingArguments(**config.trainer_arguments())
+        args = config.trainer_arguments()
         super().__init__(
             model=model,
             args=args,
