@@ -448,87 +448,20 @@ def print_table(results: Mapping[str, Any], *, console: Any = None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- judges
-_JUDGE_SHORTCUTS = {
-    "rule": {
-        "process": "swirl_env.rewards.judges.rule:RuleProcessJudge",
-        "outcome": "swirl_env.rewards.judges.rule:RuleOutcomeJudge",
-    },
-    "hf": {
-        "process": "swirl_env.rewards.judges.hf:HFProcessJudge.from_pretrained",
-        "outcome": "swirl_env.rewards.judges.hf:HFOutcomeJudge.from_pretrained",
-    },
-    "openai": {
-        "process": "swirl_env.rewards.judges.openai:OpenAIProcessJudge",
-        "outcome": "swirl_env.rewards.judges.openai:OpenAIOutcomeJudge",
-    },
-}
-
-
-def _import_object(spec: str) -> Any:
-    import importlib
-
-    if ":" not in spec:
-        raise ValueError(f"judge spec must look like 'package.module:ClassName', got {spec!r}")
-    mod_name, attr = spec.split(":", 1)
-    try:
-        obj: Any = importlib.import_module(mod_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as e:
-        raise ValueError(f"cannot import judge {spec!r}: {e}") from e
-    return obj
-
-
 def load_judge(
     spec: str | None, kind: str, kwargs: Mapping[str, Any] | None = None, *, cache: str | None = None
 ) -> Any:
-    """Build a process or outcome judge from a command-line spec.
-
-    Forms of ``spec``:
-
-    * ``"rule"``: the rule-based judges (``Rule{Process,Outcome}Judge``, no model);
-    * ``"hf:NAME_OR_PATH"``: a local Hugging Face model judge (``HF{Process,Outcome}Judge.from_pretrained``);
-    * ``"openai:MODEL@BASE_URL"``: an OpenAI-compatible endpoint (``OpenAI{Process,Outcome}Judge``);
-      several servers of the same model: ``"openai:MODEL@URL1,URL2"``;
-    * ``"package.module:Class"`` or ``"package.module:Class.factory"``: any judge class or factory.
-
-    ``kwargs`` go to the constructor/factory (e.g. ``{"mode": "score", "prompt": "process-math-v1"}``);
-    ``cache`` wraps the judge in the on-disk judgement cache. ``kind`` (``"process"`` or
-    ``"outcome"``) is checked against the result.
+    """Build a process or outcome judge from a command-line spec (the judge registry's
+    :func:`~swirl_env.rewards.judges.registry.make_judge`: a short name such as ``"rule"``,
+    ``"hf:NAME_OR_PATH"``, ``"openai:MODEL@BASE_URL"``, or ``"package.module:Class"``).
 
     Example:
         >>> load_judge(None, "process") is None
         True
     """
-    if not spec:
-        return None
-    if kind not in ("process", "outcome"):
-        raise ValueError(f"kind must be 'process' or 'outcome', got {kind!r}")
-    kwargs = dict(kwargs or {})
-    args: list[Any] = []
-    prefix, _, rest = spec.partition(":")
-    if spec == "rule":
-        factory = _import_object(_JUDGE_SHORTCUTS["rule"][kind])
-    elif prefix in ("hf", "openai") and rest:
-        factory = _import_object(_JUDGE_SHORTCUTS[prefix][kind])
-        if prefix == "hf":
-            args = [rest]
-        else:
-            model, sep, base_url = rest.rpartition("@")
-            if not sep or not model or not base_url:
-                raise ValueError(f"openai judge spec must look like 'openai:MODEL@BASE_URL', got {spec!r}")
-            args = [base_url, model]
-    else:
-        factory = _import_object(spec)
-    judge = factory(*args, **kwargs)
-    expected = ProcessJudge if kind == "process" else OutcomeJudge
-    if not isinstance(judge, expected):
-        raise TypeError(f"{spec} is not a {expected.__name__}")
-    if cache:
-        from swirl_env.rewards.judges.cache import CachedJudge
+    from swirl_env.rewards.judges.registry import make_judge
 
-        judge = CachedJudge(judge, cache)
-    return judge
+    return make_judge(spec, kind, kwargs, cache=cache)
 
 
 # ---------------------------------------------------------------------------------------------- command
@@ -562,7 +495,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="show N solved examples of the env's scripted oracle in the prompt (training tasks)",
     )
-    judge_forms = "'rule', 'hf:NAME_OR_PATH', 'openai:MODEL@BASE_URL' or 'package.module:Class'"
+    from swirl_algos.pipeline_cli import JUDGE_FORMS as judge_forms
+
     parser.add_argument("--outcome-judge", help=f"outcome judge: {judge_forms} (default: the env's metric)")
     parser.add_argument("--outcome-judge-kwargs", default="{}", help="JSON kwargs of the outcome judge")
     parser.add_argument("--process-judge", help=f"process judge: {judge_forms} (mean process label)")
@@ -579,41 +513,10 @@ def _json_arg(text: str, name: str) -> dict[str, Any]:
 
 
 def build_policy(args: argparse.Namespace) -> Any:
-    """The policy of ``swirl evaluate``'s arguments."""
-    from swirl_algos.prompt_settings import parse_json_object, resolve_chat_template_kwargs
+    """The policy of ``swirl evaluate``'s arguments (:func:`~swirl_algos.policies.factory.policy_from_args`)."""
+    from swirl_algos.policies.factory import policy_from_args
 
-    do_sample = args.temperature > 0
-    given = parse_json_object(getattr(args, "chat_template_kwargs", None), "--chat-template-kwargs")
-    template_kwargs = resolve_chat_template_kwargs(given, args.model)
-    if args.model:
-        from swirl_algos.policies.hf import HFPolicy
-
-        model_dir = args.model
-        p = Path(model_dir)
-        if (p / "merged").is_dir() and not (p / "config.json").exists():
-            model_dir = str(p / "merged")
-        return HFPolicy.from_pretrained(
-            model_dir,
-            chat_template_kwargs=template_kwargs,
-            max_new_tokens=args.max_new_tokens,
-            do_sample=do_sample,
-            temperature=args.temperature if do_sample else 1.0,
-            top_p=args.top_p,
-            batch_size=args.batch_size,
-            device=args.device,
-        )
-    from swirl_algos.policies.openai import OpenAIPolicy
-
-    if not args.served_model:
-        raise SystemExit("--served-model is required with --base-url")
-    return OpenAIPolicy(
-        args.base_url,
-        args.served_model,
-        chat_template_kwargs=template_kwargs,
-        max_tokens=args.max_new_tokens,
-        temperature=args.temperature,
-        top_p=args.top_p,
-    )
+    return policy_from_args(args)
 
 
 def run(args: argparse.Namespace) -> int:

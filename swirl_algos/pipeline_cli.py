@@ -26,7 +26,15 @@ from swirl_algos.prompt_settings import parse_json_object
 
 logger = logging.getLogger(__name__)
 
-JUDGE_FORMS = "'rule', 'hf:NAME_OR_PATH', 'openai:MODEL@BASE_URL' or 'package.module:Class'"
+
+def judge_forms() -> str:
+    """How a judge is named on the command line (from the judge registry, so a plug-in's name shows)."""
+    from swirl_env.rewards.judges.registry import judge_names
+
+    return f"a registered name ({', '.join(judge_names())}; hf:NAME_OR_PATH, openai:MODEL@BASE_URL) or package.module:Class"
+
+
+JUDGE_FORMS = judge_forms()
 
 
 def _json_obj(text: str | None, name: str) -> dict[str, Any]:
@@ -48,21 +56,6 @@ def _read_trajectories(path: str) -> list[Any]:
         return read_trajectories(_existing(path))
     except ValueError as e:  # RecordError and corrupt lines name the file and line
         raise SystemExit(str(e)) from None
-
-
-def _import(spec: str) -> Any:
-    import importlib
-
-    mod_name, sep, attr = spec.partition(":")
-    if not sep or not mod_name or not attr:
-        raise SystemExit(f"expected 'package.module:Name', got {spec!r}")
-    try:
-        obj: Any = importlib.import_module(mod_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as e:
-        raise SystemExit(f"cannot import {spec!r}: {e}") from None
-    return obj
 
 
 # ---------------------------------------------------------------------------------------------- generate
@@ -172,46 +165,10 @@ def shard_indices(
 
 
 def build_policy(args: argparse.Namespace) -> Any:
-    """The policy of ``swirl generate``'s arguments (HF model, server, or a Policy class)."""
-    from swirl_algos.prompt_settings import parse_json_object, resolve_chat_template_kwargs
+    """The policy of ``swirl generate``'s arguments (:func:`~swirl_algos.policies.factory.policy_from_args`)."""
+    from swirl_algos.policies.factory import policy_from_args
 
-    do_sample = args.temperature > 0
-    given = parse_json_object(getattr(args, "chat_template_kwargs", None), "--chat-template-kwargs")
-    template_kwargs = resolve_chat_template_kwargs(given, args.model)
-    if args.model:
-        from swirl_algos.policies.hf import HFPolicy
-
-        return HFPolicy.from_pretrained(
-            args.model,
-            chat_template_kwargs=template_kwargs,
-            device=args.device,
-            max_new_tokens=args.max_new_tokens,
-            do_sample=do_sample,
-            temperature=args.temperature if do_sample else 1.0,
-            top_p=args.top_p,
-            top_k=args.top_k,
-            batch_size=args.batch_size or args.num_envs,
-            seed=args.seed,
-        )
-    if args.base_url:
-        from swirl_algos.policies.openai import OpenAIPolicy
-
-        if not args.served_model:
-            raise SystemExit("--served-model is required with --base-url (the model name on the server)")
-        return OpenAIPolicy(
-            args.base_url,
-            args.served_model,
-            chat_template_kwargs=template_kwargs,
-            concurrency=args.concurrency or args.num_envs,
-            max_tokens=args.max_new_tokens,
-            temperature=args.temperature,
-            top_p=args.top_p,
-        )
-    factory = _import(args.policy)
-    policy = factory(**_json_obj(args.policy_kwargs, "--policy-kwargs"))
-    if not callable(getattr(policy, "act", None)):
-        raise SystemExit(f"{args.policy} did not give a policy (an object with act(states, seeds=...))")
-    return policy
+    return policy_from_args(args)
 
 
 def run_generate(args: argparse.Namespace) -> int:
