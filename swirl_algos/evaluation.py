@@ -37,15 +37,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from swirl_algos.report import (  # the intervals and the table live in the report module
+    print_table,
+    summarize,
+)
 from swirl_env.rewards.judges.base import (
     OutcomeJudge,
     ProcessJudge,
@@ -56,118 +58,6 @@ logger = logging.getLogger(__name__)
 
 PARSE_FAILURE_KINDS = ("none", "malformed")
 QA_METRICS = ("f1", "precision", "recall")
-
-
-# ---------------------------------------------------------------------------------------------- intervals
-def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion.
-
-    Example:
-        >>> lo, hi = wilson_interval(8, 10)
-        >>> round(lo, 3), round(hi, 3)
-        (0.49, 0.943)
-    """
-    if n <= 0:
-        return (math.nan, math.nan)
-    from scipy.stats import norm
-
-    z = float(norm.ppf(0.5 + confidence / 2))
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
-    """Student-t interval of a mean (``nan`` bounds with fewer than 2 values).
-
-    Example:
-        >>> lo, hi = t_interval([1.0, 2.0, 3.0])
-        >>> round(lo, 3), round(hi, 3)
-        (-0.484, 4.484)
-    """
-    x = np.asarray(values, dtype=float)
-    if len(x) < 2:
-        return (math.nan, math.nan)
-    from scipy.stats import t
-
-    m = float(x.mean())
-    se = float(x.std(ddof=1)) / math.sqrt(len(x))
-    if se == 0:
-        return (m, m)
-    h = float(t.ppf(0.5 + confidence / 2, len(x) - 1)) * se
-    return (m - h, m + h)
-
-
-def cluster_bootstrap_interval(
-    values: Sequence[float],
-    clusters: Sequence[Any],
-    confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean, resampling whole clusters (e.g. tasks).
-
-    Example:
-        >>> lo, hi = cluster_bootstrap_interval([1, 1, 0, 0, 1, 1], ["a", "a", "b", "b", "c", "c"])
-        >>> 0.0 <= lo <= 2 / 3 <= hi <= 1.0
-        True
-    """
-    x = np.asarray(values, dtype=float)
-    if len(x) < 2:
-        return (math.nan, math.nan)
-    groups: dict[Any, list[int]] = defaultdict(list)
-    for i, c in enumerate(clusters):
-        groups[c].append(i)
-    sums = np.array([x[idx].sum() for idx in groups.values()])
-    counts = np.array([len(idx) for idx in groups.values()], dtype=float)
-    k = len(sums)
-    if k < 2:
-        return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, k, size=(n_resamples, k))
-    means = sums[draws].sum(1) / counts[draws].sum(1)
-    alpha = (1 - confidence) / 2
-    return (float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha)))
-
-
-def summarize(
-    values: Sequence[float],
-    *,
-    clusters: Sequence[Any] | None = None,
-    binary: bool | None = None,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Mean, confidence interval, ``n`` and the interval method of a list of values.
-
-    Proportions (all values 0/1) of independent units get a Wilson interval, other means a
-    t-interval; when ``clusters`` group dependent units (several samples of one task), a cluster
-    bootstrap. ``values`` may be empty (mean ``nan``).
-
-    Example:
-        >>> summarize([1, 0, 1, 1])["method"]
-        'wilson'
-    """
-    x = [float(v) for v in values]
-    n = len(x)
-    if n == 0:
-        return {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": 0, "method": "none"}
-    mean = sum(x) / n
-    if binary is None:
-        binary = all(v in (0.0, 1.0) for v in x)
-    clustered = clusters is not None and len(set(clusters)) < n
-    if clustered:
-        lo, hi = cluster_bootstrap_interval(x, list(clusters), confidence, seed=seed)  # type: ignore[arg-type]
-        method = "cluster-bootstrap"
-    elif binary:
-        lo, hi = wilson_interval(sum(x), n, confidence)
-        method = "wilson"
-    else:
-        lo, hi = t_interval(x, confidence)
-        method = "t"
-    return {"mean": mean, "ci_low": lo, "ci_high": hi, "n": n, "method": method}
 
 
 # ---------------------------------------------------------------------------------------------- metrics
@@ -412,41 +302,6 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
-def print_table(results: Mapping[str, Any], *, console: Any = None) -> None:
-    """Print the metrics of :func:`evaluate` as a rich table.
-
-    Example:
-        >>> print_table({"env_id": "E", "n_episodes": 1, "metrics": {"accuracy": {"mean": 1.0, "ci_low": 0.2,
-        ...              "ci_high": 1.0, "n": 1, "method": "wilson"}}})  # doctest: +SKIP
-    """
-    from rich.table import Table
-
-    from swirl_algos.terminal import make_console
-
-    console = console or make_console()
-    title = f"{results.get('env_id', '')}: {results.get('n_episodes', '?')} episodes"
-    if results.get("n_tasks") is not None:
-        title += f", {results['n_tasks']} tasks"
-    table = Table(title=title)
-    for col, just in (
-        ("metric", "left"),
-        ("value", "right"),
-        ("95% CI", "right"),
-        ("n", "right"),
-        ("", "left"),
-    ):
-        table.add_column(col, justify=just)
-    for name, m in results.get("metrics", {}).items():
-        lo, hi = m.get("ci_low", math.nan), m.get("ci_high", math.nan)
-        ci = "-" if lo is None or (isinstance(lo, float) and math.isnan(lo)) else f"[{lo:.3f}, {hi:.3f}]"
-        note = ", ".join(str(x) for x in (m.get("source"), m.get("method")) if x)
-        table.add_row(name, f"{m.get('mean', math.nan):.3f}", ci, str(m.get("n", "")), note)
-    console.print(table)
-    for k, v in (results.get("counts") or {}).items():
-        if v:
-            console.print(f"{k}: {v}")
-
-
 # ---------------------------------------------------------------------------------------------- judges
 def load_judge(
     spec: str | None, kind: str, kwargs: Mapping[str, Any] | None = None, *, cache: str | None = None
@@ -561,3 +416,22 @@ def run(args: argparse.Namespace) -> int:
         if callable(close):
             close()
     return 0
+
+
+_MOVED_TO_REPORT = ("wilson_interval", "t_interval", "cluster_bootstrap_interval")
+
+
+def __getattr__(name: str) -> Any:
+    """The interval functions moved to :mod:`swirl_algos.report`; the old names warn for one release."""
+    if name in _MOVED_TO_REPORT:
+        import warnings
+
+        from swirl_algos import report
+
+        warnings.warn(
+            f"swirl_algos.evaluation.{name} moved to swirl_algos.report.{name}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(report, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
