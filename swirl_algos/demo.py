@@ -260,7 +260,7 @@ def _build_tiny(config: DemoConfig, out: Path) -> None:
     from swirl_algos.policies.arithmetic_oracle import ArithmeticOraclePolicy
     from swirl_algos.rollout import rollout
     from swirl_algos.tiny import build_tiny_model, build_tiny_tokenizer
-    from swirl_env.tasks.arithmetic import ArithmeticConfig, ArithmeticTasks, task_texts
+    from swirl_env.envs.arithmetic.tasks import ArithmeticConfig, ArithmeticTasks, task_texts
 
     knobs = {
         k: v

@@ -17,8 +17,7 @@ from swirl_algos.policies.arithmetic_oracle import (
     ERROR_TYPES,
     ArithmeticOraclePolicy,
 )
-from swirl_env.rewards.judges.base import ProcessRequest
-from swirl_env.tasks.arithmetic import (
+from swirl_env.envs.arithmetic.tasks import (
     SPLIT_BUCKETS,
     ArithmeticConfig,
     ArithmeticTasks,
@@ -28,6 +27,7 @@ from swirl_env.tasks.arithmetic import (
     solve_question,
     task_texts,
 )
+from swirl_env.rewards.judges.base import ProcessRequest
 from swirl_env.tasks.base import Task
 
 ENV_ID = "SwiRL-Arithmetic-v0"

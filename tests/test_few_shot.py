@@ -19,8 +19,8 @@ from swirl_algos.prompt_settings import (
     save_prompt_settings,
 )
 from swirl_algos.rollout import rollout
+from swirl_env.envs.gsm8k.tasks import load_gsm8k
 from swirl_env.rewards.prompts import question_of
-from swirl_env.tasks.gsm8k import load_gsm8k
 
 
 def test_gsm8k_demonstrations_are_solved_training_episodes():

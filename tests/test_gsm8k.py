@@ -19,7 +19,7 @@ from swirl_algos.policies.scripted import GoldReplayPolicy, replay_report, wrong
 from swirl_algos.policies.scripted import main as scripted_main
 from swirl_algos.rollout import rollout
 from swirl_env.envs.gsm8k import GSM8KEnv
-from swirl_env.tasks.gsm8k import (
+from swirl_env.envs.gsm8k.tasks import (
     DATA_DIR,
     Annotation,
     clear_gsm8k_cache,

@@ -16,9 +16,9 @@ import gymnasium as gym
 import pytest
 
 import swirl_env  # noqa: F401  (registers the ids)
+from swirl_env.envs.gsm8k.tasks import load_gsm8k
 from swirl_env.metrics.numeric import extract_number, numbers_equal, numeric_match, read_number
 from swirl_env.rewards.number_text import contains_number
-from swirl_env.tasks.gsm8k import load_gsm8k
 
 
 @pytest.fixture(scope="module")

@@ -8,22 +8,29 @@ from pathlib import Path
 
 import pytest
 
-from swirl_env.retrieval import Passage, load_corpus, save_corpus
-from swirl_env.tasks.beerqa import load_beerqa, read_beerqa
-from swirl_env.tasks.cofca import read_cofca
-from swirl_env.tasks.hotpotqa import hotpotqa_corpus, load_hotpotqa, read_hotpotqa
-from swirl_env.tasks.musique import load_musique, musique_corpus, read_musique
-from swirl_env.tasks.qa_common import (
+from swirl_env.envs.qa.beerqa import read_beerqa
+from swirl_env.envs.qa.cofca import read_cofca
+from swirl_env.envs.qa.common import (
     BUNDLED_FILES,
     DATA_DIR_ENV,
     PACKAGE_DATA,
     bundled_path,
-    clear_dataset_cache,
     dedup_passages,
-    load_qa_dataset,
     passage_id,
     resolve_path,
 )
+from swirl_env.envs.qa.hotpotqa import read_hotpotqa
+from swirl_env.envs.qa.loaders import (
+    clear_dataset_cache,
+    hotpotqa_corpus,
+    load_beerqa,
+    load_hotpotqa,
+    load_musique,
+    load_qa_dataset,
+    musique_corpus,
+)
+from swirl_env.envs.qa.musique import read_musique
+from swirl_env.retrieval import Passage, load_corpus, save_corpus
 
 FIX = Path(__file__).parent / "fixtures"
 

@@ -11,10 +11,10 @@ from gymnasium.utils.env_checker import check_env
 import swirl_env  # noqa: F401  (registers the ids)
 from swirl_algos.policies.gold_search import GoldSearchPolicy, supporting_title_recall
 from swirl_env.envs.qa import SearchQAEnv
+from swirl_env.envs.qa.loaders import load_qa_dataset
 from swirl_env.metrics.qa import METRIC_NAMES, qa_metrics
 from swirl_env.retrieval import Hit, Passage, RankBM25Retriever, RetrievalHTTPError, Retriever, save_corpus
 from swirl_env.retrieval.server import RetrievalServer
-from swirl_env.tasks.qa_common import load_qa_dataset
 from swirl_env.tools.search import NO_RESULTS, SearchTool, format_passage
 
 FIX = Path(__file__).parent / "fixtures"

@@ -40,9 +40,9 @@ import gymnasium as gym
 import pytest
 
 import swirl_env  # noqa: F401  (registers the ids)
+from swirl_env.envs.qa.loaders import load_qa_dataset
 from swirl_env.metrics.qa import qa_metrics
 from swirl_env.tasks.base import Task
-from swirl_env.tasks.qa_common import load_qa_dataset
 
 FIX = Path(__file__).parent / "fixtures"
 

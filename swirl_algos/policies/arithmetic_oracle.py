@@ -1,6 +1,6 @@
 """A scripted, deliberately imperfect policy for ``SwiRL-Arithmetic-v0``.
 
-It reads the question back into its gold solution (:func:`swirl_env.tasks.arithmetic.solve_question`)
+It reads the question back into its gold solution (:func:`swirl_env.envs.arithmetic.tasks.solve_question`)
 and, at every state, writes the correct next step, except that with controllable rates it makes
 one of these mistakes:
 
@@ -26,7 +26,7 @@ Sampling is seeded: with ``seeds`` (one per state, as the rollout passes them) t
 only on ``(policy seed, seed, state)``; without, on the policy's own random stream.
 
 Example:
-    >>> from swirl_env.tasks.arithmetic import generate_task
+    >>> from swirl_env.envs.arithmetic.tasks import generate_task
     >>> task = generate_task(0)
     >>> state = [{"role": "user", "content": "Question: " + task.question}]
     >>> perfect = ArithmeticOraclePolicy(error_rates=0.0)
@@ -45,9 +45,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from swirl_algos.policies.base import Policy, State
+from swirl_env.envs.arithmetic.tasks import ArithmeticSolution, solve_question
 from swirl_env.parsing import ActionParser
 from swirl_env.rewards.number_text import parse_number
-from swirl_env.tasks.arithmetic import ArithmeticSolution, solve_question
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ Command line (prints the recall table)::
     python -m swirl_algos.policies.gold_search --dataset hotpotqa --split dev --ks 1 5
 
 Example:
-    >>> from swirl_env.tasks.hotpotqa import load_hotpotqa
+    >>> from swirl_env.envs.qa.loaders import load_hotpotqa
     >>> policy = GoldSearchPolicy(load_hotpotqa(split="dev"))
     >>> state = [{"role": "user", "content": "...\\n\\nQuestion: " + policy.tasks[0].question}]
     >>> policy.act([state])
@@ -147,7 +147,7 @@ def supporting_title_recall(
         (10, True)
     """
     from swirl_env.envs.qa import DEFAULT_SPLITS, build_retriever
-    from swirl_env.tasks.qa_common import load_qa_dataset
+    from swirl_env.envs.qa.loaders import load_qa_dataset
 
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1:

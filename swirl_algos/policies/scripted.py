@@ -23,7 +23,7 @@ against the calculator. Command line (prints the report)::
     python -m swirl_algos.policies.scripted --split test
 
 Example:
-    >>> from swirl_env.tasks.gsm8k import load_gsm8k
+    >>> from swirl_env.envs.gsm8k.tasks import load_gsm8k
     >>> policy = GoldReplayPolicy(load_gsm8k("test"))
     >>> state = [{"role": "user", "content": "...\\n\\nQuestion: " + policy.tasks[0].question}]
     >>> policy.act([state])
@@ -45,8 +45,8 @@ from fractions import Fraction
 from typing import Any
 
 from swirl_algos.policies.base import Policy, State
+from swirl_env.envs.gsm8k.tasks import Annotation, load_gsm8k
 from swirl_env.tasks.base import Task
-from swirl_env.tasks.gsm8k import Annotation, load_gsm8k
 from swirl_env.tools.calculator import Calculator, CalculatorError
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class GoldReplayPolicy(Policy):
     """Replays each task's gold calculator annotations, then answers the gold answer.
 
     Args:
-        tasks: the tasks the policy may meet (``env.unwrapped.tasks``, or :func:`~swirl_env.tasks.gsm8k.load_gsm8k`);
+        tasks: the tasks the policy may meet (``env.unwrapped.tasks``, or :func:`~swirl_env.envs.gsm8k.tasks.load_gsm8k`);
             each needs ``metadata["annotations"]`` (``["48/2=24", ...]``). Default: the tasks of
             ``path``, or else both bundled GSM8K splits (test and train).
         path: a GSM8K JSONL file whose tasks to use when ``tasks`` is not given (so that the
@@ -192,7 +192,7 @@ class GoldReplayPolicy(Policy):
         """The gold action sequence of a task: one call per annotation, then the answer.
 
         Example:
-            >>> from swirl_env.tasks.gsm8k import load_gsm8k
+            >>> from swirl_env.envs.gsm8k.tasks import load_gsm8k
             >>> GoldReplayPolicy(load_gsm8k("test")).plan(load_gsm8k("test")[0])
             ['<math_exp> 16-3-4 </math_exp>', '<math_exp> 9*2 </math_exp>', '<answer> 18 </answer>']
         """
@@ -294,7 +294,7 @@ def replay_report(
         (1.0, 4282, 0)
     """
     from swirl_algos.rollout import rollout
-    from swirl_env.tasks.gsm8k import load_gsm8k as _load
+    from swirl_env.envs.gsm8k.tasks import load_gsm8k as _load
 
     kwargs = {
         **dict(env_kwargs or {}),

@@ -8,7 +8,7 @@ and ``"18 dollars"`` are equal; commas are ignored), else 0.0. An episode that r
 cap without an answer ends with ``truncated=True`` and reward 0.
 
 Tasks come from the bundled official test (1,319) or train (7,473) split, or any GSM8K JSONL
-file (``path=``); the file is read once per process (:func:`~swirl_env.tasks.gsm8k.load_gsm8k`)
+file (``path=``); the file is read once per process (:func:`~swirl_env.envs.gsm8k.tasks.load_gsm8k`)
 and shared by every environment copy. Each task's metadata holds the gold solution's calculator
 annotations (``["48/2=24", ...]``) and the full solution text.
 
@@ -34,10 +34,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from swirl_env.env import ToolEnv
+from swirl_env.envs.gsm8k.tasks import load_gsm8k
 from swirl_env.metrics.numeric import numeric_match
 from swirl_env.prompts import PromptTemplate
 from swirl_env.tasks.base import Task
-from swirl_env.tasks.gsm8k import load_gsm8k
 from swirl_env.tools.base import Tool
 from swirl_env.tools.calculator import Calculator
 
@@ -70,7 +70,7 @@ class GSM8KEnv(ToolEnv):
         calculator_options: keyword arguments of :class:`~swirl_env.tools.calculator.Calculator`
             (``display="exact"``, ``timeout_s``, ``max_digits``...).
         calculator: a ready calculator tool to use instead (overrides ``calculator_options``).
-        strict: reject GSM8K files with malformed annotations (see :func:`~swirl_env.tasks.gsm8k.read_gsm8k`).
+        strict: reject GSM8K files with malformed annotations (see :func:`~swirl_env.envs.gsm8k.tasks.read_gsm8k`).
         **kwargs: passed to :class:`~swirl_env.env.ToolEnv` (``syntaxes``, ``render_mode``...).
 
     Subclasses add tools by overriding :meth:`make_tools` (nothing else to edit).

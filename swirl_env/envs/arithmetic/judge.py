@@ -1,20 +1,18 @@
-"""``SwiRL-Arithmetic-v0``: multi-step arithmetic word problems solved with the calculator tool.
+"""The process judges of ``SwiRL-Arithmetic-v0``: gold-aware and gold-free rules.
 
-The default, learnable task of the package: procedurally generated questions
-(:mod:`swirl_env.tasks.arithmetic`), the SymPy calculator (``<math_exp> EXPR </math_exp>``), the
-numeric-equivalence outcome metric, and a gold-solution-aware rule-based process judge
-(:class:`ArithmeticProcessJudge`). Small enough for a tiny transformer to learn on a CPU, and
-rich enough that step quality and final correctness come apart (a trajectory can have BAD steps
-and a right answer, or GOOD calculations and a wrong answer).
+* :class:`ArithmeticProcessJudge` (registered as ``"arithmetic"``): checks each step against the
+  task's gold solution steps (``metadata["solution_steps"]``);
+* :class:`ArithmeticStepJudge` (``"arithmetic-step"``, the demo's default): reads the question as a
+  person would and judges whether each step is a reasonable next one, never seeing the gold
+  answer or solution, as the paper's judge.
+
+Both fall back to :class:`~swirl_env.rewards.judges.rule.RuleProcessJudge` for questions that are
+not of the arithmetic generator.
 
 Example:
-    >>> import gymnasium as gym, swirl_env
-    >>> env = gym.make("SwiRL-Arithmetic-v0", n_tasks=100, max_ops=2)
-    >>> obs, info = env.reset(options={"task_index": 0})
-    >>> steps = info["task"]["metadata"]["solution_steps"]
-    >>> obs, r, term, trunc, info = env.step(f"<math_exp> {steps[0]['expression']} </math_exp>")
-    >>> info["step"]["observation"] == f"{steps[0]['expression']} -> {steps[0]['value']}"
-    True
+    >>> from swirl_env.rewards.judges import make_judge
+    >>> type(make_judge("arithmetic-step", "process")).__name__
+    'ArithmeticStepJudge'
 """
 
 from __future__ import annotations
@@ -22,12 +20,11 @@ from __future__ import annotations
 import ast
 import logging
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from swirl_env.env import ToolEnv
-from swirl_env.prompts import PromptTemplate, get_prompt
+from swirl_env.envs.arithmetic.tasks import QuestionReading, read_question
 from swirl_env.rewards.judges.base import Judgement, ProcessRequest
 from swirl_env.rewards.judges.rule import RuleProcessJudge
 from swirl_env.rewards.number_text import (
@@ -38,147 +35,11 @@ from swirl_env.rewards.number_text import (
     parse_number,
 )
 from swirl_env.rewards.prompts import question_of
-from swirl_env.tasks.arithmetic import ArithmeticConfig, ArithmeticTasks, QuestionReading, read_question
 from swirl_env.tasks.base import Task
-from swirl_env.tools.base import Tool
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "ARITHMETIC_PROMPT",
-    "ArithmeticEnv",
-    "ArithmeticProcessJudge",
-    "ArithmeticStepJudge",
-    "gold_values",
-]
-
-#: A compact version of the ``math-v1`` instructions (same content, a fifth of the tokens), so that
-#: tiny models spend their compute on the problem. Pass ``prompt="math-v1"`` for the paper's wording.
-ARITHMETIC_PROMPT = PromptTemplate(
-    "arithmetic-v1",
-    "Solve the problem step by step with the calculator. In each step write EITHER one call "
-    "{call_format} OR the final answer <answer> NUMBER </answer>. You may make up to "
-    "{max_tool_calls} calls; each result comes back as EXPRESSION -> RESULT.",
-)
-
-
-def _resolve_prompt(prompt: PromptTemplate | str) -> PromptTemplate:
-    if isinstance(prompt, PromptTemplate):
-        return prompt
-    if prompt == ARITHMETIC_PROMPT.version:
-        return ARITHMETIC_PROMPT
-    return get_prompt(prompt)
-
-
-class ArithmeticEnv(ToolEnv):
-    """Multi-step arithmetic word problems with the calculator.
-
-    Args:
-        split: ``"train"``, ``"dev"`` or ``"test"`` (disjoint task streams).
-        seed: the task stream's seed (task ``i`` of ``(seed, split)`` never changes).
-        n_tasks: how many tasks of the stream the environment serves (indices ``0..n_tasks-1``;
-            they are generated on demand, any size works).
-        offset: index in the stream of the environment's first task.
-        min_ops / max_ops / min_distractors / max_distractors / start_range / operand_range /
-            factor_range / max_value / operations / distractor_range: difficulty knobs
-            (:class:`~swirl_env.tasks.arithmetic.ArithmeticConfig`).
-        max_tool_calls: calculator calls before the answer is due (the paper's cap for math: 10).
-        prompt: ``"arithmetic-v1"`` (compact, the default), ``"math-v1"`` (the paper's wording) or
-            a :class:`~swirl_env.prompts.PromptTemplate`.
-        calculator: the calculator tool (default: the package's SymPy calculator with
-            ``display="exact"``: whole numbers read ``7 + 5 -> 12``; pass ``Calculator()`` for the
-            paper's float display ``12.0``).
-        **kwargs: passed to :class:`~swirl_env.env.ToolEnv` (``syntaxes``, ``render_mode``...).
-
-    Example:
-        >>> env = ArithmeticEnv(n_tasks=10, split="test", max_distractors=0)
-        >>> obs, info = env.reset(seed=3)
-        >>> obs.startswith("Solve the problem step by step")
-        True
-    """
-
-    def __init__(
-        self,
-        *,
-        split: str = "train",
-        seed: int = 0,
-        n_tasks: int = 1000,
-        offset: int = 0,
-        min_ops: int = 2,
-        max_ops: int = 4,
-        min_distractors: int = 0,
-        max_distractors: int = 1,
-        start_range: Sequence[int] = (2, 20),
-        operand_range: Sequence[int] = (1, 9),
-        factor_range: Sequence[int] = (2, 3),
-        max_value: int = 99,
-        operations: Sequence[str] = ("+", "-", "*", "/"),
-        distractor_range: Sequence[int] = (2, 30),
-        max_tool_calls: int = 10,
-        prompt: PromptTemplate | str = ARITHMETIC_PROMPT.version,
-        calculator: Tool | None = None,
-        **kwargs: Any,
-    ) -> None:
-        from swirl_env.metrics.numeric import numeric_match
-        from swirl_env.tools.calculator import Calculator
-
-        self.config = ArithmeticConfig(
-            min_ops=min_ops,
-            max_ops=max_ops,
-            min_distractors=min_distractors,
-            max_distractors=max_distractors,
-            start_range=tuple(start_range),  # type: ignore[arg-type]
-            operand_range=tuple(operand_range),  # type: ignore[arg-type]
-            factor_range=tuple(factor_range),  # type: ignore[arg-type]
-            max_value=max_value,
-            operations=tuple(operations),
-            distractor_range=tuple(distractor_range),  # type: ignore[arg-type]
-        )
-        tasks = ArithmeticTasks(n_tasks, seed=seed, split=split, config=self.config, offset=offset)
-        super().__init__(
-            tasks[:1],  # the full stream is set below: ToolEnv would index every task id eagerly
-            [calculator if calculator is not None else Calculator(display="exact")],
-            metric=_numeric_metric(numeric_match),
-            primary_metric="correct",
-            prompt=_resolve_prompt(prompt),
-            max_tool_calls=max_tool_calls,
-            **kwargs,
-        )
-        self.tasks = tasks
-        self._task_index = _StreamIndex(tasks)  # task id -> index, computed from the id: O(1) set-up
-        self.split = split
-        self.seed = seed
-
-
-class _StreamIndex(Mapping[str, int]):
-    """``task_id -> index`` of an :class:`ArithmeticTasks` stream, read from the id itself."""
-
-    def __init__(self, tasks: ArithmeticTasks) -> None:
-        self.tasks = tasks
-        self._prefix = f"arithmetic-{tasks.split}-s{tasks.seed}-"
-
-    def __getitem__(self, task_id: str) -> int:
-        if isinstance(task_id, str) and task_id.startswith(self._prefix):
-            rest = task_id[len(self._prefix) :]
-            if rest.isdigit():
-                i = int(rest) - self.tasks.offset
-                if 0 <= i < len(self.tasks):
-                    return i
-        raise KeyError(task_id)
-
-    def __iter__(self) -> Iterator[str]:
-        return (f"{self._prefix}{self.tasks.offset + i}" for i in range(len(self.tasks)))
-
-    def __len__(self) -> int:
-        return len(self.tasks)
-
-
-def _numeric_metric(numeric_match: Any) -> Any:
-    def metric(prediction: str, golds: Sequence[str]) -> dict[str, float]:
-        result = numeric_match(prediction, golds)
-        return {"correct": float(bool(result["correct"]))}
-
-    return metric
+__all__ = ["ArithmeticProcessJudge", "ArithmeticStepJudge", "gold_values"]
 
 
 # ---------------------------------------------------------------------------------------------- judge
@@ -186,7 +47,7 @@ def gold_values(task: Task | None) -> tuple[float, list[float]] | None:
     """``(start, [v1, ..., vK])`` from a task's gold solution steps, or ``None`` without them.
 
     Example:
-        >>> from swirl_env.tasks.arithmetic import generate_task
+        >>> from swirl_env.envs.arithmetic.tasks import generate_task
         >>> start, values = gold_values(generate_task(0))
         >>> len(values) >= 2
         True
@@ -265,7 +126,7 @@ class ArithmeticProcessJudge(RuleProcessJudge):
         **kwargs: passed to :class:`~swirl_env.rewards.judges.rule.RuleProcessJudge`.
 
     Example:
-        >>> from swirl_env.tasks.arithmetic import generate_task
+        >>> from swirl_env.envs.arithmetic.tasks import generate_task
         >>> task = generate_task(0)
         >>> first = task.metadata["solution_steps"][0]
         >>> ctx = [{"role": "user", "content": "Question: " + task.question}]
@@ -517,7 +378,7 @@ class ArithmeticStepJudge(ArithmeticProcessJudge):
     """Gold-free process judge of ``SwiRL-Arithmetic-v0``: is each step a reasonable next step?
 
     The judge reads the question as a person would (its start quantity and the operation each
-    sentence states, :func:`~swirl_env.tasks.arithmetic.read_question`) and the conversation so far.
+    sentence states, :func:`~swirl_env.envs.arithmetic.tasks.read_question`) and the conversation so far.
     It never sees the gold answer or the gold solution's values, as the paper's judge:
 
     * a calculator step is GOOD iff it evaluates, repeats no earlier expression, and is a sensible
@@ -540,7 +401,7 @@ class ArithmeticStepJudge(ArithmeticProcessJudge):
     :class:`ArithmeticProcessJudge` remains available.
 
     Example:
-        >>> from swirl_env.tasks.arithmetic import generate_task
+        >>> from swirl_env.envs.arithmetic.tasks import generate_task
         >>> task = generate_task(0)
         >>> first = task.metadata["solution_steps"][0]
         >>> ctx = [{"role": "user", "content": "Question: " + task.question}]

@@ -13,7 +13,7 @@ Search runs over, by default, the corpus of the split: every paragraph of every 
 dataset file, deduplicated by ``(title, text)`` (the paper searches "all articles of the data
 split"); ``corpus=`` points to any other corpus file (e.g. a Wikipedia dump), ``retriever="http"``
 to a remote ``/retrieve`` server. The dataset and the index are built once per process and
-shared by every environment copy (:func:`~swirl_env.tasks.qa_common.load_qa_dataset`,
+shared by every environment copy (:func:`~swirl_env.envs.qa.loaders.load_qa_dataset`,
 :func:`~swirl_env.retrieval.get_retriever`); ``gym.make`` keyword arguments hold only paths and
 settings.
 
@@ -37,10 +37,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from swirl_env.env import ToolEnv
+from swirl_env.envs.qa.common import DATASETS, QADataset
+from swirl_env.envs.qa.loaders import load_qa_dataset
 from swirl_env.metrics.qa import METRIC_NAMES, STYLES, official_style, qa_metrics
 from swirl_env.prompts import PromptTemplate
 from swirl_env.retrieval import BACKENDS, Retriever, get_retriever
-from swirl_env.tasks.qa_common import DATASETS, QADataset, load_qa_dataset
 from swirl_env.tools.search import SearchTool
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def build_retriever(
     """The (process-shared) retriever of an environment: over ``corpus`` if given, else the split corpus.
 
     Example:
-        >>> from swirl_env.tasks.qa_common import load_qa_dataset
+        >>> from swirl_env.envs.qa.loaders import load_qa_dataset
         >>> len(build_retriever(load_qa_dataset("hotpotqa", "dev")))
         1000
     """

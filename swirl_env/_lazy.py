@@ -1,0 +1,93 @@
+"""Module attributes on first use: lazy package exports and deprecated module aliases.
+
+* :func:`lazy_exports`: a package re-exports names of its submodules, each imported when first
+  read (``swirl_env.envs.gsm8k.GSM8KEnv`` imports ``swirl_env.envs.gsm8k.env`` then), so that
+  importing one light submodule (a loader) does not import the whole environment;
+* :func:`moved_module`: a module that moved keeps working under its old name: every attribute is
+  read from the new module(s), with a :class:`DeprecationWarning` naming the new path.
+
+Both return ``(__all__, __getattr__, __dir__)`` for the module to assign.
+
+Example:
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     from swirl_env.tasks.gsm8k import load_gsm8k
+    >>> load_gsm8k.__module__, caught[0].category.__name__
+    ('swirl_env.envs.gsm8k.tasks', 'DeprecationWarning')
+    >>> str(caught[0].message)
+    'swirl_env.tasks.gsm8k is deprecated; import load_gsm8k from swirl_env.envs.gsm8k.tasks'
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+__all__ = ["lazy_exports", "moved_module"]
+
+ModuleHooks = tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]
+
+
+def lazy_exports(
+    package: str, exports: Mapping[str, Sequence[str]], namespace: dict[str, Any]
+) -> ModuleHooks:
+    """``(__all__, __getattr__, __dir__)`` of a package exporting ``{submodule: [names]}`` lazily.
+
+    Args:
+        package: the package's ``__name__``.
+        exports: submodule (relative to the package) -> the names it provides.
+        namespace: the package's ``globals()`` (for ``dir()``).
+    """
+    where = {name: module for module, names in exports.items() for name in names}
+
+    def __getattr__(name: str) -> Any:
+        module = where.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{module}"), name)
+
+    def __dir__() -> list[str]:
+        return sorted({*namespace, *where})
+
+    return sorted(where), __getattr__, __dir__
+
+
+def moved_module(
+    old: str, new: Sequence[str], namespace: dict[str, Any], names: Sequence[str] | None = None
+) -> ModuleHooks:
+    """``(__all__, __getattr__, __dir__)`` of a deprecated alias of the modules ``new``.
+
+    Any attribute (public or private) is looked up in the new modules in order, and every read
+    warns (``DeprecationWarning``, pointing at the reader's line).
+
+    Args:
+        old: the alias's ``__name__``.
+        new: the modules the content moved to.
+        namespace: the alias's ``globals()`` (for ``dir()``).
+        names: the alias's ``__all__`` (default: the union of the new modules' ``__all__``).
+    """
+    modules = [importlib.import_module(name) for name in new]
+    if names is None:
+        names = sorted({n for m in modules for n in getattr(m, "__all__", ())})
+    names = list(names)
+
+    def __getattr__(name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):  # __path__, __test__...: not forwarded
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        for module in modules:
+            if hasattr(module, name):
+                warnings.warn(
+                    f"{old} is deprecated; import {name} from {module.__name__}",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                return getattr(module, name)
+        raise AttributeError(f"module {old!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted({*namespace, *names})
+
+    return names, __getattr__, __dir__
