@@ -195,19 +195,9 @@ class ToolEnv(gym.Env[str, str]):
         # cut first: nothing after max_action_chars is scanned, parsed or executed
         text = action[: self.max_action_chars]
         parsed = self.parser.parse(text)
-        kept = text[: parsed.span[1]] if parsed.kind in ("call", "answer") and parsed.span else text
-        ignored = len(action) - len(kept)
-        step = Step(
-            index=len(self.steps),
-            message_index=len(self.messages),
-            action=kept,
-            kind=parsed.kind,
-            tool=parsed.tool,
-            argument=parsed.argument,
-            syntax=parsed.syntax,
-            error=parsed.error,
-            ignored_chars=ignored,
-        )
+        step = Step.from_parsed(parsed, text, index=len(self.steps), message_index=len(self.messages))
+        step.ignored_chars = len(action) - len(step.action)  # the cut at max_action_chars counts too
+        kept = step.action
         self.messages.append({"role": "assistant", "content": kept})
         reward, terminated, truncated = 0.0, False, False
 

@@ -292,6 +292,34 @@ class Step:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    @classmethod
+    def from_parsed(cls, parsed: Any, text: str, *, index: int, message_index: int) -> Step:
+        """The step of action ``text`` as an environment keeps it, from its parse ``parsed`` (what
+        :meth:`~swirl_env.parsing.ActionParser.parse` returned): cut after the first complete call
+        or answer, the rest counted in ``ignored_chars``. The environment and the SWiRL learner
+        (which judges sampled actions without running them) build their steps here.
+
+        Example:
+            >>> from swirl_env.parsing import ActionParser
+            >>> text = "<math_exp>2+2</math_exp> more"
+            >>> s = Step.from_parsed(ActionParser({"math_exp": "calculator"}).parse(text), text,
+            ...                      index=0, message_index=1)
+            >>> s.kind, s.tool, s.argument, s.action, s.ignored_chars
+            ('call', 'calculator', '2+2', '<math_exp>2+2</math_exp>', 5)
+        """
+        kept = text[: parsed.span[1]] if parsed.kind in ("call", "answer") and parsed.span else text
+        return cls(
+            index=index,
+            message_index=message_index,
+            action=kept,
+            kind=parsed.kind,
+            tool=parsed.tool,
+            argument=parsed.argument,
+            syntax=parsed.syntax,
+            error=parsed.error,
+            ignored_chars=len(text) - len(kept),
+        )
+
 
 @dataclass
 class Trajectory:

@@ -229,28 +229,21 @@ class ProcessJudgeReward:
         for i in range(n):
             text = _content(completions[i])
             parser = self.parser(env_id[i] if env_id is not None else None)
-            parsed = parser.parse(text)
-            kept = text[: parsed.span[1]] if parsed.kind in ("call", "answer") and parsed.span else text
             context = (
                 list(prompts[i])
                 if not isinstance(prompts[i], str)
                 else [{"role": "user", "content": prompts[i]}]
             )
-            step = Step(
-                index=int(step_index[i])
+            index = (
+                int(step_index[i])
                 if step_index is not None
-                else len([m for m in context if m.get("role") == "assistant"]),
-                message_index=len(context),
-                action=kept,
-                kind=parsed.kind,
-                tool=parsed.tool,
-                argument=parsed.argument,
-                syntax=parsed.syntax,
-                error=parsed.error,
-                ignored_chars=len(text) - len(kept),
-            ).to_dict()
+                else len([m for m in context if m.get("role") == "assistant"])
+            )
+            step = Step.from_parsed(parser.parse(text), text, index=index, message_index=len(context))
             raw_task = task[i] if task is not None else None
-            out.append(ProcessRequest(task=_task(raw_task), context=context, action=kept, step=step))
+            out.append(
+                ProcessRequest(task=_task(raw_task), context=context, action=step.action, step=step.to_dict())
+            )
         return out
 
     def __call__(
