@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import toys
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from swirl_algos.learners.common import filter_records, load_records, load_trained_model
@@ -17,11 +18,10 @@ from swirl_algos.learners.shared_prefix import end_of_turn_ids
 from swirl_algos.learners.swirl import (
     ProcessJudgeReward,
     build_swirl_trainer,
-    check_trl_version,
-    cut_at_stop,
     prepare_state_dataset,
     train_swirl,
 )
+from swirl_algos.learners.swirl_trl import check_trl_version, cut_at_stop
 from swirl_algos.tiny import build_tiny_model, build_tiny_tokenizer
 from swirl_env.rewards.judges.base import Judgement, ProcessJudge
 from swirl_env.tasks.base import Task
@@ -522,7 +522,20 @@ def test_train_command_runs_in_process(tok, tmp_path):
     data = tmp_path / "steps.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in make_records()) + "\n")
     common = ["--data", str(data), "--model", str(model_dir), "--max-steps", "2", "--save-steps", "0"]
-    assert cli.main(["--algo", "sft", "--output", str(tmp_path / "sft"), "--batch-size", "4", *common]) == 0
+    assert (
+        cli.main(
+            [
+                "--algo",
+                "sft",
+                "--output",
+                str(tmp_path / "sft"),
+                "--per-device-train-batch-size",
+                "4",
+                *common,
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "sft" / "train_summary.json").read_text())
     assert summary["algo"] == "sft" and summary["stats"]["examples"] == 12
     rc = cli.main(
@@ -535,7 +548,7 @@ def test_train_command_runs_in_process(tok, tmp_path):
             f"{FirstDigitJudge.__module__}:FirstDigitJudge",
             "--num-generations",
             "4",
-            "--batch-size",
+            "--per-device-train-batch-size",
             "8",
             "--max-completion-length",
             "6",
@@ -566,25 +579,9 @@ def _eval_env_id() -> str:
         return "SwiRL-GSM8K-v0"
     except Exception:
         pass
-    env_id = "SwiRLTest-LearnersAdd-v0"
-    if env_id not in gym.registry:
-
-        def make(**kw):
-            from swirl_env import Tool, ToolEnv, ToolResult
-
-            class Add(Tool):
-                name, tag = "calculator", "math_exp"
-
-                def run(self, argument):
-                    return ToolResult(str(sum(int(x) for x in argument.split("+"))))
-
-            tasks = [Task(f"a{i}", f"What is {i} + 1?", (str(i + 1),), "toy", "test") for i in range(4)]
-            return ToolEnv(
-                tasks, [Add()], metric=lambda p, g: {"em": float(p.strip() in g)}, primary_metric="em", **kw
-            )
-
-        gym.register(id=env_id, entry_point=make, kwargs={"max_tool_calls": 2})
-    return env_id
+    return toys.register_add_env(
+        "SwiRLTest-LearnersAdd-v0", max_tool_calls=2, n_tasks=4, dataset="toy", prompt="generic-v1"
+    )
 
 
 @pytest.mark.parametrize("algo", ["swirl", "sft"])
