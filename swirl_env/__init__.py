@@ -9,7 +9,7 @@ Example:
 
 from swirl_env.env import ToolEnv, render_state
 from swirl_env.parsing import ActionParser, ParsedAction
-from swirl_env.registration import ENV_SPECS, register_envs
+from swirl_env.registration import ENV_SPECS, EnvSpec, env_spec, register_envs
 from swirl_env.tasks.base import Task
 from swirl_env.tools.base import Tool, ToolResult
 from swirl_env.trajectory import SCHEMA_VERSION, Step, Trajectory
@@ -20,6 +20,7 @@ __all__ = [
     "ENV_SPECS",
     "SCHEMA_VERSION",
     "ActionParser",
+    "EnvSpec",
     "ParsedAction",
     "Step",
     "Task",
@@ -27,6 +28,7 @@ __all__ = [
     "ToolEnv",
     "ToolResult",
     "Trajectory",
+    "env_spec",
     "register_envs",
     "render_state",
 ]

@@ -40,6 +40,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from swirl_env.tasks.base import MATH_DATASETS as MATH_DATASETS  # re-exported: it was defined here
+from swirl_env.tasks.base import task_domain
 from swirl_env.trajectory import Message
 
 __all__ = [
@@ -190,9 +192,6 @@ JUDGE_PROMPTS: dict[str, JudgePrompt] = {
     "outcome-v1": JudgePrompt("outcome-v1", "outcome", _OUTCOME, "YES", "NO"),
 }
 
-#: datasets whose episodes use the calculator (the rest use search)
-MATH_DATASETS = frozenset({"gsm8k", "math", "arithmetic", "svamp", "asdiv", "mawps"})
-
 
 def get_judge_prompt(version: str | JudgePrompt) -> JudgePrompt:
     """Look up a judge prompt by version (a :class:`JudgePrompt` is returned as is)."""
@@ -209,8 +208,11 @@ def select_process_prompt(
 ) -> JudgePrompt:
     """The process prompt for a request.
 
-    ``"auto"`` picks ``process-math-v1`` for math datasets (:data:`MATH_DATASETS`) or when the
-    action or the conversation uses ``<math_exp>``, else ``process-search-v1``. A mapping
+    ``"auto"`` picks ``process-math-v1`` for a task of the ``"math"`` domain
+    (:attr:`~swirl_env.tasks.base.Task.domain`), ``process-search-v1`` for one of ``"search"``.
+    A task without a domain (a record written before tasks carried one) is told by its dataset
+    name (:data:`MATH_DATASETS`, see :func:`~swirl_env.tasks.base.task_domain`); with no task
+    either, by the step's tool or a ``<math_exp>`` in the action or the conversation. A mapping
     ``{"math": ..., "search": ...}`` overrides either choice; a version or prompt forces one.
     """
     if isinstance(prompts, JudgePrompt) or (isinstance(prompts, str) and prompts != "auto"):
@@ -225,9 +227,9 @@ def select_process_prompt(
 
 
 def _domain(request: Any) -> str:
-    task = getattr(request, "task", None)
-    if task is not None and task.dataset:
-        return "math" if task.dataset.lower() in MATH_DATASETS else "search"
+    domain = task_domain(getattr(request, "task", None))
+    if domain in ("math", "search"):
+        return domain
     step = getattr(request, "step", None) or {}
     if step.get("tool") == "calculator":
         return "math"

@@ -421,6 +421,7 @@ def generate_task(
         dataset=DATASET,
         split=split,
         metadata=metadata,
+        domain="math",
     )
 
 

@@ -207,6 +207,7 @@ def _record_to_task(record: dict[str, Any], index: int, split: str, where: str, 
         dataset=DATASET,
         split=split,
         metadata={"annotations": [a.text for a in annotations], "solution": solution},
+        domain="math",
     )
 
 

@@ -114,7 +114,7 @@ def read_beerqa(
             "supporting_passage_ids": [passage_id(t, x) for t, x in context],
             "context_titles": [t for t, _ in context],
         }
-        tasks.append(Task(str(qid), question, answers, "beerqa", split, meta))
+        tasks.append(Task(str(qid), question, answers, "beerqa", split, meta, domain="search"))
     check_unique_ids(tasks, p)
     return QADataset(
         "beerqa",

@@ -170,7 +170,7 @@ def read_cofca(
             "supporting_passage_ids": [passage_id(t, x) for t, x in passages],
             "context_titles": [t for t, _ in passages],
         }
-        tasks.append(Task(qid, question, answers, "cofca", split, meta))
+        tasks.append(Task(qid, question, answers, "cofca", split, meta, domain="search"))
     check_unique_ids(tasks, p)
     return QADataset(
         "cofca",

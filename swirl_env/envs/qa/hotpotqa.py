@@ -162,7 +162,7 @@ def read_hotpotqa(
         }
         if include_context:
             meta["paragraphs"] = [{"title": t, "text": x} for t, x in paragraphs]
-        tasks.append(Task(str(qid), question, (answer,), "hotpotqa", split, meta))
+        tasks.append(Task(str(qid), question, (answer,), "hotpotqa", split, meta, domain="search"))
     check_unique_ids(tasks, p)
     return QADataset(
         "hotpotqa",

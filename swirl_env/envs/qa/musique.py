@@ -120,7 +120,7 @@ def read_musique(
         }
         if include_context:
             meta["paragraphs"] = [{"title": d["title"], "text": d["text"]} for d in pars]
-        tasks.append(Task(str(qid), question, answers, "musique", split, meta))
+        tasks.append(Task(str(qid), question, answers, "musique", split, meta, domain="search"))
     check_unique_ids(tasks, p)
     return QADataset(
         "musique",

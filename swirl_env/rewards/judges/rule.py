@@ -85,8 +85,8 @@ from swirl_env.rewards.number_text import (
     numbers_in_text,
     unit_constants,
 )
-from swirl_env.rewards.prompts import MATH_DATASETS, question_of
-from swirl_env.tasks.base import Task
+from swirl_env.rewards.prompts import question_of
+from swirl_env.tasks.base import Task, task_domain
 from swirl_env.tools.base import Tool
 
 logger = logging.getLogger(__name__)
@@ -296,8 +296,12 @@ class RuleProcessJudge(ProcessJudge):
         return None, "unknown_kind", f"unknown step kind {kind!r}"
 
     def _domain(self, r: ProcessRequest, history: list[_Call]) -> str:
-        if r.task is not None and r.task.dataset:
-            return "math" if r.task.dataset.lower() in MATH_DATASETS else "search"
+        """``"math"`` or ``"search"``: the task's domain; for a task without one (an old record)
+        its dataset name tells (:func:`~swirl_env.tasks.base.task_domain`); with no task
+        either, the episode's tool calls, then the generation prompt's tags."""
+        domain = task_domain(r.task)
+        if domain in ("math", "search"):
+            return domain
         tools = {c.tool for c in history}
         if tools & self.math_tools and not tools & self.search_tools:
             return "math"
@@ -517,8 +521,9 @@ class RuleOutcomeJudge(OutcomeJudge):
         qa_metric: ``"em"``, ``"cover_em"`` (a gold answer occurs in the normalised prediction) or
             ``"f1"`` (token F1 >= ``f1_threshold``), from :func:`swirl_env.metrics.qa.qa_metrics`.
         f1_threshold: the F1 a prediction needs under ``qa_metric="f1"``.
-        domain: ``"auto"`` (math for :data:`~swirl_env.rewards.prompts.MATH_DATASETS`, else QA),
-            ``"math"`` or ``"qa"``.
+        domain: ``"auto"`` (math for a task of the ``"math"`` domain, else QA; a task without a
+            domain, from a record written before tasks carried one, is math when its dataset is
+            one of :data:`~swirl_env.tasks.base.MATH_DATASETS`), ``"math"`` or ``"qa"``.
 
     Example:
         >>> from swirl_env.tasks.base import Task
@@ -563,7 +568,7 @@ class RuleOutcomeJudge(OutcomeJudge):
     def _is_math(self, task: Task) -> bool:
         if self.domain != "auto":
             return self.domain == "math"
-        return (task.dataset or "").lower() in MATH_DATASETS
+        return task_domain(task) == "math"
 
     def judge_outcomes(self, requests: Sequence[OutcomeRequest]) -> list[Judgement]:
         out = []
