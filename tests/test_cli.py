@@ -8,87 +8,21 @@ import subprocess
 import sys
 
 import pytest
+import toys
 
 from swirl_algos.cli import COMMANDS, main
 from swirl_algos.jsonl import read_jsonl, read_trajectories
 
 ENV_ID = "SwiRLTest-CliAdd-v0"
 
-HELPER = '''
-import gymnasium as gym
-from swirl_env import Task, Tool, ToolEnv, ToolResult
-from swirl_env.rewards.judges.base import Judgement, OutcomeJudge
-
-
-class Add(Tool):
-    name = "calculator"
-    tag = "math_exp"
-    description = "adds integers"
-
-    def run(self, argument):
-        try:
-            return ToolResult(str(sum(int(x) for x in argument.split("+"))))
-        except ValueError:
-            return ToolResult.error(f"cannot add {argument!r}")
-
-
-def make_env(**kw):
-    tasks = [Task(f"add-{i}", f"What is {i} + {i + 3}?", (str(2 * i + 3),), "gsm8k", "test") for i in range(6)]
-    return ToolEnv(tasks, [Add()], metric=lambda p, g: {"em": float(p.strip() in g)}, primary_metric="em",
-                   prompt="math-v1", **kw)
-
-
-if "ENV_ID" not in gym.registry:
-    gym.register(id="ENV_ID", entry_point=make_env, kwargs={"max_tool_calls": 3})
-
-
-class Adder:
-    """Adds with the calculator, then answers; wrong answers when the seed says so."""
-
-    name = "adder"
-
-    def __init__(self, slip_every=3):
-        self.slip_every = slip_every
-
-    def act(self, states, *, seeds=None):
-        out = []
-        for msgs, seed in zip(states, seeds):
-            last = msgs[-1]["content"]
-            if len(msgs) > 1 and "->" in last:
-                out.append(f"<answer> {int(last.split('->')[-1]) + (seed % self.slip_every == 0)} </answer>")
-            else:
-                out.append("<math_exp> " + msgs[0]["content"].rsplit("What is", 1)[-1].strip(" ?") + " </math_exp>")
-        return out
-
-
-class KeyJudge(OutcomeJudge):
-    name = "key"
-
-    def judge_outcomes(self, requests):
-        return [Judgement(label=(r.prediction or "").strip() in r.task.answers, judge=self.name) for r in requests]
-'''.replace("ENV_ID", ENV_ID)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def helper_module(tmp_path_factory):
-    d = tmp_path_factory.mktemp("clihelper")
-    (d / "cli_helper.py").write_text(HELPER)
-    sys.path.insert(0, str(d))
-    import cli_helper  # registers the env
-
-    yield cli_helper
-    sys.path.remove(str(d))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models run far faster on one thread than on two contended ones (shared CPU)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def helper_module():
+    """The toy env, registered as ENV_ID; its policies and judge load as ``toys:NAME``."""
+    toys.register_add_env(ENV_ID, max_tool_calls=3, n_tasks=6, step=3, dataset="gsm8k")
+    return toys
 
 
 def test_top_level_help_lists_every_command_with_examples(capsys):
@@ -143,7 +77,7 @@ def test_pipeline_commands_end_to_end(helper_module, tmp_path, capsys):
         "--env",
         ENV_ID,
         "--policy",
-        "cli_helper:Adder",
+        "toys:Adder",
         "--policy-kwargs",
         '{"slip_every": 3}',
     ]
@@ -156,7 +90,7 @@ def test_pipeline_commands_end_to_end(helper_module, tmp_path, capsys):
     assert "episodes" in capsys.readouterr().out
 
     judged = tmp_path / "judged.jsonl"
-    outcome = "rule" if importlib.util.find_spec("swirl_env.metrics.numeric") else "cli_helper:KeyJudge"
+    outcome = "rule" if importlib.util.find_spec("swirl_env.metrics.numeric") else "toys:KeyJudge"
     args = [
         "judge",
         str(traj),
@@ -238,7 +172,7 @@ def test_generate_with_a_saved_tiny_model(helper_module, tmp_path):
                 "--env",
                 ENV_ID,
                 "--policy",
-                "cli_helper:Adder",
+                "toys:Adder",
                 "--env-kwargs",
                 "{bad",
                 "-o",

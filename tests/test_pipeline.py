@@ -10,6 +10,7 @@ import re
 
 import gymnasium as gym
 import pytest
+import toys
 
 from swirl_algos.decompose import decompose, outcome_score, to_hf_dataset
 from swirl_algos.filtering import FILTER_MODES, filter_counts, filter_trajectories
@@ -18,8 +19,7 @@ from swirl_algos.judging import judge_file
 from swirl_algos.policies.base import Policy
 from swirl_algos.rollout import rollout
 from swirl_algos.stats import mean_process_label, trajectory_stats
-from swirl_env import Task, Tool, ToolEnv, ToolResult
-from swirl_env.rewards.judges.base import Judgement, OutcomeJudge
+from swirl_env.rewards.judges.base import Judgement
 from swirl_env.rewards.judges.rule import RuleOutcomeJudge, RuleProcessJudge
 
 HAS_GSM8K = importlib.util.find_spec("swirl_env.envs.gsm8k") is not None
@@ -27,67 +27,18 @@ HAS_NUMERIC = importlib.util.find_spec("swirl_env.metrics.numeric") is not None
 SEARCH_ENV = "SwiRL-HotPotQA-v0"
 TOY_MATH_ENV = "SwiRLTest-PipelineAdd-v0"
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models run far faster on one thread than on two contended ones (shared CPU)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-class Add(Tool):
-    name = "calculator"
-    tag = "math_exp"
-    description = "adds integers"
-
-    def run(self, argument):
-        try:
-            return ToolResult(str(sum(int(x) for x in argument.split("+"))))
-        except ValueError:
-            return ToolResult.error(f"cannot add {argument!r}")
-
-
-def make_add_env(**kw):
-    tasks = [
-        Task(f"add-{i}", f"What is {i} + {i + 3}?", (str(2 * i + 3),), "gsm8k", "test") for i in range(10)
-    ]
-    return ToolEnv(
-        tasks,
-        [Add()],
-        metric=lambda p, g: {"em": float(p.strip() in g)},
-        primary_metric="em",
-        prompt="math-v1",
-        **kw,
-    )
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def toy_math_env():
-    if TOY_MATH_ENV not in gym.registry:
-        gym.register(id=TOY_MATH_ENV, entry_point=make_add_env, kwargs={"max_tool_calls": 3})
-    return TOY_MATH_ENV
+    return toys.register_add_env(TOY_MATH_ENV, max_tool_calls=3, n_tasks=10, step=3, dataset="gsm8k")
 
 
 @pytest.fixture(scope="module")
 def math_env(toy_math_env):
     """SwiRL-GSM8K-v0 when the package has it, else the toy addition env."""
     return "SwiRL-GSM8K-v0" if HAS_GSM8K else toy_math_env
-
-
-class KeyOutcomeJudge(OutcomeJudge):
-    """Exact match against the answer key (stands in for the rule judge until numeric matching ships)."""
-
-    name = "key"
-
-    def judge_outcomes(self, requests):
-        return [
-            Judgement(label=(r.prediction or "").strip() in r.task.answers, score=None, judge=self.name)
-            for r in requests
-        ]
 
 
 class SloppyAdder(Policy):
@@ -107,7 +58,7 @@ class SloppyAdder(Policy):
                 value = int(last.split("->")[-1])
                 out.append(f"<answer> {value + (seed % 5 == 0)} </answer>")
             else:
-                a, b = msgs[0]["content"].rsplit("What is", 1)[-1].strip(" ?").split(" + ")
+                a, b = toys.question_sum(msgs).split(" + ")
                 if seed % 4 == 0:
                     b = str(int(b) + 1)  # an operand that is not in the question
                 out.append(f"I add. <math_exp> {a} + {b} </math_exp>")
@@ -199,7 +150,8 @@ def generated(tmp_path_factory, math_env, toy_math_env, tiny_hf):
 
 
 def outcome_judge_for(name):
-    return RuleOutcomeJudge() if (name.startswith("search") or HAS_NUMERIC) else KeyOutcomeJudge()
+    """The rule judge; on the math env without numeric matching, exact match against the key."""
+    return RuleOutcomeJudge() if (name.startswith("search") or HAS_NUMERIC) else toys.KeyJudge()
 
 
 def test_math_generation_uses_the_gsm8k_env_when_available(generated, math_env):
@@ -397,26 +349,6 @@ def test_judge_file_retries_failed_judgements_and_refuses_foreign_outputs(genera
 
 
 # ------------------------------------------------------------------------------ unencodable text
-SURROGATE_POLICY = '''
-class SurrogatePolicy:
-    """Calls the calculator and answers, with lone surrogates (and a split pair) in every action."""
-
-    name = "surrogates"
-
-    def act(self, states, *, seeds=None):
-        out = []
-        for msgs in states:
-            if len(msgs) == 1:
-                q = msgs[0]["content"].rsplit("What is", 1)[-1].strip(" ?")
-                out.append(f"half an emoji \\ud83d, then <math_exp> {q} </math_exp>")
-            elif "cannot add" not in msgs[-1]["content"] and len(msgs) == 3:
-                out.append("<math_exp> 1 + \\udc00 </math_exp>")  # the tool's error echoes it
-            else:
-                out.append("<answer> \\ud83d\\ude00 7 </answer>")
-        return out
-'''
-
-
 def _run_cli(argv):
     from swirl_algos.cli import main
 
@@ -424,10 +356,9 @@ def _run_cli(argv):
 
 
 @pytest.fixture
-def surrogate_policy(tmp_path, monkeypatch):
-    (tmp_path / "surrogate_helper.py").write_text(SURROGATE_POLICY)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return "surrogate_helper:SurrogatePolicy"
+def surrogate_policy():
+    """The CLI's name of a policy that writes lone surrogates (see toys.SurrogatePolicy)."""
+    return "toys:SurrogatePolicy"
 
 
 def test_generate_stores_unencodable_text_safely_and_reruns_finish(
@@ -625,58 +556,26 @@ def test_bad_trajectory_records_name_file_line_and_field(tmp_path, record, field
             _run_cli(argv)
 
 
+STEP_PROMPT = [{"role": "user", "content": "Q"}]
+STEP_COMPLETION = [{"role": "assistant", "content": "A"}]
+GOOD_STEP = {"prompt": STEP_PROMPT, "completion": STEP_COMPLETION}
 BAD_STEP_RECORDS = [
-    ({"prompt": "Q", "completion": [{"role": "assistant", "content": "A"}]}, "prompt"),
-    ({"prompt": [], "completion": [{"role": "assistant", "content": "A"}]}, "prompt"),
-    (
-        {"prompt": [{"role": "user"}], "completion": [{"role": "assistant", "content": "A"}]},
-        "prompt[0].content",
-    ),
-    ({"prompt": [{"role": "user", "content": "Q"}]}, "completion"),
-    ({"prompt": [{"role": "user", "content": "Q"}], "completion": ["A"]}, "completion[0]"),
-    (
-        {
-            "prompt": [{"role": "user", "content": "Q"}],
-            "completion": [{"role": "assistant", "content": "A"}],
-            "step_index": "0",
-        },
-        "step_index",
-    ),
-    (
-        {
-            "prompt": [{"role": "user", "content": "Q"}],
-            "completion": [{"role": "assistant", "content": "A"}],
-            "process_label": "GOOD",
-        },
-        "process_label",
-    ),
-    (
-        {
-            "prompt": [{"role": "user", "content": "Q"}],
-            "completion": [{"role": "assistant", "content": "A"}],
-            "outcome_score": "1",
-        },
-        "outcome_score",
-    ),
-    (
-        {
-            "prompt": [{"role": "user", "content": "Q"}],
-            "completion": [{"role": "assistant", "content": "A"}],
-            "task": 5,
-        },
-        "task",
-    ),
+    ({"prompt": "Q", "completion": STEP_COMPLETION}, "prompt"),
+    ({"prompt": [], "completion": STEP_COMPLETION}, "prompt"),
+    ({"prompt": [{"role": "user"}], "completion": STEP_COMPLETION}, "prompt[0].content"),
+    ({"prompt": STEP_PROMPT}, "completion"),
+    ({"prompt": STEP_PROMPT, "completion": ["A"]}, "completion[0]"),
+    ({**GOOD_STEP, "step_index": "0"}, "step_index"),
+    ({**GOOD_STEP, "process_label": "GOOD"}, "process_label"),
+    ({**GOOD_STEP, "outcome_score": "1"}, "outcome_score"),
+    ({**GOOD_STEP, "task": 5}, "task"),
 ]
 
 
 @pytest.mark.parametrize("record,field", BAD_STEP_RECORDS, ids=[f for _, f in BAD_STEP_RECORDS])
 def test_bad_step_records_name_file_line_and_field_on_export(tmp_path, record, field):
-    good = {
-        "prompt": [{"role": "user", "content": "Q"}],
-        "completion": [{"role": "assistant", "content": "A"}],
-    }
     path = tmp_path / "steps.jsonl"
-    path.write_text(json.dumps(good) + "\n" + json.dumps(record) + "\n")
+    path.write_text(json.dumps(GOOD_STEP) + "\n" + json.dumps(record) + "\n")
     with pytest.raises(SystemExit, match=rf"steps\.jsonl:2: field '{re.escape(field)}'"):
         _run_cli(["export", str(path), str(tmp_path / "ds.jsonl")])
 

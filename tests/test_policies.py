@@ -18,16 +18,7 @@ from swirl_algos.tiny import build_tiny_model, build_tiny_tokenizer
 STOPS = ["</math_exp>", "</answer>"]
 TARGET = "Let me add. <math_exp> 1 + 2 </math_exp> and then junk junk junk"
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models run far faster on one thread than on two contended ones (shared CPU)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def state(text: str) -> list[dict[str, str]]:

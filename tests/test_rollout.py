@@ -9,10 +9,10 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import pytest
+import toys
 
 from swirl_algos.jsonl import JsonlWriter, read_jsonl, read_trajectories, record_key, repair_tail
 from swirl_algos.policies.base import Policy
@@ -21,90 +21,15 @@ from swirl_env import Task
 
 ENV_ID = "SwiRLTest-RolloutAdd-v0"
 
-ENV_CODE = '''
-import gymnasium as gym
-from swirl_env import Task, Tool, ToolEnv, ToolResult
-
-
-class Add(Tool):
-    name = "calculator"
-    tag = "math_exp"
-    description = "adds integers"
-
-    def run(self, argument):
-        try:
-            return ToolResult(str(sum(int(x) for x in argument.split("+"))))
-        except ValueError:
-            return ToolResult.error(f"cannot add {argument!r}")
-
-
-def make_add_env(n_tasks=12, **kw):
-    tasks = [Task(f"add-{i}", f"What is {i} + {i + 1}?", (str(2 * i + 1),), "add", "test") for i in range(n_tasks)]
-    return ToolEnv(tasks, [Add()], metric=lambda p, g: {"em": float(p.strip() in g)}, primary_metric="em",
-                   prompt="math-v1", **kw)
-
-
-class SeededAdder:
-    """Calls the calculator, then answers; the seed decides whether it slips (answers the result + 1)."""
-
-    name = "seeded-adder"
-
-    def __init__(self, delay=0.0):
-        self.delay = delay
-        self.calls = []
-        self.stop_strings = None
-
-    def set_stop_strings(self, stops):
-        self.stop_strings = list(stops)
-
-    def describe(self):
-        return {"name": self.name}
-
-    def act(self, states, *, seeds=None):
-        import time
-        self.calls.append(len(states))
-        time.sleep(self.delay)
-        out = []
-        for msgs, seed in zip(states, seeds):
-            last = msgs[-1]["content"]
-            if len(msgs) > 1 and "->" in last:
-                value = int(last.split("->")[-1])
-                out.append(f"<answer> {value + (seed % 3 == 0)} </answer> trailing")
-            else:
-                q = msgs[0]["content"].rsplit("What is", 1)[-1].strip(" ?")
-                out.append(f"I add. <math_exp> {q} </math_exp>")
-        return out
-
-
-def register(env_id="{env_id}"):
-    if env_id not in gym.registry:
-        gym.register(id=env_id, entry_point=make_add_env, kwargs={"max_tool_calls": 2})
-    return env_id
-'''
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models run far faster on one thread than on two contended ones (shared CPU)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def helper(tmp_path_factory):
-    """The toy env and policy as an importable module (the SIGKILL test runs it in a subprocess)."""
-    d = tmp_path_factory.mktemp("helper")
-    (d / "rollout_helper.py").write_text(ENV_CODE.replace("{env_id}", ENV_ID))
-    sys.path.insert(0, str(d))
-    import rollout_helper
-
-    rollout_helper.register()
-    yield rollout_helper
-    sys.path.remove(str(d))
+def helper():
+    """The toy env (registered as ENV_ID) and policy: an importable module, which the SIGKILL test
+    imports in a subprocess too."""
+    toys.register_add_env(ENV_ID, max_tool_calls=2)
+    return toys
 
 
 class Recorder(Policy):
@@ -244,10 +169,10 @@ def test_jsonl_writer_locks_and_repairs(tmp_path):
 KILL_SCRIPT = """
 import sys
 sys.path.insert(0, {helper_dir!r})
-import rollout_helper
+import toys
 from swirl_algos.rollout import rollout
-rollout_helper.register()
-rollout({env_id!r}, rollout_helper.SeededAdder(delay=0.02), n_tasks=12, samples_per_task=3, num_envs=2,
+toys.register_add_env({env_id!r}, max_tool_calls=2)
+rollout({env_id!r}, toys.SeededAdder(delay=0.02), n_tasks=12, samples_per_task=3, num_envs=2,
         seed=0, output={out!r}, progress=False)
 print("DONE")
 """
@@ -257,9 +182,7 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(helper, tmp_pat
     out = tmp_path / "kill.jsonl"
     script = tmp_path / "run.py"
     script.write_text(
-        textwrap.dedent(
-            KILL_SCRIPT.format(helper_dir=str(Path(helper.__file__).parent), env_id=ENV_ID, out=str(out))
-        )
+        textwrap.dedent(KILL_SCRIPT.format(helper_dir=str(helper.TESTS_DIR), env_id=ENV_ID, out=str(out)))
     )
     env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen(
