@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+import toys
 from scipy import stats as sps
 
 from swirl_algos.evaluation import (
@@ -275,69 +276,21 @@ def test_evaluate_command_arguments():
 # ------------------------------------------------------------------------------------------ with rollout
 
 
-def make_add_env(**kwargs):
-    """A registered toy env (integer addition with a calculator) for end-to-end evaluation."""
-    from swirl_env import Task, Tool, ToolEnv, ToolResult
-
-    class AddTool(Tool):
-        name = "calculator"
-        tag = "math_exp"
-        description = "adds integers"
-
-        def run(self, argument: str) -> ToolResult:
-            return ToolResult(str(sum(int(x) for x in argument.split("+"))))
-
-    tasks = [Task(f"add-{i}", f"What is {i} + {i + 1}?", (str(2 * i + 1),), "add", "test") for i in range(8)]
-    return ToolEnv(
-        tasks,
-        [AddTool()],
-        metric=lambda p, golds: {"em": float(p.strip() in golds)},
-        primary_metric="em",
-        prompt="math-v1",
-        **kwargs,
-    )
-
-
 ADD_ENV = "SwiRLTest-Add-v0"
 
 
 @pytest.fixture(scope="module")
 def add_env_id():
-    import gymnasium as gym
-
-    if ADD_ENV not in gym.registry:
-        gym.register(id=ADD_ENV, entry_point=make_add_env, kwargs={"max_tool_calls": 2})
-    return ADD_ENV
-
-
-class CalculatorThenAnswer:
-    """Scripted policy: one calculator call, then the answer read from the tool result."""
-
-    name = "scripted"
-
-    def act(self, states, *, seeds=None):
-        out = []
-        for msgs in states:
-            last = msgs[-1]["content"]
-            if len(msgs) > 1 and "->" in last:
-                out.append(f"<answer> {last.split('->')[-1].strip()} </answer>")
-            else:
-                q = msgs[0]["content"].rsplit("What is", 1)[-1].strip(" ?")
-                out.append(f"I add. <math_exp> {q} </math_exp>")
-        return out
-
-    def describe(self):
-        return {"name": self.name}
-
-    def set_stop_strings(self, stop_strings):
-        pass
+    """The registered toy env (integer addition with a calculator) for end-to-end evaluation."""
+    return toys.register_add_env(ADD_ENV, max_tool_calls=2, n_tasks=8)
 
 
 def test_evaluate_runs_episodes_with_real_tools(add_env_id, tmp_path):
     from swirl_algos.evaluation import evaluate
     from swirl_algos.policies.base import Policy
 
-    policy = type("Scripted", (CalculatorThenAnswer, Policy), {})()
+    # one calculator call, then the answer read from the tool result
+    policy = type("Scripted", (toys.Adder, Policy), {"name": "scripted"})(preamble="I add. ")
     results = evaluate(add_env_id, policy, n_tasks=6, output_dir=tmp_path, progress=False)
     m = results["metrics"]
     assert results["n_episodes"] == 6 and m["accuracy"]["mean"] == 1.0
