@@ -1,17 +1,13 @@
 """QA metrics against a literal re-statement of the official evaluation formulas.
 
-``_official_*`` below restate hotpot_evaluate_v1.py (normalize_answer, f1_score,
-exact_match_score) and SQuAD v2.0's compute_f1 (used by MuSiQue) line by line, in their
-original style, so the package's implementation is checked against the published formulas on
-a set of tricky answers.
+The references, transcribed in ``official_qa.py``, are hotpot_evaluate_v1.py's normalize_answer,
+f1_score and exact_match_score and SQuAD v2.0's compute_f1 (used by MuSiQue), so the package's
+implementation is checked against the published formulas on a set of tricky answers.
 """
 
 from __future__ import annotations
 
-import collections
-import re
-import string
-
+import official_qa
 import pytest
 
 from swirl_env.metrics.qa import (
@@ -22,68 +18,6 @@ from swirl_env.metrics.qa import (
     normalize_answer,
     qa_metrics,
 )
-
-
-def _official_normalize_answer(s):
-    def remove_articles(text):
-        return re.sub(r"\b(a|an|the)\b", " ", text)
-
-    def white_space_fix(text):
-        return " ".join(text.split())
-
-    def remove_punc(text):
-        exclude = set(string.punctuation)
-        return "".join(ch for ch in text if ch not in exclude)
-
-    def lower(text):
-        return text.lower()
-
-    return white_space_fix(remove_articles(remove_punc(lower(s))))
-
-
-def _official_hotpot_f1(prediction, ground_truth):
-    normalized_prediction = _official_normalize_answer(prediction)
-    normalized_ground_truth = _official_normalize_answer(ground_truth)
-    ZERO_METRIC = (0, 0, 0)
-    if (
-        normalized_prediction in ["yes", "no", "noanswer"]
-        and normalized_prediction != normalized_ground_truth
-    ):
-        return ZERO_METRIC
-    if (
-        normalized_ground_truth in ["yes", "no", "noanswer"]
-        and normalized_prediction != normalized_ground_truth
-    ):
-        return ZERO_METRIC
-    prediction_tokens = normalized_prediction.split()
-    ground_truth_tokens = normalized_ground_truth.split()
-    common = collections.Counter(prediction_tokens) & collections.Counter(ground_truth_tokens)
-    num_same = sum(common.values())
-    if num_same == 0:
-        return ZERO_METRIC
-    precision = 1.0 * num_same / len(prediction_tokens)
-    recall = 1.0 * num_same / len(ground_truth_tokens)
-    f1 = (2 * precision * recall) / (precision + recall)
-    return f1, precision, recall
-
-
-def _official_exact_match(prediction, ground_truth):
-    return _official_normalize_answer(prediction) == _official_normalize_answer(ground_truth)
-
-
-def _official_squad2_f1(a_gold, a_pred):
-    gold_toks = _official_normalize_answer(a_gold).split() if a_gold else []
-    pred_toks = _official_normalize_answer(a_pred).split() if a_pred else []
-    common = collections.Counter(gold_toks) & collections.Counter(pred_toks)
-    num_same = sum(common.values())
-    if len(gold_toks) == 0 or len(pred_toks) == 0:
-        return int(gold_toks == pred_toks)
-    if num_same == 0:
-        return 0
-    precision = 1.0 * num_same / len(pred_toks)
-    recall = 1.0 * num_same / len(gold_toks)
-    return (2 * precision * recall) / (precision + recall)
-
 
 # (prediction, gold) pairs: articles, punctuation, yes/no/noanswer, numbers, unicode, whitespace.
 PAIRS = [
@@ -130,16 +64,16 @@ PAIRS = [
 
 @pytest.mark.parametrize(("pred", "gold"), PAIRS)
 def test_matches_official_hotpot_formulas(pred, gold):
-    assert normalize_answer(pred) == _official_normalize_answer(pred)
-    assert exact_match(pred, gold) == _official_exact_match(pred, gold)
+    assert normalize_answer(pred) == official_qa.normalize_answer(pred)
+    assert exact_match(pred, gold) == official_qa.exact_match_score(pred, gold)
     mine = f1_score(pred, gold)
-    ref = _official_hotpot_f1(pred, gold)
+    ref = official_qa.hotpot_f1_score(pred, gold)
     assert mine == pytest.approx(ref, abs=0) and all(isinstance(x, float) for x in mine)
 
 
 @pytest.mark.parametrize(("pred", "gold"), PAIRS)
 def test_matches_official_squad2_f1(pred, gold):
-    assert f1_score(pred, gold, style="squad2")[0] == pytest.approx(_official_squad2_f1(gold, pred), abs=0)
+    assert f1_score(pred, gold, style="squad2")[0] == pytest.approx(official_qa.compute_f1(gold, pred), abs=0)
 
 
 def test_specific_values():

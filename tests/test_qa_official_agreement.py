@@ -1,33 +1,18 @@
 """Each QA env's default metric against its dataset's official evaluation script.
 
-The reference functions below (``_hp_*``, ``_mq_*``, ``_bq_*``, ``_sq_*``) are straightforward
-transcriptions, in the scripts' own style, of these published definitions:
-
-* HotPotQA: ``hotpot_evaluate_v1.py`` of github.com/hotpotqa/hotpot (``normalize_answer``,
-  ``f1_score`` with its yes/no/noanswer rule, ``exact_match_score``, ``update_answer``);
-* MuSiQue: ``metrics/answer.py`` of github.com/StonyBrookNLP/musique (``normalize_answer``,
-  ``get_tokens``, ``compute_exact``, ``compute_f1``, ``metric_max_over_ground_truths``,
-  ``AnswerMetric.__call__``), with the gold list ``[answer] + answer_aliases`` of its
-  ``evaluate_v1.0.py``;
-* BeerQA: ``utils/eval_beerqa.py`` of github.com/beerqa/IRRR (``normalize_answer``,
-  ``exact_match_score``, ``f1_score_normalized``, ``update_answer``: the first alias with a
-  strictly higher F1 keeps its EM, precision and recall);
-* SQuAD v1.1 (the CofCA env; CofCA publishes no evaluation script, see docs/environments.md):
-  the official ``evaluate-v1.1.py`` of rajpurkar.github.io/SQuAD-explorer (``normalize_answer``,
-  ``f1_score``, ``exact_match_score``, ``metric_max_over_ground_truths``).
+The references (``reference_*`` of ``official_qa.py``) transcribe the official scripts of
+HotPotQA, MuSiQue, BeerQA and SQuAD v1.1 (the CofCA env's; CofCA publishes none, see
+docs/environments.md).
 
 The pairs are built from every bundled gold answer (HotPotQA and MuSiQue samples, dev and
 train, with MuSiQue's aliases; the BeerQA and CofCA fixtures) and hand-made edge gold lists
 (``"numero symbol, No"``, yes/no golds, golds that normalise to empty, aliases that tie), with
 perturbations of case, punctuation, articles, extra/missing/reordered tokens, yes/no, numbers,
 unicode and empty strings. Every number the official script defines must be equal (``==``).
-The transcribed ``normalize_answer`` functions are memoised (``functools.cache``) for speed.
 """
 
 from __future__ import annotations
 
-import collections
-import functools
 import json
 import random
 import re
@@ -38,6 +23,13 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
+from official_qa import (
+    hotpot_f1_score,
+    reference_beerqa,
+    reference_hotpotqa,
+    reference_musique,
+    reference_squad,
+)
 
 import swirl_env  # noqa: F401  (registers the ids)
 from swirl_env.envs.qa.loaders import load_qa_dataset
@@ -45,268 +37,6 @@ from swirl_env.metrics.qa import qa_metrics
 from swirl_env.tasks.base import Task
 
 FIX = Path(__file__).parent / "fixtures"
-
-
-# ------------------------------------------------------------------ HotPotQA: hotpot_evaluate_v1.py
-@functools.cache  # memoised only: a pure function of s
-def _hp_normalize_answer(s):
-    def remove_articles(text):
-        return re.sub(r"\b(a|an|the)\b", " ", text)
-
-    def white_space_fix(text):
-        return " ".join(text.split())
-
-    def remove_punc(text):
-        exclude = set(string.punctuation)
-        return "".join(ch for ch in text if ch not in exclude)
-
-    def lower(text):
-        return text.lower()
-
-    return white_space_fix(remove_articles(remove_punc(lower(s))))
-
-
-def _hp_f1_score(prediction, ground_truth):
-    normalized_prediction = _hp_normalize_answer(prediction)
-    normalized_ground_truth = _hp_normalize_answer(ground_truth)
-    ZERO_METRIC = (0, 0, 0)
-    if (
-        normalized_prediction in ["yes", "no", "noanswer"]
-        and normalized_prediction != normalized_ground_truth
-    ):
-        return ZERO_METRIC
-    if (
-        normalized_ground_truth in ["yes", "no", "noanswer"]
-        and normalized_prediction != normalized_ground_truth
-    ):
-        return ZERO_METRIC
-    prediction_tokens = normalized_prediction.split()
-    ground_truth_tokens = normalized_ground_truth.split()
-    common = Counter(prediction_tokens) & Counter(ground_truth_tokens)
-    num_same = sum(common.values())
-    if num_same == 0:
-        return ZERO_METRIC
-    precision = 1.0 * num_same / len(prediction_tokens)
-    recall = 1.0 * num_same / len(ground_truth_tokens)
-    f1 = (2 * precision * recall) / (precision + recall)
-    return f1, precision, recall
-
-
-def _hp_exact_match_score(prediction, ground_truth):
-    return _hp_normalize_answer(prediction) == _hp_normalize_answer(ground_truth)
-
-
-def _hp_update_answer(metrics, prediction, gold):
-    em = _hp_exact_match_score(prediction, gold)
-    f1, prec, recall = _hp_f1_score(prediction, gold)
-    metrics["em"] += float(em)
-    metrics["f1"] += f1
-    metrics["prec"] += prec
-    metrics["recall"] += recall
-    return em, prec, recall
-
-
-def reference_hotpotqa(prediction, golds):
-    # the official script has one gold answer per question; all bundled HotPotQA golds are single
-    assert len(golds) == 1
-    metrics = Counter()
-    _hp_update_answer(metrics, prediction, golds[0])
-    return {
-        "em": metrics["em"],
-        "f1": metrics["f1"],
-        "precision": metrics["prec"],
-        "recall": metrics["recall"],
-    }
-
-
-# ------------------------------------------------------------------ MuSiQue: metrics/answer.py
-@functools.cache  # memoised only: a pure function of s
-def _mq_normalize_answer(s):
-    def remove_articles(text):
-        regex = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-        return re.sub(regex, " ", text)
-
-    def white_space_fix(text):
-        return " ".join(text.split())
-
-    def remove_punc(text):
-        exclude = set(string.punctuation)
-        return "".join(ch for ch in text if ch not in exclude)
-
-    def lower(text):
-        return text.lower()
-
-    return white_space_fix(remove_articles(remove_punc(lower(s))))
-
-
-def _mq_get_tokens(s):
-    if not s:
-        return []
-    return _mq_normalize_answer(s).split()
-
-
-def _mq_compute_exact(a_gold, a_pred):
-    return int(_mq_normalize_answer(a_gold) == _mq_normalize_answer(a_pred))
-
-
-def _mq_compute_f1(a_gold, a_pred):
-    gold_toks = _mq_get_tokens(a_gold)
-    pred_toks = _mq_get_tokens(a_pred)
-    common = collections.Counter(gold_toks) & collections.Counter(pred_toks)
-    num_same = sum(common.values())
-    if len(gold_toks) == 0 or len(pred_toks) == 0:
-        return int(gold_toks == pred_toks)
-    if num_same == 0:
-        return 0
-    precision = 1.0 * num_same / len(pred_toks)
-    recall = 1.0 * num_same / len(gold_toks)
-    f1 = (2 * precision * recall) / (precision + recall)
-    return f1
-
-
-def _mq_metric_max_over_ground_truths(metric_fn, prediction, ground_truths):
-    scores_for_ground_truths = []
-    for ground_truth in ground_truths:
-        score = metric_fn(prediction, ground_truth)  # (sic: the script passes prediction first)
-        scores_for_ground_truths.append(score)
-    return max(scores_for_ground_truths)
-
-
-def reference_musique(prediction, golds):
-    exact_scores = _mq_metric_max_over_ground_truths(_mq_compute_exact, prediction, golds)
-    f1_scores = _mq_metric_max_over_ground_truths(_mq_compute_f1, prediction, golds)
-    return {"em": int(exact_scores), "f1": f1_scores}
-
-
-# ------------------------------------------------------------------ BeerQA: utils/eval_beerqa.py
-@functools.cache  # memoised only: a pure function of s
-def _bq_normalize_answer(s):
-    def remove_articles(text):
-        return re.sub(r"\b(a|an|the)\b", " ", text)
-
-    def white_space_fix(text):
-        return " ".join(text.split())
-
-    def remove_punc(text):
-        exclude = set(string.punctuation)
-        return "".join(ch for ch in text if ch not in exclude)
-
-    def lower(text):
-        return text.lower()
-
-    return white_space_fix(remove_articles(remove_punc(lower(s))))
-
-
-def _bq_exact_match_score(prediction, ground_truth):
-    return _bq_normalize_answer(prediction) == _bq_normalize_answer(ground_truth)
-
-
-def _bq_f1_score_normalized(prediction, ground_truth):
-    normalized_prediction = _bq_normalize_answer(prediction)
-    normalized_ground_truth = _bq_normalize_answer(ground_truth)
-    ZERO_METRIC = (0, 0, 0)
-    if (
-        normalized_prediction in ["yes", "no", "noanswer"]
-        and normalized_prediction != normalized_ground_truth
-    ):
-        return ZERO_METRIC
-    if (
-        normalized_ground_truth in ["yes", "no", "noanswer"]
-        and normalized_prediction != normalized_ground_truth
-    ):
-        return ZERO_METRIC
-    prediction_tokens = normalized_prediction.split()
-    ground_truth_tokens = normalized_ground_truth.split()
-    common = Counter(prediction_tokens) & Counter(ground_truth_tokens)
-    num_same = sum(common.values())
-    if num_same == 0:
-        return ZERO_METRIC
-    precision = 1.0 * num_same / len(prediction_tokens)
-    recall = 1.0 * num_same / len(ground_truth_tokens)
-    f1 = (2 * precision * recall) / (precision + recall)
-    return f1, precision, recall
-
-
-def _bq_update_answer(metrics, prediction, gold):
-    best_f1 = 0.0
-    best_em = 0.0
-    best_prec = 0.0
-    best_recall = 0.0
-    for gold_answer in gold:
-        em = _bq_exact_match_score(prediction, gold_answer)
-        f1, prec, recall = _bq_f1_score_normalized(prediction, gold_answer)
-        if best_f1 < f1:
-            best_f1 = f1
-            best_em = em
-            best_prec = prec
-            best_recall = recall
-    metrics["em"] += float(best_em)
-    metrics["f1"] += best_f1
-    metrics["prec"] += best_prec
-    metrics["recall"] += best_recall
-    return best_em, best_prec, best_recall
-
-
-def reference_beerqa(prediction, golds):
-    metrics = Counter()
-    _bq_update_answer(metrics, prediction, golds)
-    return {
-        "em": metrics["em"],
-        "f1": metrics["f1"],
-        "precision": metrics["prec"],
-        "recall": metrics["recall"],
-    }
-
-
-# ------------------------------------------------------------------ SQuAD v1.1: evaluate-v1.1.py
-@functools.cache  # memoised only: a pure function of s
-def _sq_normalize_answer(s):
-    def remove_articles(text):
-        return re.sub(r"\b(a|an|the)\b", " ", text)
-
-    def white_space_fix(text):
-        return " ".join(text.split())
-
-    def remove_punc(text):
-        exclude = set(string.punctuation)
-        return "".join(ch for ch in text if ch not in exclude)
-
-    def lower(text):
-        return text.lower()
-
-    return white_space_fix(remove_articles(remove_punc(lower(s))))
-
-
-def _sq_f1_score(prediction, ground_truth):
-    prediction_tokens = _sq_normalize_answer(prediction).split()
-    ground_truth_tokens = _sq_normalize_answer(ground_truth).split()
-    common = Counter(prediction_tokens) & Counter(ground_truth_tokens)
-    num_same = sum(common.values())
-    if num_same == 0:
-        return 0
-    precision = 1.0 * num_same / len(prediction_tokens)
-    recall = 1.0 * num_same / len(ground_truth_tokens)
-    f1 = (2 * precision * recall) / (precision + recall)
-    return f1
-
-
-def _sq_exact_match_score(prediction, ground_truth):
-    return _sq_normalize_answer(prediction) == _sq_normalize_answer(ground_truth)
-
-
-def _sq_metric_max_over_ground_truths(metric_fn, prediction, ground_truths):
-    scores_for_ground_truths = []
-    for ground_truth in ground_truths:
-        score = metric_fn(prediction, ground_truth)
-        scores_for_ground_truths.append(score)
-    return max(scores_for_ground_truths)
-
-
-def reference_squad(prediction, golds):
-    return {
-        "em": _sq_metric_max_over_ground_truths(_sq_exact_match_score, prediction, golds),
-        "f1": _sq_metric_max_over_ground_truths(_sq_f1_score, prediction, golds),
-    }
 
 
 # ------------------------------------------------------------------ the pairs
@@ -436,20 +166,30 @@ def pairs() -> list[tuple[str, list[str]]]:
     return build_pairs()
 
 
+def env_pairs(env_id, pairs):
+    """The pairs an env is compared on: HotPotQA questions have exactly one gold answer, so one
+    pair per gold there."""
+    return [(p, [g]) for p, golds in pairs for g in golds] if env_id == "SwiRL-HotPotQA-v0" else pairs
+
+
+def scored(env, reference, pairs):
+    """(prediction, golds, the env's metrics, the official script's) for each pair."""
+    for pred, golds in pairs:
+        mine = env.score_answer(pred, Task("q", "?", tuple(golds), env.dataset_name, "dev"))["metrics"]
+        yield pred, golds, mine, reference(pred, golds)
+
+
 @pytest.mark.parametrize("env_id", list(ENVS))
 def test_default_metric_agrees_with_official_script(env_id, pairs) -> None:
     kwargs, reference, keys = ENVS[env_id]
     env = gym.make(env_id, **kwargs).unwrapped
-    if env_id == "SwiRL-HotPotQA-v0":  # HotPotQA questions have exactly one gold answer
-        pairs = [(p, [g]) for p, golds in pairs for g in golds]
+    pairs = env_pairs(env_id, pairs)
     assert len(pairs) >= 10_000
-    mismatches = []
-    for pred, golds in pairs:
-        task = Task("q", "?", tuple(golds), env.dataset_name, "dev")
-        mine = env.score_answer(pred, task)["metrics"]
-        ref = reference(pred, golds)
-        if any(mine[k] != ref[k] for k in keys):
-            mismatches.append((pred, golds, {k: mine[k] for k in keys}, ref))
+    mismatches = [
+        (pred, golds, {k: mine[k] for k in keys}, ref)
+        for pred, golds, mine, ref in scored(env, reference, pairs)
+        if any(mine[k] != ref[k] for k in keys)
+    ]
     assert not mismatches, f"{len(mismatches)} of {len(pairs)} differ, e.g. {mismatches[:3]}"
     env.close()
 
@@ -458,7 +198,7 @@ def test_the_pairs_exercise_the_differences(pairs) -> None:
     """The pair set is not trivial: the four scripts disagree with each other on many pairs."""
     differ = Counter()
     for pred, golds in pairs:
-        hp = _hp_f1_score(pred, golds[0])[0]
+        hp = hotpot_f1_score(pred, golds[0])[0]
         mq = reference_musique(pred, golds[:1])["f1"]
         bq = reference_beerqa(pred, golds)
         sq = reference_squad(pred, golds)
@@ -497,11 +237,9 @@ def agreement_table() -> list[dict[str, object]]:
     pairs = build_pairs()
     for env_id, (kwargs, reference, keys) in ENVS.items():
         env = gym.make(env_id, **kwargs).unwrapped
-        ps = [(p, [g]) for p, golds in pairs for g in golds] if env_id == "SwiRL-HotPotQA-v0" else pairs
+        ps = env_pairs(env_id, pairs)
         same = hotpot_same = 0
-        for pred, golds in ps:
-            ref = reference(pred, golds)
-            mine = env.score_answer(pred, Task("q", "?", tuple(golds), env.dataset_name, "dev"))["metrics"]
+        for pred, golds, mine, ref in scored(env, reference, ps):
             hp = qa_metrics(pred, golds, style="hotpotqa")
             same += all(mine[k] == ref[k] for k in keys)
             hotpot_same += all(hp[k] == ref[k] for k in keys)
