@@ -15,7 +15,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import swirl_env  # noqa: F401  (registers the ids)
-from swirl_algos.policies.scripted import GoldReplayPolicy, replay_report, wrong_operand
+from swirl_algos.policies.scripted import GoldReplayPolicy, _value_form, replay_report, wrong_operand
 from swirl_algos.policies.scripted import main as scripted_main
 from swirl_algos.rollout import rollout
 from swirl_env.envs.gsm8k import GSM8KEnv
@@ -230,16 +230,6 @@ def test_vector_envs(mode):
 
 
 # ---------------------------------------------------------------------------------------------- gold replay
-def value_form(value: str) -> str:
-    if re.fullmatch(r"-?\d+", value):
-        return "integer"
-    if "/" in value:
-        return "fraction"
-    if re.match(r"-?\.", value):
-        return "leading dot"
-    return "trailing zeros" if value.endswith("0") else "decimal"
-
-
 def test_gold_replay_over_the_whole_test_split():
     tasks = load_gsm8k("test")
     trajs = rollout(ENV_ID, GoldReplayPolicy(tasks), num_envs=16, progress=False)
@@ -257,7 +247,7 @@ def test_gold_replay_over_the_whole_test_split():
         assert traj.steps[-1].kind == "answer" and traj.final_answer == task.answer
         for step, ann in zip(calls, anns):
             n_calls += 1
-            forms[value_form(ann.value)] += 1
+            forms[_value_form(ann.value)] += 1  # the replay report's forms
             not_a_float += not re.fullmatch(r"-?(\d+\.?\d*|\.\d+)", ann.value)
             if not step.tool_ok:
                 errors += 1

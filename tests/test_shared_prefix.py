@@ -71,16 +71,19 @@ def test_branch_gradients_equal_the_unshared_gradients(tok):
 def test_sampling_stops_per_state_and_counts_tokens(tok):
     model = build_tiny_model(tok, hidden_size=32, num_layers=1, seed=3)
     states = _states(tok)
-    # a stop string the random model emits often for the first state, none for the others
-    out = sample_branches(
-        model,
-        tok,
-        states,
-        num_generations=4,
-        max_new_tokens=12,
-        stop_strings=[["e"], [], []],
-        generator=torch.Generator().manual_seed(0),
-    )
+
+    def sample():  # a stop string the random model emits often for the first state, none for the others
+        return sample_branches(
+            model,
+            tok,
+            states,
+            num_generations=4,
+            max_new_tokens=12,
+            stop_strings=[["e"], [], []],
+            generator=torch.Generator().manual_seed(0),
+        )
+
+    out = sample()
     assert len(out.completions) == 12
     for r, ids in enumerate(out.completions):
         text = tok.decode(ids, skip_special_tokens=True)
@@ -92,16 +95,7 @@ def test_sampling_stops_per_state_and_counts_tokens(tok):
     assert any(out.stopped[:4])
     assert out.tokens_processed == sum(map(len, states)) + sum(map(len, out.completions))
     # same generator seed, same samples; the greedy setting is deterministic
-    again = sample_branches(
-        model,
-        tok,
-        states,
-        num_generations=4,
-        max_new_tokens=12,
-        stop_strings=[["e"], [], []],
-        generator=torch.Generator().manual_seed(0),
-    )
-    assert again.completions == out.completions
+    assert sample().completions == out.completions
     greedy = sample_branches(model, tok, states, num_generations=2, max_new_tokens=5, temperature=0)
     assert greedy.completions[0] == greedy.completions[1]
 
