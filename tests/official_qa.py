@@ -23,7 +23,8 @@ A definition that several scripts share word for word stands here once:
 * ``exact_match_score``: HotPotQA, BeerQA, SQuAD v1.1;
 * :func:`hotpot_f1_score`: HotPotQA's ``f1_score``, BeerQA's ``f1_score_normalized``;
 * ``metric_max_over_ground_truths``: MuSiQue, SQuAD v1.1;
-* the F1, precision and recall of the common tokens (:func:`_overlap`): every F1 of the four.
+* the F1, precision and recall of the common tokens (:func:`_overlap`): every F1 of the four;
+* the running sums of ``update_answer`` (:func:`_add`): HotPotQA, BeerQA.
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ def _overlap(prediction_tokens, ground_truth_tokens):
     return f1, precision, recall
 
 
+def _add(metrics, em, f1, prec, recall):
+    """The running sums of HotPotQA's and BeerQA's ``update_answer``."""
+    metrics["em"] += float(em)
+    metrics["f1"] += f1
+    metrics["prec"] += prec
+    metrics["recall"] += recall
+
+
 def _as_metrics(metrics):
     return {
         "em": metrics["em"],
@@ -110,10 +119,7 @@ def hotpot_f1_score(prediction, ground_truth):
 def _hp_update_answer(metrics, prediction, gold):
     em = exact_match_score(prediction, gold)
     f1, prec, recall = hotpot_f1_score(prediction, gold)
-    metrics["em"] += float(em)
-    metrics["f1"] += f1
-    metrics["prec"] += prec
-    metrics["recall"] += recall
+    _add(metrics, em, f1, prec, recall)
     return em, prec, recall
 
 
@@ -165,10 +171,7 @@ def _bq_update_answer(metrics, prediction, gold):
             best_em = em
             best_prec = prec
             best_recall = recall
-    metrics["em"] += float(best_em)
-    metrics["f1"] += best_f1
-    metrics["prec"] += best_prec
-    metrics["recall"] += best_recall
+    _add(metrics, best_em, best_f1, best_prec, best_recall)
     return best_em, best_prec, best_recall
 
 
