@@ -61,12 +61,14 @@ def moved_module(
     """``(__all__, __getattr__, __dir__)`` of a deprecated alias of the modules ``new``.
 
     Any attribute (public or private) is looked up in the new modules in order, and every read
-    warns (``DeprecationWarning``, pointing at the reader's line).
+    warns (``DeprecationWarning``, pointing at the reader's line). ``dir()`` lists only the
+    alias's own names, so tools that read every attribute ``dir()`` lists (pytest's collection)
+    do not warn.
 
     Args:
         old: the alias's ``__name__``.
         new: the modules the content moved to.
-        namespace: the alias's ``globals()`` (for ``dir()``).
+        namespace: the alias's ``globals()`` (its ``dir()``).
         names: the alias's ``__all__`` (default: the union of the new modules' ``__all__``).
     """
     modules = [importlib.import_module(name) for name in new]
@@ -88,6 +90,6 @@ def moved_module(
         raise AttributeError(f"module {old!r} has no attribute {name!r}")
 
     def __dir__() -> list[str]:
-        return sorted({*namespace, *names})
+        return sorted(namespace)
 
     return names, __getattr__, __dir__
