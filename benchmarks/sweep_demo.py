@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import machine_info, print_rows, write_json
+from swirl_algos.config_args import parse_value
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +46,7 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"expected FIELD=VALUE in variant {name!r}, got {item!r}")
-        try:
-            overrides[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = value
+        overrides[key.strip()] = parse_value(value)
     return name, overrides
 
 
@@ -68,10 +66,10 @@ def run_variant(
     run_dir = out / f"{name}-s{seed}"
     (run_dir / "train").mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    base = demo._model_dir(demo_dir / "warmstart")
-    demo._train(cfg, algo, "process", seed, base, demo_dir / "generate", run_dir / "train")
+    base = demo.model_dir(demo_dir / "warmstart")
+    demo.train_model(cfg, algo, "process", seed, base, demo_dir / "generate", run_dir / "train")
     train_s = time.perf_counter() - t0
-    model_dir = demo._model_dir(run_dir / "train")
+    model_dir = demo.model_dir(run_dir / "train")
     row: dict[str, Any] = {
         "variant": name,
         "seed": seed,
@@ -81,10 +79,10 @@ def run_variant(
     }
     for greedy in (False, True):
         eval_dir = run_dir / ("eval-greedy" if greedy else "eval")
-        demo._evaluate(cfg, model_dir, seed, greedy, eval_dir)
+        demo.evaluate_model(cfg, model_dir, seed, greedy, eval_dir)
         res = json.loads((eval_dir / "results.json").read_text(encoding="utf-8"))
         row["greedy" if greedy else "sampled"] = float(res["metrics"]["env_score"]["mean"])
-    thirds = demo.reward_thirds(demo._curve(run_dir / "train", "reward"))
+    thirds = demo.reward_thirds(demo.training_curve(run_dir / "train", "reward"))
     row["reward_first"], row["reward_last"] = thirds if thirds else (float("nan"), float("nan"))
     return row
 

@@ -111,7 +111,9 @@ def parse_assignments(
         if not sep or not key:
             raise SystemExit(f"{what} expects FIELD=VALUE, got {item!r}")
         if valid is not None and key not in valid:
-            raise SystemExit(f"{what}: unknown field {key!r}; fields: {', '.join(sorted(valid))}")
+            raise SystemExit(
+                f"{what} expects FIELD=VALUE with FIELD one of {', '.join(sorted(valid))}; got {item!r}"
+            )
         out[key] = parse_value(value)
     return out
 
