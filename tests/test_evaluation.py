@@ -12,11 +12,9 @@ import pytest
 import toys
 from scipy import stats as sps
 
-from swirl_algos.evaluation import (
-    add_arguments,
+from swirl_algos.evaluation import add_arguments, evaluate_trajectories, load_judge
+from swirl_algos.report import (
     cluster_bootstrap_interval,
-    evaluate_trajectories,
-    load_judge,
     print_table,
     summarize,
     t_interval,
@@ -345,3 +343,10 @@ def test_evaluate_command_with_a_tiny_hf_model(add_env_id, tmp_path, capsys):
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["n_episodes"] == 3 and 0.0 <= results["metrics"]["accuracy"]["mean"] <= 1.0
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_the_intervals_old_import_path_warns_and_works():
+    import swirl_algos.evaluation as evaluation
+
+    with pytest.warns(DeprecationWarning, match="swirl_algos.report.wilson_interval"):
+        assert evaluation.wilson_interval is wilson_interval

@@ -164,7 +164,16 @@ def test_train_saves_chat_template_kwargs_with_the_model(tmp_path):
     tok.save_pretrained(tmp_path / "m")
     out = tmp_path / "sft"
     argv = ["train", "--algo", "sft", "--data", str(tmp_path / "t.jsonl"), "--model", str(tmp_path / "m")]
-    argv += ["--output", str(out), "--max-steps", "1", "--batch-size", "2", "--report-to", "none"]
+    argv += [
+        "--output",
+        str(out),
+        "--max-steps",
+        "1",
+        "--per-device-train-batch-size",
+        "2",
+        "--report-to",
+        "none",
+    ]
     assert main([*argv, "--chat-template-kwargs", '{"enable_thinking": false}']) == 0
     assert load_prompt_settings(out)["chat_template_kwargs"] == {"enable_thinking": False}
     # a model trained from that one inherits the settings, unless told otherwise
