@@ -188,3 +188,25 @@ def test_old_private_names_and_new_packages_import_without_warnings():
         "swirl_env.envs.qa.env",
         "swirl_env.envs.qa.loaders",
     )
+
+
+# ---------------------------------------------------------------------------------------------- rule split
+def test_the_rule_judge_dispatches_to_the_math_and_search_rule_judges():
+    from swirl_env.envs.gsm8k.tasks import load_gsm8k
+    from swirl_env.envs.qa.loaders import load_qa_dataset
+    from swirl_env.rewards.judges import MathRuleProcessJudge, SearchRuleProcessJudge
+
+    rule, math, search = RuleProcessJudge(), MathRuleProcessJudge(), SearchRuleProcessJudge()
+    assert rule.config() == {**math.config(), **search.config()}
+    gsm = load_gsm8k("test")[0]
+    qa = load_qa_dataset("hotpotqa", "dev").tasks[0]
+    for task, alone in ((gsm, math), (qa, search)):
+        ctx = [{"role": "user", "content": "Question: " + task.question}]
+        for action in ("<math_exp> 16 - 3 - 4 </math_exp>", "<search_query> VIVA Media </search_query>"):
+            for a in (action, f"<answer> {task.answer} </answer>", "no call"):
+                r = ProcessRequest(task, ctx, a)
+                both, one = rule.judge_step(r), alone.judge_step(r)
+                if one.label is None:  # the other domain's tool: no rule in the judge alone
+                    assert one.error.startswith("[unknown_tool]") and both.label is not None
+                else:
+                    assert (one.label, one.rationale) == (both.label, both.rationale)

@@ -2,7 +2,9 @@
 
 * :mod:`~swirl_env.rewards.judges.base`: the interface (:class:`ProcessJudge`, :class:`OutcomeJudge`,
   requests, :class:`Judgement`);
-* :mod:`~swirl_env.rewards.judges.rule`: deterministic rules (no model);
+* :mod:`~swirl_env.rewards.judges.rule`: deterministic rules (no model), the process judge a
+  dispatcher by domain over :mod:`~swirl_env.rewards.judges.rule_math` (calculator episodes) and
+  :mod:`~swirl_env.rewards.judges.rule_search` (search episodes);
 * :mod:`~swirl_env.rewards.judges.hf`: a local Hugging Face causal LM (generate or soft score);
 * :mod:`~swirl_env.rewards.judges.openai`: an OpenAI-compatible chat-completions endpoint;
 * :mod:`~swirl_env.rewards.judges.cache`: ``CachedJudge(judge, path)``, a SQLite cache;
@@ -34,6 +36,8 @@ from swirl_env.rewards.judges.base import (
 _LAZY = {
     "RuleProcessJudge": "rule",
     "RuleOutcomeJudge": "rule",
+    "MathRuleProcessJudge": "rule_math",
+    "SearchRuleProcessJudge": "rule_search",
     "HFProcessJudge": "hf",
     "HFOutcomeJudge": "hf",
     "OpenAIProcessJudge": "openai",

@@ -288,5 +288,5 @@ register_judge(
     parse_argument=_openai_arguments,
     usage="openai:MODEL@BASE_URL",
 )
-register_judge("arithmetic", process="swirl_env.envs.arithmetic:ArithmeticProcessJudge")
-register_judge("arithmetic-step", process="swirl_env.envs.arithmetic:ArithmeticStepJudge")
+register_judge("arithmetic", process="swirl_env.envs.arithmetic.judge:ArithmeticProcessJudge")
+register_judge("arithmetic-step", process="swirl_env.envs.arithmetic.judge:ArithmeticStepJudge")
