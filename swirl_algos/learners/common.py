@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from swirl_algos.filtering import FILTER_LEVELS, FILTER_MODES
+from swirl_algos.jsonl import read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -172,24 +173,6 @@ def is_peft_model(model: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- data
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        lines = f.readlines()
-    for n, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            if n == len(lines):  # a half-written last line of an interrupted append
-                logger.warning("%s: ignoring a truncated last line", path)
-                continue
-            raise ValueError(f"{path}:{n}: invalid JSON ({e.msg})") from None
-    return rows
-
-
 def _is_trajectory(row: Mapping[str, Any]) -> bool:
     return "messages" in row and "steps" in row
 
@@ -218,9 +201,9 @@ def load_records(source: Any) -> list[dict[str, Any]]:
             files = sorted(path.glob("*.jsonl"))
             if not files:
                 raise FileNotFoundError(f"no *.jsonl files (or saved dataset) in {path}")
-            rows = [r for f in files for r in _read_jsonl(f)]
+            rows = [r for f in files for r in read_jsonl(f)]
         else:
-            rows = _read_jsonl(path)
+            rows = read_jsonl(path)
     elif hasattr(source, "to_list"):
         rows = source.to_list()
     else:
