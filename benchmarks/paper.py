@@ -98,7 +98,7 @@ class PaperConfig:
     n_questions: int = 150
     samples: int = 2
     n_eval: int = 100
-    judge: str = "rule"
+    judge: str = "default"
     outcome_judge: str | None = None
     judge_cache: str | None = None
     train_env: str = "arithmetic"
@@ -166,14 +166,20 @@ def _arithmetic_demo_config(cfg: PaperConfig, out: Path) -> Any:
 
 
 def _judges(cfg: PaperConfig, env_id: str | None = None) -> tuple[Any, Any]:
-    """Process and outcome judges; the rule process judge of SwiRL-Arithmetic-v0 is its gold-aware one."""
+    """Process and outcome judges: ``cfg.judge`` / ``cfg.outcome_judge``; ``"default"`` is the env's
+    registered default judge (its :class:`~swirl_env.registration.EnvSpec`)."""
     from swirl_algos.evaluation import load_judge
+    from swirl_env.registration import env_spec
 
-    spec = cfg.judge
-    if spec == "rule" and env_id == TRAIN_ENVS["arithmetic"]:
-        spec = "swirl_env.envs.arithmetic:ArithmeticProcessJudge"
-    process = load_judge(spec, "process", cache=cfg.judge_cache)
-    outcome = load_judge(cfg.outcome_judge or cfg.judge, "outcome", cache=cfg.judge_cache)
+    spec = env_spec(env_id) if env_id else None
+
+    def named(given: str | None, kind: str) -> str:
+        if given not in (None, "default"):
+            return given
+        return getattr(spec, f"{kind}_judge") if spec is not None else "rule"
+
+    process = load_judge(named(cfg.judge, "process"), "process", cache=cfg.judge_cache)
+    outcome = load_judge(named(cfg.outcome_judge or cfg.judge, "outcome"), "outcome", cache=cfg.judge_cache)
     return process, outcome
 
 
@@ -563,7 +569,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--samples", type=int, default=d.samples, help="trajectories per training question")
     parser.add_argument("--n-eval", type=int, default=d.n_eval, help="evaluation questions per dataset")
-    parser.add_argument("--judge", default=d.judge, help="rule | hf:PATH | openai:MODEL@URL | module:Class")
+    parser.add_argument(
+        "--judge",
+        default=d.judge,
+        help="default (each env's registered judges) | rule | hf:PATH | openai:MODEL@URL | module:Class",
+    )
     parser.add_argument("--outcome-judge", default=None, help="outcome judge if different from --judge")
     parser.add_argument("--judge-cache", default=None, help="SQLite judgement cache")
     parser.add_argument(

@@ -11,7 +11,7 @@ the package and so works without the import.
 Example:
     >>> spec = env_spec("SwiRL-Arithmetic-v0")
     >>> spec.entry_point, spec.domain, spec.process_judge, spec.outcome_judge
-    ('swirl_env.envs.arithmetic:ArithmeticEnv', 'math', 'arithmetic-step', 'rule')
+    ('swirl_env.envs.arithmetic:ArithmeticEnv', 'math', 'arithmetic', 'rule')
     >>> env_spec("swirl_env:SwiRL-HotPotQA-v0").kwargs
     {'dataset': 'hotpotqa'}
 """
@@ -79,10 +79,11 @@ ENV_SPECS: dict[str, EnvSpec] = {
     "SwiRL-MuSiQue-v0": EnvSpec("swirl_env.envs.qa:SearchQAEnv", {"dataset": "musique"}, domain="search"),
     "SwiRL-BeerQA-v0": EnvSpec("swirl_env.envs.qa:SearchQAEnv", {"dataset": "beerqa"}, domain="search"),
     "SwiRL-CofCA-v0": EnvSpec("swirl_env.envs.qa:SearchQAEnv", {"dataset": "cofca"}, domain="search"),
-    # the gold-free step judge is the demo's default (the paper's judge sees no gold solution);
-    # "arithmetic" is the gold-aware one
+    # the env's rule judge checks each step against the gold solution, as the rule judges of the
+    # other envs use their golds; "arithmetic-step" is the gold-free one (the demo's, like the
+    # paper's judge, which sees no gold solution)
     "SwiRL-Arithmetic-v0": EnvSpec(
-        "swirl_env.envs.arithmetic:ArithmeticEnv", {}, domain="math", process_judge="arithmetic-step"
+        "swirl_env.envs.arithmetic:ArithmeticEnv", {}, domain="math", process_judge="arithmetic"
     ),
 }
 

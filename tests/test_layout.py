@@ -40,7 +40,7 @@ def test_every_spec_names_its_domain_and_buildable_default_judges(env_id):
 
 
 def test_the_default_judges_are_those_in_use():
-    assert env_spec("SwiRL-Arithmetic-v0").process_judge == "arithmetic-step"  # the demo's default
+    assert env_spec("SwiRL-Arithmetic-v0").process_judge == "arithmetic"  # the gold-aware rule judge
     assert {s.process_judge for i, s in ENV_SPECS.items() if "Arithmetic" not in i} == {"rule"}
     assert {s.outcome_judge for s in ENV_SPECS.values()} == {"rule"}
     assert {i: s.domain for i, s in ENV_SPECS.items()} == {

@@ -14,8 +14,8 @@ from typing import Any
 __all__ = ["ENV_ID", "METHOD_LABELS", "PROCESS_JUDGES", "DemoConfig"]
 
 ENV_ID = "SwiRL-Arithmetic-v0"
-#: ``DemoConfig.process_judge`` -> the judge class in :mod:`swirl_env.envs.arithmetic`
-PROCESS_JUDGES = {"step": "ArithmeticStepJudge", "gold": "ArithmeticProcessJudge"}
+#: ``DemoConfig.process_judge`` -> the judge's short name in the judge registry
+PROCESS_JUDGES = {"step": "arithmetic-step", "gold": "arithmetic"}
 METHOD_LABELS = {
     "base": "base (warm-started)",
     "sft-process": "SFT, process-filtered",

@@ -41,9 +41,9 @@ __all__ = [
 
 
 def _process_judge(config: DemoConfig) -> Any:
-    from swirl_env.envs import arithmetic
+    from swirl_env.rewards.judges.registry import make_judge
 
-    return getattr(arithmetic, PROCESS_JUDGES[config.process_judge])()
+    return make_judge(PROCESS_JUDGES[config.process_judge], "process")
 
 
 def env_kwargs(config: DemoConfig, split: str, n_tasks: int, offset: int = 0) -> dict[str, Any]:
