@@ -6,10 +6,10 @@ build their policy here, so a new kind of policy is added in one place.
 
 Example:
     >>> import argparse
-    >>> args = argparse.Namespace(model=None, base_url=None, policy="swirl_algos.policies.scripted:ScriptedPolicy",
-    ...                           policy_kwargs='{"env_id": "SwiRL-GSM8K-v0"}')
+    >>> args = argparse.Namespace(model=None, base_url=None, policy="swirl_algos.policies.scripted:GoldReplayPolicy",
+    ...                           policy_kwargs='{"max_calls": 3}')
     >>> type(policy_from_args(args)).__name__
-    'ScriptedPolicy'
+    'GoldReplayPolicy'
 """
 
 from __future__ import annotations
