@@ -48,6 +48,7 @@ from swirl_algos.report import (  # the intervals and the table live in the repo
     print_table,
     summarize,
 )
+from swirl_env._lazy import moved_names
 from swirl_env.rewards.judges.base import (
     OutcomeJudge,
     ProcessJudge,
@@ -418,20 +419,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-_MOVED_TO_REPORT = ("wilson_interval", "t_interval", "cluster_bootstrap_interval")
-
-
-def __getattr__(name: str) -> Any:
-    """The interval functions moved to :mod:`swirl_algos.report`; the old names warn for one release."""
-    if name in _MOVED_TO_REPORT:
-        import warnings
-
-        from swirl_algos import report
-
-        warnings.warn(
-            f"swirl_algos.evaluation.{name} moved to swirl_algos.report.{name}",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(report, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: the interval functions moved to :mod:`swirl_algos.report`; the old names warn for one release
+__getattr__ = moved_names(
+    __name__,
+    dict.fromkeys(("wilson_interval", "t_interval", "cluster_bootstrap_interval"), "swirl_algos.report"),
+)

@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["lazy_exports", "moved_module"]
+__all__ = ["import_object", "lazy_exports", "moved_module", "moved_names"]
 
 ModuleHooks = tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]
 
@@ -93,3 +93,45 @@ def moved_module(
         return sorted(namespace)
 
     return names, __getattr__, __dir__
+
+
+def moved_names(old: str, moves: Mapping[str, str]) -> Callable[[str], Any]:
+    """The ``__getattr__`` of a module some of whose names moved: ``moves`` is name -> new module;
+    reading a moved name from ``old`` warns (``DeprecationWarning``) and returns it.
+
+    Example:
+        >>> getattr_ = moved_names("pkg.old", {"wilson_interval": "swirl_algos.report"})
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     getattr_("wilson_interval").__module__, str(caught[0].message)
+        ('swirl_algos.report', 'pkg.old.wilson_interval moved to swirl_algos.report.wilson_interval')
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in moves:
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        warnings.warn(f"{old}.{name} moved to {moves[name]}.{name}", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(moves[name]), name)
+
+    return __getattr__
+
+
+def import_object(spec: str) -> Any:
+    """The object at ``"package.module:attr"`` (``attr`` may be dotted: ``"module:Class.factory"``).
+
+    Raises ``ValueError`` (with the reason) when the spec is malformed or the import fails.
+
+    Example:
+        >>> import_object("swirl_env.registration:env_spec").__name__
+        'env_spec'
+    """
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"expected 'package.module:Name', got {spec!r}")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"cannot import {spec!r}: {e}") from e
+    return obj

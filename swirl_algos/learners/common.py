@@ -16,7 +16,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +48,7 @@ class TrainResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "output_dir": self.output_dir,
-            "model_dir": self.model_dir,
-            "log_history": self.log_history,
-            "stats": self.stats,
-        }
+        return asdict(self)
 
 
 # ---------------------------------------------------------------------------------------------- models

@@ -44,6 +44,7 @@ from swirl_algos.learners.common import (
 )
 from swirl_algos.learners.config import SwirlConfig
 from swirl_algos.learners.stepwise import encode_messages
+from swirl_env._lazy import moved_names
 from swirl_env.parsing import ActionParser
 from swirl_env.rewards.judges.base import (
     Judgement,
@@ -426,25 +427,10 @@ def _write_json(path: str, obj: Any) -> None:
 
 
 #: names that moved to :mod:`swirl_algos.learners.swirl_trl` (the TRL engine); they warn for one release
-_MOVED_TO_TRL = (
-    "cut_at_stop",
-    "check_trl_version",
-    "StopAtCallMixin",
-    "SwirlRLOOTrainer",
-    "SwirlGRPOTrainer",
+__getattr__ = moved_names(
+    __name__,
+    dict.fromkeys(
+        ("cut_at_stop", "check_trl_version", "StopAtCallMixin", "SwirlRLOOTrainer", "SwirlGRPOTrainer"),
+        "swirl_algos.learners.swirl_trl",
+    ),
 )
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_TRL:
-        import warnings
-
-        from swirl_algos.learners import swirl_trl
-
-        warnings.warn(
-            f"swirl_algos.learners.swirl.{name} moved to swirl_algos.learners.swirl_trl.{name}",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(swirl_trl, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

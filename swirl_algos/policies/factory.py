@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +31,12 @@ def import_object(spec: str, what: str = "object") -> Any:
         >>> import_object("swirl_algos.policies.factory:import_object").__name__
         'import_object'
     """
-    mod_name, sep, attr = spec.partition(":")
-    if not sep or not mod_name or not attr:
-        raise SystemExit(f"{what}: expected 'package.module:Name', got {spec!r}")
+    from swirl_env._lazy import import_object as load
+
     try:
-        obj: Any = importlib.import_module(mod_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as e:
-        raise SystemExit(f"cannot import {what} {spec!r}: {e}") from None
-    return obj
+        return load(spec)
+    except ValueError as e:
+        raise SystemExit(f"{what}: {e}") from None
 
 
 def trained_model_dir(path: str) -> str:

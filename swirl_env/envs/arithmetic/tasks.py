@@ -185,13 +185,7 @@ class SolutionStep:
     sentence: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "expression": self.expression,
-            "value": self.value,
-            "operation": self.operation,
-            "operand": self.operand,
-            "sentence": self.sentence,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

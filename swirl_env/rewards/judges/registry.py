@@ -24,13 +24,13 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from swirl_env._lazy import import_object
 from swirl_env.rewards.judges.base import OutcomeJudge, ProcessJudge
 
 __all__ = ["JudgeEntry", "judge_names", "make_judge", "register_judge", "unregister_judge"]
@@ -171,14 +171,10 @@ def _import_object(spec: str) -> Any:
     """The object at ``"module:attr.attr"``; ``ValueError`` when it cannot be imported."""
     if ":" not in spec:
         raise ValueError(f"judge spec must look like 'package.module:ClassName', got {spec!r}")
-    mod_name, attr = spec.split(":", 1)
     try:
-        obj: Any = importlib.import_module(mod_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as e:
-        raise ValueError(f"cannot import judge {spec!r}: {e}") from e
-    return obj
+        return import_object(spec)
+    except ValueError as e:
+        raise ValueError(f"cannot import judge {spec!r}: {e.__cause__ or e}") from e
 
 
 def _resolve(spec: str, kind: str) -> tuple[Any, list[Any]]:
