@@ -34,17 +34,15 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from swirl_algos.policies.base import Policy, State
+from swirl_algos.policies.base import State, TaskOracle
 from swirl_env.tasks.base import Task
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["GoldSearchPolicy", "main", "supporting_title_recall"]
 
-_QUESTION_MARK = "Question: "
 
-
-class GoldSearchPolicy(Policy):
+class GoldSearchPolicy(TaskOracle):
     """Searches each supporting title once, in order, then answers the gold answer.
 
     Args:
@@ -78,27 +76,10 @@ class GoldSearchPolicy(Policy):
         self.tasks = list(tasks)
         self.max_searches = max_searches
         self.answer_alias = answer_alias
-        self._by_question: dict[str, Task] = {}
-        for t in self.tasks:
-            self._by_question.setdefault(t.question.strip(), t)
+        self.index_tasks()
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "max_searches": self.max_searches, "answer_alias": self.answer_alias}
-
-    def task_of(self, state: State) -> Task:
-        """The task a state is about, found from the question in its first message."""
-        if not state:
-            raise ValueError("empty state: expected at least the prompt message")
-        prompt = str(state[0].get("content", ""))
-        i = prompt.rfind(_QUESTION_MARK)
-        if i >= 0:
-            task = self._by_question.get(prompt[i + len(_QUESTION_MARK) :].strip())
-            if task is not None:
-                return task
-        for question, task in self._by_question.items():  # another prompt layout
-            if question in prompt:
-                return task
-        raise KeyError(f"the question of this state is not one of the policy's {len(self.tasks)} tasks")
 
     def plan(self, task: Task) -> list[str]:
         """The full action sequence for a task: searches, then the answer."""

@@ -44,7 +44,7 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
-from swirl_algos.policies.base import Policy, State
+from swirl_algos.policies.base import State, TaskOracle
 from swirl_env.envs.gsm8k.tasks import Annotation, load_gsm8k
 from swirl_env.tasks.base import Task
 from swirl_env.tools.calculator import Calculator, CalculatorError
@@ -53,7 +53,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["GoldReplayPolicy", "main", "replay_report", "wrong_operand"]
 
-_QUESTION_MARK = "Question: "
 _NUMBER = re.compile(r"(?<![\d.])(?:\d+(?:\.\d+)?|\.\d+)")
 
 
@@ -99,7 +98,7 @@ def wrong_operand(expression: str, rng: random.Random, calculator: Calculator | 
     return None
 
 
-class GoldReplayPolicy(Policy):
+class GoldReplayPolicy(TaskOracle):
     """Replays each task's gold calculator annotations, then answers the gold answer.
 
     Args:
@@ -160,9 +159,7 @@ class GoldReplayPolicy(Policy):
         self.max_calls = max_calls
         self.seed = int(seed)
         self._calculator = Calculator()
-        self._by_question: dict[str, Task] = {}
-        for t in self.tasks:
-            self._by_question.setdefault(t.question.strip(), t)
+        self.index_tasks()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -172,21 +169,6 @@ class GoldReplayPolicy(Policy):
             "max_calls": self.max_calls,
             "seed": self.seed,
         }
-
-    def task_of(self, state: State) -> Task:
-        """The task a state is about, found from the question in its first message."""
-        if not state:
-            raise ValueError("empty state: expected at least the prompt message")
-        prompt = str(state[0].get("content", ""))
-        i = prompt.rfind(_QUESTION_MARK)
-        if i >= 0:
-            task = self._by_question.get(prompt[i + len(_QUESTION_MARK) :].strip())
-            if task is not None:
-                return task
-        for question, task in self._by_question.items():  # another prompt layout
-            if question in prompt:
-                return task
-        raise KeyError(f"the question of this state is not one of the policy's {len(self.tasks)} tasks")
 
     def plan(self, task: Task) -> list[str]:
         """The gold action sequence of a task: one call per annotation, then the answer.
