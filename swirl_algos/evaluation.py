@@ -351,13 +351,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="show N solved examples of the env's scripted oracle in the prompt (training tasks)",
     )
-    from swirl_algos.pipeline_cli import JUDGE_FORMS as judge_forms
+    from swirl_algos.pipeline_cli import add_judge_options
 
-    parser.add_argument("--outcome-judge", help=f"outcome judge: {judge_forms} (default: the env's metric)")
-    parser.add_argument("--outcome-judge-kwargs", default="{}", help="JSON kwargs of the outcome judge")
-    parser.add_argument("--process-judge", help=f"process judge: {judge_forms} (mean process label)")
-    parser.add_argument("--process-judge-kwargs", default="{}", help="JSON kwargs of the process judge")
-    parser.add_argument("--judge-cache", help="SQLite file caching judgements across runs")
+    add_judge_options(
+        parser,
+        roles={
+            "outcome": "outcome judge (default: the env's metric)",
+            "process": "process judge (mean process label)",
+        },
+    )
     parser.add_argument("--output", help="directory for trajectories.jsonl and results.json")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -385,18 +387,9 @@ def run(args: argparse.Namespace) -> int:
             env_kwargs = with_few_shot(args.env, env_kwargs, args.few_shot)
         except ValueError as e:
             raise SystemExit(f"--few-shot {args.few_shot}: {e}") from None
-    outcome = load_judge(
-        args.outcome_judge,
-        "outcome",
-        _json_arg(args.outcome_judge_kwargs, "--outcome-judge-kwargs"),
-        cache=args.judge_cache,
-    )
-    process = load_judge(
-        args.process_judge,
-        "process",
-        _json_arg(args.process_judge_kwargs, "--process-judge-kwargs"),
-        cache=args.judge_cache,
-    )
+    from swirl_algos.pipeline_cli import close_all, judges_from_args
+
+    process, outcome = judges_from_args(args)
     policy = build_policy(args)
     results = evaluate(
         args.env,
@@ -412,10 +405,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print_table(results)
-    for judge in (outcome, process):
-        close = getattr(judge, "close", None)
-        if callable(close):
-            close()
+    close_all((outcome, process))
     return 0
 
 

@@ -35,6 +35,46 @@ def judge_forms() -> str:
 
 
 JUDGE_FORMS = judge_forms()
+#: what each kind of judge decides, for the options' help
+_JUDGE_ROLES = {"process": "judge of every step (GOOD/BAD)", "outcome": "judge of the final answer (YES/NO)"}
+
+
+def add_judge_options(
+    parser: Any, kinds: tuple[str, ...] = ("process", "outcome"), roles: dict[str, str] | None = None
+) -> None:
+    """``--{kind}-judge``, ``--{kind}-judge-kwargs`` for each kind, and ``--judge-cache``: the judge
+    options of every command (``judge``, ``evaluate``, ``train``), read by :func:`judges_from_args`."""
+    for kind in kinds:
+        role = (roles or {}).get(kind, _JUDGE_ROLES[kind])
+        parser.add_argument(f"--{kind}-judge", help=f"{role}: {JUDGE_FORMS}")
+        parser.add_argument(
+            f"--{kind}-judge-kwargs", default="{}", help=f"JSON keyword arguments of the {kind} judge"
+        )
+    parser.add_argument("--judge-cache", help="SQLite file caching judgements across runs")
+
+
+def judges_from_args(args: argparse.Namespace, kinds: tuple[str, ...] = ("process", "outcome")) -> list[Any]:
+    """The judges of :func:`add_judge_options`' options, one per kind (``None`` where not given);
+    a bad spec or argument exits with its reason."""
+    from swirl_algos.evaluation import load_judge
+
+    judges = []
+    for kind in kinds:
+        kwargs = _json_obj(getattr(args, f"{kind}_judge_kwargs"), f"--{kind}-judge-kwargs")
+        try:
+            judges.append(load_judge(getattr(args, f"{kind}_judge"), kind, kwargs, cache=args.judge_cache))
+        except (ValueError, TypeError) as e:
+            close_all(judges)
+            raise SystemExit(f"--{kind}-judge: {e}") from None
+    return judges
+
+
+def close_all(objects: Any) -> None:
+    """``close()`` each object that has one (judges, policies)."""
+    for obj in objects:
+        close = getattr(obj, "close", None)
+        if callable(close):
+            close()
 
 
 def _json_obj(text: str | None, name: str) -> dict[str, Any]:
@@ -226,15 +266,7 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``swirl judge``."""
     parser.add_argument("input", help="trajectory JSONL file (not modified)")
     parser.add_argument("output", help="judged trajectory file (continued if it exists)")
-    parser.add_argument("--process-judge", help=f"judge of every step (GOOD/BAD): {JUDGE_FORMS}")
-    parser.add_argument(
-        "--process-judge-kwargs", default="{}", help="JSON keyword arguments of the process judge"
-    )
-    parser.add_argument("--outcome-judge", help=f"judge of the final answer (YES/NO): {JUDGE_FORMS}")
-    parser.add_argument(
-        "--outcome-judge-kwargs", default="{}", help="JSON keyword arguments of the outcome judge"
-    )
-    parser.add_argument("--judge-cache", help="SQLite file caching judgements across runs")
+    add_judge_options(parser)
     parser.add_argument("--chunk-size", type=int, default=256, help="trajectories judged per batch")
     parser.add_argument("--retry-failed", action="store_true", help="re-judge records whose judgement failed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -242,27 +274,12 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_judge(args: argparse.Namespace) -> int:
     """``swirl judge``: add process labels and outcome judgements to a trajectory file."""
-    from swirl_algos.evaluation import load_judge
     from swirl_algos.judging import judge_file
 
     _existing(args.input)
     if not args.process_judge and not args.outcome_judge:
         raise SystemExit("give --process-judge, --outcome-judge, or both (e.g. --process-judge rule)")
-    try:
-        process = load_judge(
-            args.process_judge,
-            "process",
-            _json_obj(args.process_judge_kwargs, "--process-judge-kwargs"),
-            cache=args.judge_cache,
-        )
-        outcome = load_judge(
-            args.outcome_judge,
-            "outcome",
-            _json_obj(args.outcome_judge_kwargs, "--outcome-judge-kwargs"),
-            cache=args.judge_cache,
-        )
-    except (ValueError, TypeError) as e:
-        raise SystemExit(str(e)) from None
+    process, outcome = judges_from_args(args)
     try:
         counts = judge_file(
             args.input,
@@ -276,9 +293,7 @@ def run_judge(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise SystemExit(str(e)) from None
     finally:
-        for j in (process, outcome):
-            if j is not None:
-                j.close()
+        close_all((process, outcome))
     _print_counts(counts, title=f"judged {args.input} -> {args.output}")
     return 0
 

@@ -32,10 +32,9 @@ from swirl_algos.config_args import (
     add_config_arguments,
     add_deprecated_alias,
     parse_assignments,
-    parse_json_object,
 )
 from swirl_algos.learners.registry import LEARNERS, get_learner
-from swirl_algos.pipeline_cli import JUDGE_FORMS
+from swirl_algos.pipeline_cli import add_judge_options, close_all, judges_from_args
 from swirl_algos.prompt_settings import resolve_chat_template_kwargs
 
 logger = logging.getLogger(__name__)
@@ -97,13 +96,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="set any config field"
     )
-    j = parser.add_argument_group("process judge (learners that take one, e.g. swirl)")
-    j.add_argument(
-        "--process-judge",
-        help=f"the reward model R(a|s): {JUDGE_FORMS}",
+    add_judge_options(
+        parser.add_argument_group("process judge (learners that take one, e.g. swirl)"),
+        kinds=("process",),
+        roles={"process": "the reward model R(a|s)"},
     )
-    j.add_argument("--process-judge-kwargs", default="{}", help="JSON kwargs of the process judge")
-    j.add_argument("--judge-cache", help="SQLite file caching judgements (repeated identical actions)")
 
     seen: set[str] = set(_NOT_FLAGS)
     classes = _config_classes()
@@ -175,19 +172,12 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--process-judge is required for --algo {args.algo} (the reward model R(a|s))")
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     inputs: list[Any] = [args.data] if learner.takes_data else []
-    judge = None
-    if learner.takes_process_judge:
-        from swirl_algos.evaluation import load_judge
-
-        kwargs = parse_json_object(args.process_judge_kwargs, "--process-judge-kwargs")
-        judge = load_judge(args.process_judge, "process", kwargs, cache=args.judge_cache)
-        inputs.append(judge)
+    judges = judges_from_args(args, kinds=("process",)) if learner.takes_process_judge else []
+    inputs += judges
     try:
         result = learner.train_function()(config, *inputs, model=args.model, tokenizer=args.tokenizer)
     finally:
-        close = getattr(judge, "close", None)
-        if callable(close):
-            close()
+        close_all(judges)
     from accelerate import PartialState
 
     if PartialState().is_main_process:
