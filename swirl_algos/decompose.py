@@ -41,14 +41,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
-from swirl_env.trajectory import RecordError, Trajectory
+from swirl_env.trajectory import Message, RecordError, Trajectory
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "RECORD_FIELDS",
+    "StepRecord",
     "decompose",
     "outcome_label",
     "outcome_score",
@@ -58,19 +59,33 @@ __all__ = [
     "validate_step_record",
 ]
 
+class StepRecord(TypedDict):
+    """One sub-trajectory ``(s_i, a_i)``: what :func:`decompose` returns, the filters keep and the
+    learners read (a JSON object on disk, a ``dict`` in memory; checked by :func:`validate_step_record`).
+
+    Attributes:
+        prompt: the state ``s_i``: the exact messages before the action.
+        completion: ``[{"role": "assistant", "content": a_i}]``.
+        trajectory_id / step_index / num_steps / env_id: where the step comes from.
+        task: the episode's ``Task.to_dict()`` as a JSON string.
+        process_label / process_score: the step's process judgement (``None``: not judged or failed).
+        outcome_score: the episode's outcome (see :func:`outcome_score`).
+    """
+
+    prompt: list[Message]
+    completion: list[Message]
+    trajectory_id: str
+    step_index: int
+    num_steps: int
+    env_id: str
+    task: str
+    process_label: bool | None
+    process_score: float | None
+    outcome_score: float | None
+
+
 #: The fields of a step record, in order.
-RECORD_FIELDS = (
-    "prompt",
-    "completion",
-    "trajectory_id",
-    "step_index",
-    "num_steps",
-    "env_id",
-    "task",
-    "process_label",
-    "process_score",
-    "outcome_score",
-)
+RECORD_FIELDS: tuple[str, ...] = tuple(StepRecord.__annotations__)
 
 
 def _is_number(v: Any) -> bool:
@@ -245,7 +260,7 @@ def decompose(
     *,
     steps: Sequence[int] | None = None,
     outcome_source: str = "auto",
-) -> list[dict[str, Any]]:
+) -> list[StepRecord]:
     """Split trajectories into step records ``(s_i, a_i)`` (see the module docstring).
 
     Args:
@@ -265,7 +280,7 @@ def decompose(
         >>> # records = decompose(read_trajectories("runs/gsm8k/filtered.jsonl"))
     """
     wanted = None if steps is None else set(steps)
-    out: list[dict[str, Any]] = []
+    out: list[StepRecord] = []
     for traj in unique_trajectories(trajs):
         oscore = outcome_score(traj, outcome_source)
         task_json = json.dumps(traj.task, ensure_ascii=False, sort_keys=True)

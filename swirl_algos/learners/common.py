@@ -18,10 +18,13 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swirl_algos.filtering import FILTER_LEVELS, FILTER_MODES
 from swirl_algos.jsonl import read_jsonl
+
+if TYPE_CHECKING:
+    from swirl_algos.decompose import StepRecord
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +175,7 @@ def _is_trajectory(row: Mapping[str, Any]) -> bool:
     return "messages" in row and "steps" in row
 
 
-def load_records(source: Any) -> list[dict[str, Any]]:
+def load_records(source: Any) -> list[StepRecord]:
     """Step records from a list, a ``datasets.Dataset``, a JSONL file, or a directory.
 
     Accepted inputs: step records (``prompt``/``completion`` columns, the format of
