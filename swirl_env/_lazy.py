@@ -4,9 +4,11 @@
   read (``swirl_env.envs.gsm8k.GSM8KEnv`` imports ``swirl_env.envs.gsm8k.env`` then), so that
   importing one light submodule (a loader) does not import the whole environment;
 * :func:`moved_module`: a module that moved keeps working under its old name: every attribute is
-  read from the new module(s), with a :class:`DeprecationWarning` naming the new path.
+  read from the new module(s), with a :class:`DeprecationWarning` naming the new path;
+* :func:`private_helpers`: a module that stays the public home of its names, split into parts,
+  keeps its old private helpers readable (no warning).
 
-Both return ``(__all__, __getattr__, __dir__)`` for the module to assign.
+The first two return ``(__all__, __getattr__, __dir__)`` for the module to assign.
 
 Example:
     >>> import warnings
@@ -26,7 +28,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["import_object", "lazy_exports", "moved_module", "moved_names"]
+__all__ = ["import_object", "lazy_exports", "moved_module", "moved_names", "private_helpers"]
 
 ModuleHooks = tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]
 
@@ -112,6 +114,33 @@ def moved_names(old: str, moves: Mapping[str, str]) -> Callable[[str], Any]:
             raise AttributeError(f"module {old!r} has no attribute {name!r}")
         warnings.warn(f"{old}.{name} moved to {moves[name]}.{name}", DeprecationWarning, stacklevel=2)
         return getattr(importlib.import_module(moves[name]), name)
+
+    return __getattr__
+
+
+def private_helpers(module: str, homes: Sequence[str]) -> Callable[[str], Any]:
+    """The ``__getattr__`` of a module whose private helpers moved to ``homes`` while the module
+    stays the public home of its names (and imports those plainly): a private name (``_name``,
+    not a dunder) that the module lacks is read from the first of ``homes`` that has it, without a
+    warning; any other missing name is an ``AttributeError``.
+
+    Example:
+        >>> getattr_ = private_helpers("pkg.old", ["swirl_env.tools.calculator_limits"])
+        >>> getattr_("_hard_deadline").__module__
+        'swirl_env.tools.calculator_limits'
+        >>> getattr_("hard_deadline")
+        Traceback (most recent call last):
+        ...
+        AttributeError: module 'pkg.old' has no attribute 'hard_deadline'
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name.startswith("_") and not name.startswith("__"):
+            for home in homes:
+                found = importlib.import_module(home)
+                if hasattr(found, name):
+                    return getattr(found, name)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
 
     return __getattr__
 
