@@ -30,6 +30,11 @@ A request that fails for good raises :class:`ChatRequestError` with the number o
 HTTP status when there was one, and the last reply's text. One client is safe to share between
 threads; its connection pool holds ``max_connections`` connections.
 
+This module is the public home of the client and holds its retry loop, backoff and server
+choice; the request and reply bodies, and what a reply means, are in
+:mod:`swirl_env.chat_replies`, and the per-attempt socket deadline in
+:mod:`swirl_env.chat_deadlines`.
+
 Example:
     >>> client = ChatCompletionsClient("http://localhost:8000/v1", timeout=30, max_retries=3)
     >>> client.url
@@ -41,7 +46,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -49,13 +53,22 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-import httpcore
 import httpx
 
-from swirl_env.trajectory import repair_unencodable
+from swirl_env._lazy import private_helpers
+from swirl_env.chat_deadlines import _CHUNK, _LOCAL, _install_deadlines
+from swirl_env.chat_replies import (
+    RETRY_STATUS,
+    ChatReply,
+    ChatRequestError,
+    _parse_reply,
+    _Reader,
+    _request_body,
+    _retry_after,
+    _Retryable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,222 +81,8 @@ __all__ = [
     "chat_completions_url",
 ]
 
-#: HTTP statuses below 500 that are worth another try.
-RETRY_STATUS = frozenset({408, 409, 425, 429})
-
 #: The default cap on a reply body (after decompression): 32 MiB, far above any chat completion.
 DEFAULT_MAX_REPLY_BYTES = 32 * 2**20
-
-_CHUNK = 65536
-
-
-# ---------------------------------------------------------------------------------------------- deadlines
-_LOCAL = threading.local()
-
-
-def _left(timeout: float | None, exc: type[Exception]) -> float | None:
-    """``timeout`` cut to the time left before this thread's deadline (``exc`` when none is left)."""
-    deadline = getattr(_LOCAL, "deadline", None)
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise exc("the request's deadline passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A network stream whose every read, write and TLS handshake ends by the thread's deadline."""
-
-    def __init__(self, stream: httpcore.NetworkStream) -> None:
-        self._stream = stream
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        view = memoryview(buffer)
-        for start in range(0, len(view), _CHUNK):  # each slice gets only the time left
-            self._stream.write(bytes(view[start : start + _CHUNK]), _left(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def start_tls(
-        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
-    ) -> Any:
-        stream = self._stream.start_tls(ssl_context, server_hostname, _left(timeout, httpcore.ConnectTimeout))
-        return _DeadlineStream(stream)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """Wraps httpcore's network backend so that every socket operation honours the deadline."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(
-            host, port, _left(timeout, httpcore.ConnectTimeout), local_address, socket_options
-        )
-        return _DeadlineStream(stream)
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_unix_socket(
-            path, _left(timeout, httpcore.ConnectTimeout), socket_options
-        )
-        return _DeadlineStream(stream)
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-def _install_deadlines(transport: Any) -> bool:
-    """Put :class:`_DeadlineBackend` under an ``httpx.HTTPTransport``'s pool; ``False`` if it cannot."""
-    pool = getattr(transport, "_pool", None)
-    backend = getattr(pool, "_network_backend", None)
-    if backend is None:
-        return False
-    if not isinstance(backend, _DeadlineBackend):
-        pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
-    return True
-
-
-class _Reader:
-    """Decodes a raw reply body (identity, gzip or deflate) chunk by chunk, at most ``cap`` bytes."""
-
-    def __init__(self, encoding: str, cap: int) -> None:
-        enc = encoding.strip().lower()
-        if enc in ("", "identity"):
-            self._z = None
-        elif enc in ("gzip", "x-gzip"):
-            self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        elif enc == "deflate":
-            self._z = zlib.decompressobj()
-        else:
-            raise ValueError(f"unsupported Content-Encoding {encoding!r}")
-        self._deflate = enc == "deflate"
-        self._first = True
-        self.cap = cap
-        self.body = bytearray()
-
-    def _add(self, data: bytes) -> None:
-        self.body += data
-        if len(self.body) > self.cap:
-            raise OverflowError(f"reply larger than max_reply_bytes={self.cap}")
-
-    def feed(self, chunk: bytes) -> None:
-        if self._z is None:
-            self._add(chunk)
-            return
-        if self._first and self._deflate:  # zlib-wrapped (RFC 9110) or raw deflate, as sent
-            self._first = False
-            try:
-                zlib.decompressobj().decompress(chunk[:64], 1)
-            except zlib.error:
-                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
-        data = chunk
-        while data:  # small output steps: memory stays near the cap, however dense the input
-            self._add(self._z.decompress(data, min(4 * _CHUNK, self.cap - len(self.body) + 1)))
-            data = self._z.unconsumed_tail
-
-    def finish(self) -> bytearray:
-        if self._z is not None:
-            self._add(self._z.flush(self.cap - len(self.body) + 1))
-        return self.body  # not copied: a reply near the cap costs the cap once, plus its text
-
-
-def _request_body(body: Mapping[str, Any], name: str) -> bytes:
-    """The JSON body of a request; text UTF-8 cannot encode is sent with U+FFFD (and a warning)."""
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        fixed, repairs = repair_unencodable(dict(body))
-        logger.warning(
-            "%s: %d string(s) with characters UTF-8 cannot encode (lone surrogates) sent with U+FFFD: %s",
-            name,
-            len(repairs),
-            ", ".join(r["path"] for r in repairs[:5]),
-        )
-        return json.dumps(fixed, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-
-
-class ChatRequestError(RuntimeError):
-    """A chat-completions request that failed for good (after its retries, or not retryable).
-
-    Attributes:
-        attempts: requests sent, the failing one included.
-        status: the HTTP status of the last reply (``None`` after a timeout or transport error).
-        raw: the text of the last reply, when there was one.
-    """
-
-    def __init__(
-        self, message: str, *, attempts: int, status: int | None = None, raw: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.attempts = attempts
-        self.status = status
-        self.raw = raw
-
-
-@dataclass(frozen=True)
-class ChatReply:
-    """A successful chat completion.
-
-    Attributes:
-        content: the first choice's message text (``""`` when the server sent none).
-        raw: the reply body as text.
-        attempts: requests it took (1 when the first one succeeded).
-        data: the parsed reply (``choices``, ``usage``...).
-    """
-
-    content: str
-    raw: str
-    attempts: int
-    data: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def choice(self) -> dict[str, Any]:
-        """The first choice (``message``, ``finish_reason``, vLLM's ``stop_reason``...)."""
-        return self.data["choices"][0]
-
-    @property
-    def finish_reason(self) -> str | None:
-        """Why generation ended (``"stop"``, ``"length"``...), when the server says."""
-        return self.choice.get("finish_reason")
-
-    @property
-    def usage(self) -> dict[str, Any]:
-        """Token counts (``prompt_tokens``, ``completion_tokens``), empty when not reported."""
-        return self.data.get("usage") or {}
-
-
-class _Retryable(Exception):
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        status: int | None = None,
-        raw: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.status = status
-        self.raw = raw
 
 
 def chat_completions_url(base_url: str) -> str:
@@ -313,16 +112,6 @@ def split_base_urls(base_url: str | Sequence[str]) -> list[str]:
     if len({chat_completions_url(u) for u in urls}) != len(urls):
         raise ValueError(f"duplicate base URLs: {urls}")
     return urls
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    header = resp.headers.get("retry-after")
-    if not header:
-        return None
-    try:
-        return max(0.0, float(header))
-    except ValueError:  # an HTTP date: fall back to the backoff schedule
-        return None
 
 
 class ChatCompletionsClient:
@@ -591,30 +380,8 @@ class ChatCompletionsClient:
         except LookupError:  # an unknown charset name
             text = raw.decode("utf-8", errors="replace")
         del raw
-        if status in RETRY_STATUS or status >= 500:
-            raise _Retryable(f"HTTP {status}: {text[:200]}", retry_after=retry_after, status=status, raw=text)
-        if status >= 400:
-            raise ChatRequestError(
-                f"HTTP {status} from {url} (not retried): {text[:500]}",
-                attempts=attempt,
-                status=status,
-                raw=text,
-            )
-        try:
-            data = json.loads(text)
-            content = data["choices"][0]["message"].get("content")
-        except RecursionError:
-            raise _Retryable(
-                f"malformed reply (JSON nested too deeply to parse): {text[:200]}", status=status, raw=text
-            ) from None
-        except (json.JSONDecodeError, ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
-            raise _Retryable(
-                f"malformed reply ({type(e).__name__}: {e}): {text[:200]}", status=status, raw=text
-            ) from e
-        if content is None:
-            content = ""
-        if not isinstance(content, str):
-            raise _Retryable(f"reply content is not text: {text[:200]}", status=status, raw=text)
-        if self.require_content and not content.strip():
-            raise _Retryable(f"reply with empty content: {text[:200]}", status=status, raw=text)
-        return ChatReply(content=content, raw=text, attempts=attempt, data=data)
+        return _parse_reply(text, status, retry_after, url, attempt, self.require_content)
+
+
+# the private helpers that were defined here before the split stay readable from this module
+__getattr__ = private_helpers(__name__, ["swirl_env.chat_deadlines", "swirl_env.chat_replies"])
