@@ -351,7 +351,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="show N solved examples of the env's scripted oracle in the prompt (training tasks)",
     )
-    from swirl_algos.pipeline_cli import add_judge_options
+    from swirl_algos.judge_options import add_judge_options
 
     add_judge_options(
         parser,
@@ -387,7 +387,7 @@ def run(args: argparse.Namespace) -> int:
             env_kwargs = with_few_shot(args.env, env_kwargs, args.few_shot)
         except ValueError as e:
             raise SystemExit(f"--few-shot {args.few_shot}: {e}") from None
-    from swirl_algos.pipeline_cli import close_all, judges_from_args
+    from swirl_algos.judge_options import close_all, judges_from_args
 
     process, outcome = judges_from_args(args)
     policy = build_policy(args)

@@ -33,8 +33,8 @@ from swirl_algos.config_args import (
     add_deprecated_alias,
     parse_assignments,
 )
+from swirl_algos.judge_options import add_judge_options, close_all, judges_from_args
 from swirl_algos.learners.registry import LEARNERS, get_learner
-from swirl_algos.pipeline_cli import add_judge_options, close_all, judges_from_args
 from swirl_algos.prompt_settings import resolve_chat_template_kwargs
 
 logger = logging.getLogger(__name__)
