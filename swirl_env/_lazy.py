@@ -5,6 +5,8 @@
   importing one light submodule (a loader) does not import the whole environment;
 * :func:`moved_module`: a module that moved keeps working under its old name: every attribute is
   read from the new module(s), with a :class:`DeprecationWarning` naming the new path;
+* :func:`moved_submodules`: a package serves such aliases of its old submodules without a file
+  each (``import swirl_env.tasks.gsm8k`` makes the alias when it is first imported);
 * :func:`private_helpers`: a module that stays the public home of its names, split into parts,
   keeps its old private helpers readable (no warning).
 
@@ -24,11 +26,22 @@ Example:
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
 from typing import Any
 
-__all__ = ["import_object", "lazy_exports", "moved_module", "moved_names", "private_helpers"]
+__all__ = [
+    "import_object",
+    "lazy_exports",
+    "moved_module",
+    "moved_names",
+    "moved_submodules",
+    "private_helpers",
+]
 
 ModuleHooks = tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]
 
@@ -95,6 +108,55 @@ def moved_module(
         return sorted(namespace)
 
     return names, __getattr__, __dir__
+
+
+#: an old submodule's new homes and its ``__all__`` (``None``: the new modules' ``__all__``)
+Move = tuple[Sequence[str], Sequence[str] | None]
+
+
+class _MovedSubmodules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds ``<package>.<old>`` for every old name of ``moves`` and makes it a :func:`moved_module`."""
+
+    def __init__(self, package: str, moves: Mapping[str, Move]) -> None:
+        self.package = package
+        self.moves = dict(moves)
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        parent, _, leaf = fullname.rpartition(".")
+        if parent != self.package or leaf not in self.moves:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec: Any) -> None:
+        return None  # the default module object
+
+    def exec_module(self, module: ModuleType) -> None:
+        new, names = self.moves[module.__name__.rpartition(".")[2]]
+        module.__doc__ = (
+            f"Deprecated alias: the content moved to {', '.join(new)}.\n\n"
+            "Every name still works from here, with a ``DeprecationWarning``.\n"
+        )
+        hooks = moved_module(module.__name__, new, vars(module), names)
+        module.__all__, module.__getattr__, module.__dir__ = hooks  # type: ignore[method-assign]
+
+
+def moved_submodules(package: str, moves: Mapping[str, Move]) -> None:
+    """Serve the old submodules ``<package>.<old>`` of ``moves`` (old name -> ``(new modules,
+    names)``) as deprecated aliases (:func:`moved_module`), with no file of their own.
+
+    A finder on :data:`sys.meta_path`, after the file finders, makes each alias when it is first
+    imported (so the new modules are imported only then); calling it again for ``package``
+    replaces its table.
+
+    Example:
+        >>> import swirl_env.tasks.musique as old  # one of the aliases swirl_env.tasks serves
+        >>> old.__all__, hasattr(old, "__file__")
+        (['load_musique', 'musique_corpus', 'read_musique'], False)
+    """
+    sys.meta_path[:] = [
+        f for f in sys.meta_path if not (isinstance(f, _MovedSubmodules) and f.package == package)
+    ]
+    sys.meta_path.append(_MovedSubmodules(package, moves))
 
 
 def moved_names(old: str, moves: Mapping[str, str]) -> Callable[[str], Any]:
