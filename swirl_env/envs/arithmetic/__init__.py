@@ -3,7 +3,8 @@
 * :mod:`~swirl_env.envs.arithmetic.env`: :class:`ArithmeticEnv` (the registered entry point
   ``swirl_env.envs.arithmetic:ArithmeticEnv``);
 * :mod:`~swirl_env.envs.arithmetic.tasks`: the task generator (difficulty knobs, disjoint splits)
-  and the reader of a question back into its solution;
+  and the reader of a question back into its solution (the sentence templates and that reader are
+  in :mod:`~swirl_env.envs.arithmetic.questions`);
 * :mod:`~swirl_env.envs.arithmetic.judge`: its process judges, the gold-free
   :class:`ArithmeticStepJudge` (short name ``"arithmetic-step"``, the demo's default) and the
   gold-aware :class:`ArithmeticProcessJudge` (``"arithmetic"``).
