@@ -29,8 +29,7 @@ from typing import Any
 
 from swirl_env.envs.qa.common import (
     QADataset,
-    check_unique_ids,
-    dedup_passages,
+    make_dataset,
     passage_id,
     read_records,
     require,
@@ -115,13 +114,4 @@ def read_beerqa(
             "context_titles": [t for t, _ in context],
         }
         tasks.append(Task(str(qid), question, answers, "beerqa", split, meta, domain="search"))
-    check_unique_ids(tasks, p)
-    return QADataset(
-        "beerqa",
-        split,
-        p,
-        tuple(tasks),
-        tuple(dedup_passages(pairs)),
-        skipped,
-        fixture="fixture" in p.name.lower(),
-    )
+    return make_dataset("beerqa", split, p, tasks, pairs, skipped)

@@ -38,14 +38,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from swirl_env.envs.qa.common import (
-    QADataset,
-    check_unique_ids,
-    dedup_passages,
-    passage_id,
-    read_records,
-    unique_answers,
-)
+from swirl_env.envs.qa.common import QADataset, make_dataset, passage_id, read_records, unique_answers
 from swirl_env.tasks.base import Task
 
 logger = logging.getLogger(__name__)
@@ -171,13 +164,4 @@ def read_cofca(
             "context_titles": [t for t, _ in passages],
         }
         tasks.append(Task(qid, question, answers, "cofca", split, meta, domain="search"))
-    check_unique_ids(tasks, p)
-    return QADataset(
-        "cofca",
-        split,
-        p,
-        tuple(tasks),
-        tuple(dedup_passages(pairs)),
-        skipped,
-        fixture="fixture" in p.name.lower(),
-    )
+    return make_dataset("cofca", split, p, tasks, pairs, skipped)

@@ -48,6 +48,7 @@ __all__ = [
     "bundled_path",
     "check_unique_ids",
     "dedup_passages",
+    "make_dataset",
     "passage_id",
     "read_records",
     "require",
@@ -232,6 +233,36 @@ def check_unique_ids(tasks: Sequence[Task], path: Path) -> None:
         if t.id in seen:
             raise ValueError(f"{path}: duplicate question id {t.id!r}")
         seen.add(t.id)
+
+
+def make_dataset(
+    name: str,
+    split: str,
+    path: Path,
+    tasks: Sequence[Task],
+    pairs: Iterable[tuple[str, str]],
+    skipped: Mapping[str, int],
+) -> QADataset:
+    """What every reader returns: the file's tasks (their ids checked unique), the corpus of its
+    ``(title, text)`` paragraphs (:func:`dedup_passages`), and whether it is a format fixture
+    (``"fixture"`` in the file name).
+
+    Example:
+        >>> task = Task("q1", "Who?", ("Ann",), "toy", "dev")
+        >>> ds = make_dataset("toy", "dev", Path("toy_FIXTURE.json"), [task], [("A", "x"), ("A", "x")], {})
+        >>> len(ds), len(ds.passages), ds.fixture
+        (1, 1, True)
+    """
+    check_unique_ids(tasks, path)
+    return QADataset(
+        name,
+        split,
+        path,
+        tuple(tasks),
+        tuple(dedup_passages(pairs)),
+        skipped,
+        fixture="fixture" in path.name.lower(),
+    )
 
 
 # ---------------------------------------------------------------------------------------- resolving files

@@ -30,14 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from swirl_env.envs.qa.common import (
-    QADataset,
-    check_unique_ids,
-    dedup_passages,
-    passage_id,
-    read_records,
-    require,
-)
+from swirl_env.envs.qa.common import QADataset, make_dataset, passage_id, read_records, require
 from swirl_env.tasks.base import Task
 
 logger = logging.getLogger(__name__)
@@ -163,13 +156,4 @@ def read_hotpotqa(
         if include_context:
             meta["paragraphs"] = [{"title": t, "text": x} for t, x in paragraphs]
         tasks.append(Task(str(qid), question, (answer,), "hotpotqa", split, meta, domain="search"))
-    check_unique_ids(tasks, p)
-    return QADataset(
-        "hotpotqa",
-        split,
-        p,
-        tuple(tasks),
-        tuple(dedup_passages(pairs)),
-        skipped,
-        fixture="fixture" in p.name.lower(),
-    )
+    return make_dataset("hotpotqa", split, p, tasks, pairs, skipped)

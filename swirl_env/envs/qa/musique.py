@@ -31,8 +31,7 @@ from typing import Any
 
 from swirl_env.envs.qa.common import (
     QADataset,
-    check_unique_ids,
-    dedup_passages,
+    make_dataset,
     passage_id,
     read_records,
     require,
@@ -121,13 +120,4 @@ def read_musique(
         if include_context:
             meta["paragraphs"] = [{"title": d["title"], "text": d["text"]} for d in pars]
         tasks.append(Task(str(qid), question, answers, "musique", split, meta, domain="search"))
-    check_unique_ids(tasks, p)
-    return QADataset(
-        "musique",
-        split,
-        p,
-        tuple(tasks),
-        tuple(dedup_passages(pairs)),
-        skipped,
-        fixture="fixture" in p.name.lower(),
-    )
+    return make_dataset("musique", split, p, tasks, pairs, skipped)
