@@ -7,7 +7,8 @@
   answer or solution, as the paper's judge.
 
 Both fall back to :class:`~swirl_env.rewards.judges.rule.RuleProcessJudge` for questions that are
-not of the arithmetic generator.
+not of the arithmetic generator. The arithmetic they check a step with (numbers a step covers,
+the stated operations an expression applies) is in :mod:`swirl_env.envs.arithmetic.step_arithmetic`.
 
 Example:
     >>> from swirl_env.rewards.judges import make_judge
@@ -17,13 +18,23 @@ Example:
 
 from __future__ import annotations
 
-import ast
 import logging
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from swirl_env._lazy import private_helpers
+from swirl_env.envs.arithmetic.step_arithmetic import (
+    _applied,
+    _Calc,
+    _constant,
+    _fmt,
+    _missing,
+    _missing_ops,
+    _norm_expr,
+    _parse_expression,
+    _same,
+    _step_operands,
+)
 from swirl_env.envs.arithmetic.tasks import QuestionReading, read_question
 from swirl_env.rewards.judges.base import Judgement, ProcessRequest
 from swirl_env.rewards.judges.rule import RuleProcessJudge
@@ -63,42 +74,6 @@ def gold_values(task: Task | None) -> tuple[float, list[float]] | None:
     except (KeyError, TypeError, ValueError):
         return None
     return start, values
-
-
-def _step_operands(task: Task | None) -> list[float] | None:
-    """The operand of every gold step, or ``None`` when the metadata lacks them."""
-    steps = task.metadata.get("solution_steps") if task is not None else None
-    try:
-        return [float(s["operand"]) for s in steps or []] or None
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _missing(have: Sequence[float], needed: Sequence[float]) -> list[float]:
-    """The numbers of ``needed`` (a multiset) that ``have`` does not cover."""
-    pool = list(have)
-    missing = []
-    for x in needed:
-        hit = next((i for i, y in enumerate(pool) if contains_number([y], x)), None)
-        if hit is None:
-            missing.append(x)
-        else:
-            pool.pop(hit)
-    return missing
-
-
-@dataclass
-class _Calc:
-    expression: str
-    value: float | None
-
-
-def _norm_expr(expr: str) -> str:
-    return re.sub(r"\s+", "", expr).lower()
-
-
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 class ArithmeticProcessJudge(RuleProcessJudge):
@@ -329,51 +304,6 @@ class ArithmeticProcessJudge(RuleProcessJudge):
 
 
 # ---------------------------------------------------------------------------------------------- gold-free judge
-_BIN_OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
-_COMMUTATIVE = {"+", "*"}
-
-
-def _same(a: float, b: float) -> bool:
-    return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)), abs(float(b)))
-
-
-def _constant(node: ast.AST) -> float | None:
-    if (
-        isinstance(node, ast.Constant)
-        and isinstance(node.value, int | float)
-        and not isinstance(node.value, bool)
-    ):
-        return float(node.value)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        inner = _constant(node.operand)
-        return None if inner is None else -inner
-    return None
-
-
-def _applied(
-    node: ast.AST, values: Sequence[float], stated: Sequence[tuple[str, int]]
-) -> list[tuple[str, int]] | None:
-    """The stated operations an expression applies to a known value, or ``None`` when it is not
-    such a computation (every operation must be ``VALUE OP n`` with ``(OP, n)`` stated in the
-    question, ``n OP VALUE`` for ``+``/``*``; a VALUE is the start, an earlier result, or such a
-    computation itself)."""
-    c = _constant(node)
-    if c is not None:
-        return [] if any(_same(c, v) for v in values) else None
-    if not isinstance(node, ast.BinOp) or type(node.op) not in _BIN_OPS:
-        return None
-    op = _BIN_OPS[type(node.op)]
-    orders = [(node.left, node.right)] + ([(node.right, node.left)] if op in _COMMUTATIVE else [])
-    for value_side, operand_side in orders:
-        n = _constant(operand_side)
-        if n is None or not any(o == op and _same(n, m) for o, m in stated):
-            continue
-        inner = _applied(value_side, values, stated)
-        if inner is not None:
-            return [*inner, (op, int(n) if float(n).is_integer() else n)]  # type: ignore[list-item]
-    return None
-
-
 class ArithmeticStepJudge(ArithmeticProcessJudge):
     """Gold-free process judge of ``SwiRL-Arithmetic-v0``: is each step a reasonable next step?
 
@@ -496,27 +426,5 @@ class ArithmeticStepJudge(ArithmeticProcessJudge):
         )
 
 
-def _parse_expression(expression: str) -> ast.AST | None:
-    """The expression's syntax tree (``ast.parse`` only reads; nothing runs), ``None`` if unreadable."""
-    text = expression.strip().replace("×", "*").replace("÷", "/").replace("−", "-")
-    if not text or len(text) > 200:
-        return None
-    try:
-        return ast.parse(text, mode="eval").body
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-
-
-def _missing_ops(
-    stated: Sequence[tuple[str, int]], applied: Sequence[tuple[str, int]]
-) -> list[tuple[str, int]]:
-    """The stated operations (a multiset) that ``applied`` does not cover."""
-    pool = list(applied)
-    missing = []
-    for o, n in stated:
-        hit = next((i for i, (p, m) in enumerate(pool) if p == o and _same(m, n)), None)
-        if hit is None:
-            missing.append((o, n))
-        else:
-            pool.pop(hit)
-    return missing
+# the private helpers that were defined here before the split stay readable from this module
+__getattr__ = private_helpers(__name__, ["swirl_env.envs.arithmetic.step_arithmetic"])
