@@ -27,14 +27,21 @@ import io
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Passage", "corpus_fingerprint", "load_corpus", "passage_from_record", "save_corpus"]
+__all__ = [
+    "Passage",
+    "corpus_fingerprint",
+    "load_corpus",
+    "passage_from_record",
+    "read_json_records",
+    "save_corpus",
+]
 
 _ID_KEYS = ("id", "_id", "doc_id", "docid")
 
@@ -109,12 +116,29 @@ def passage_from_record(record: Any, default_id: str, where: str = "record") -> 
 
 
 def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
+    if path.name.endswith(".gz"):
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
     return open(path, encoding="utf-8")
 
 
-def _iter_records(path: Path) -> Iterator[tuple[Any, str]]:
+def read_json_records(path: Path, records_of: Callable[[Any, Path], list[Any]]) -> Iterator[tuple[Any, str]]:
+    """Yield ``(record, where)`` from a JSON or a JSON Lines file, either optionally gzipped (``.gz``).
+
+    A ``.json`` file is parsed whole and its records are ``records_of(document, path)`` (which
+    raises ``ValueError`` when the document holds no list of records); any other suffix is read
+    as JSON Lines, blank lines skipped. ``where`` is ``"file:line"`` or ``"file item i"``, for
+    error messages. The corpus files and the QA dataset files are read this way.
+
+    Raises:
+        ValueError: invalid JSON (with the line number of a JSON Lines file).
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "records.jsonl"
+        >>> _ = path.write_text('{"id": 1}\\n\\n{"id": 2}\\n')
+        >>> [(rec["id"], where.rsplit(":", 1)[1]) for rec, where in read_json_records(path, lambda doc, p: doc)]
+        [(1, '1'), (2, '3')]
+    """
     name = path.name[:-3] if path.name.endswith(".gz") else path.name
     with _open_text(path) as f:
         if name.endswith(".json"):
@@ -122,11 +146,7 @@ def _iter_records(path: Path) -> Iterator[tuple[Any, str]]:
                 data = json.load(f)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}: invalid JSON ({e})") from None
-            if isinstance(data, dict) and isinstance(data.get("passages"), list):
-                data = data["passages"]
-            if not isinstance(data, list):
-                raise ValueError(f"{path}: a .json corpus must hold a list of passage objects")
-            for i, rec in enumerate(data):
+            for i, rec in enumerate(records_of(data, path)):
                 yield rec, f"{path} item {i}"
             return
         for lineno, line in enumerate(f, 1):
@@ -137,6 +157,15 @@ def _iter_records(path: Path) -> Iterator[tuple[Any, str]]:
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
             yield rec, f"{path}:{lineno}"
+
+
+def _passage_records(data: Any, path: Path) -> list[Any]:
+    """The passage objects of a ``.json`` corpus: a list, or an object's ``"passages"`` list."""
+    if isinstance(data, dict) and isinstance(data.get("passages"), list):
+        data = data["passages"]
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: a .json corpus must hold a list of passage objects")
+    return data
 
 
 def load_corpus(path: str | os.PathLike[str]) -> list[Passage]:
@@ -154,7 +183,7 @@ def load_corpus(path: str | os.PathLike[str]) -> list[Passage]:
         raise FileNotFoundError(f"corpus file not found: {p}")
     passages: list[Passage] = []
     seen: dict[str, str] = {}
-    for n, (rec, where) in enumerate(_iter_records(p)):
+    for n, (rec, where) in enumerate(read_json_records(p, _passage_records)):
         passage = passage_from_record(rec, str(n), where)
         if passage.id in seen:
             raise ValueError(

@@ -21,10 +21,7 @@ Example:
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
-import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -32,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swirl_env.retrieval.corpus import Passage
+from swirl_env.retrieval.corpus import Passage, read_json_records
 from swirl_env.tasks import DATA_ROOT
 from swirl_env.tasks.base import Task
 
@@ -151,18 +148,13 @@ def dedup_passages(pairs: Iterable[tuple[str, str]]) -> list[Passage]:
 
 
 # ---------------------------------------------------------------------------------------- reading files
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.name.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")
-
-
 def read_records(path: str | os.PathLike[str], *, data_key: str | None = None) -> Iterator[tuple[Any, str]]:
     """Yield ``(record, where)`` from a JSON list, a JSON object holding a list, or JSONL (optionally .gz).
 
     A ``.json`` file is parsed whole; its records are the top-level list, or the list under
     ``data_key`` (e.g. BeerQA's ``"data"``). Any other suffix is read as JSON Lines (blank lines
-    skipped). ``where`` is ``"file:line"`` or ``"file item i"`` for error messages.
+    skipped). ``where`` is ``"file:line"`` or ``"file item i"`` for error messages
+    (:func:`~swirl_env.retrieval.corpus.read_json_records`, which reads corpus files too).
 
     Raises:
         FileNotFoundError: no such file.
@@ -174,34 +166,22 @@ def read_records(path: str | os.PathLike[str], *, data_key: str | None = None) -
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"dataset file not found: {p}")
-    name = p.name[:-3] if p.name.endswith(".gz") else p.name
-    with _open_text(p) as f:
-        if name.endswith(".json"):
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{p}: invalid JSON ({e})") from None
-            if isinstance(data, dict):
-                key = data_key if data_key is not None else "data"
-                if not isinstance(data.get(key), list):
-                    raise ValueError(
-                        f"{p}: expected a JSON list of records or an object with a {key!r} list; "
-                        f"got an object with keys {sorted(data)[:10]}"
-                    )
-                data = data[key]
-            if not isinstance(data, list):
-                raise ValueError(f"{p}: expected a JSON list of records, got {type(data).__name__}")
-            for i, rec in enumerate(data):
-                yield rec, f"{p} item {i}"
-            return
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{p}:{lineno}: invalid JSON ({e.msg})") from None
-            yield rec, f"{p}:{lineno}"
+    yield from read_json_records(p, lambda data, where: _listed_records(data, where, data_key))
+
+
+def _listed_records(data: Any, path: Path, data_key: str | None) -> list[Any]:
+    """The records of a ``.json`` dataset file: the top-level list, or the list under ``data_key``."""
+    if isinstance(data, dict):
+        key = data_key if data_key is not None else "data"
+        if not isinstance(data.get(key), list):
+            raise ValueError(
+                f"{path}: expected a JSON list of records or an object with a {key!r} list; "
+                f"got an object with keys {sorted(data)[:10]}"
+            )
+        data = data[key]
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
+    return data
 
 
 def require(record: Any, key: str, types: type | tuple[type, ...], where: str) -> Any:
