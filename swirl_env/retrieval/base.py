@@ -16,15 +16,17 @@ Example:
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from swirl_env.retrieval.corpus import Passage
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Hit", "Retriever"]
+__all__ = ["Hit", "PerThreadState", "Retriever"]
 
 
 @dataclass(frozen=True)
@@ -82,3 +84,32 @@ class Retriever(ABC):
         if not isinstance(query, str):
             raise TypeError(f"query must be a string, got {type(query).__name__}")
         return query
+
+
+class PerThreadState:
+    """Mixin of a backend with per-thread scratch state in ``self._local`` (a
+    :class:`threading.local`: a score buffer, a keep-alive connection), which a pickled copy (a
+    worker process's) leaves out and starts afresh, empty.
+
+    Example:
+        >>> import copy
+        >>> class Scratch(PerThreadState):
+        ...     def __init__(self):
+        ...         self.size, self._local = 3, threading.local()
+        >>> s = Scratch()
+        >>> s._local.buf = [0.0] * s.size
+        >>> c = copy.copy(s)  # through __getstate__ / __setstate__, as pickling
+        >>> c.size, hasattr(c._local, "buf"), c._local is s._local
+        (3, False, False)
+    """
+
+    _local: threading.local
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()

@@ -26,13 +26,12 @@ import math
 import operator
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from tqdm.auto import tqdm
 
-from swirl_env.retrieval.base import Hit, Retriever
+from swirl_env.retrieval.base import Hit, PerThreadState, Retriever
 from swirl_env.retrieval.corpus import Passage
 from swirl_env.retrieval.tokenizer import _WORD, STOPWORDS, tokenize
 
@@ -182,7 +181,7 @@ class RankBM25Retriever(Retriever):
         return _rank(idx[order], s[order], self.passages)
 
 
-class SparseBM25Retriever(Retriever):
+class SparseBM25Retriever(PerThreadState, Retriever):
     """Fast BM25: a term-document CSR matrix of precomputed BM25 weights.
 
     Row ``t`` of :attr:`matrix` (shape ``(n_terms, n_passages)``) holds
@@ -342,15 +341,6 @@ class SparseBM25Retriever(Retriever):
         return sp.csr_matrix(
             (self.data, self.indices, self.indptr), shape=(self.n_terms, len(self)), copy=False
         )
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_local", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._local = threading.local()
 
     # ------------------------------------------------------------------ scoring
     def _buffer(self) -> np.ndarray:

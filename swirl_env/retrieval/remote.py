@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from swirl_env.retrieval.base import Hit, Retriever
+from swirl_env.retrieval.base import Hit, PerThreadState, Retriever
 from swirl_env.retrieval.bm25 import _check_k
 from swirl_env.retrieval.corpus import passage_from_record
 
@@ -185,7 +185,7 @@ def _read_capped(resp: http.client.HTTPResponse, cap: int) -> bytes:
     return bytes(out)
 
 
-class HTTPRetriever(Retriever):
+class HTTPRetriever(PerThreadState, Retriever):
     """Client of a remote ``/retrieve`` server.
 
     Args:
@@ -269,15 +269,6 @@ class HTTPRetriever(Retriever):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_local", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._local = threading.local()
 
     def __repr__(self) -> str:
         return f"HTTPRetriever({self.url!r}, k={self.k})"
