@@ -39,341 +39,45 @@ Every unit of work (a rollout, a judged file, a trained model, an evaluation) is
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import machine_info, print_rows, write_json
-from swirl_algos.filtering import FILTER_MODES
+from benchmarks.paper_units import (
+    EVAL_ENVS,
+    EVAL_ROW,
+    EXPERIMENTS,
+    EXTRA_EVAL_ENVS,
+    FILTER_MODES,
+    PAPER_TABLE2,
+    TABLE2_TRAIN,
+    TRAIN_ENVS,
+    PaperConfig,
+    arithmetic_base,
+    env_kwargs_for,
+    evaluate_unit,
+    format_metric,
+    generate_unit,
+    tiny_base,
+    train_model,
+    unit_metric,
+    unit_model_dir,
+    unit_records,
+)
 from swirl_algos.stages import Stages
-from swirl_algos.terminal import quiet_libraries, trainer_logs_to
+from swirl_algos.terminal import quiet_libraries
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["EVAL_ENVS", "EXPERIMENTS", "PAPER_TABLE2", "PaperConfig", "run_paper"]
 
-EXPERIMENTS = ("table2", "filters", "scaling")
-TRAIN_ENVS = {
-    "gsm8k": "SwiRL-GSM8K-v0",
-    "hotpotqa": "SwiRL-HotPotQA-v0",
-    "arithmetic": "SwiRL-Arithmetic-v0",
-}
-#: Table 2's training columns (the paper trains on GSM8K and on HotPotQA)
-TABLE2_TRAIN = ("gsm8k", "hotpotqa")
-#: the evaluation row of each training environment (filters, scaling)
-EVAL_ROW = {"gsm8k": "GSM8K", "hotpotqa": "HotPotQA", "arithmetic": "Arithmetic"}
-#: rows of Table 2: name -> (env id, evaluation split)
-EVAL_ENVS: dict[str, tuple[str, str | None]] = {
-    "GSM8K": ("SwiRL-GSM8K-v0", "test"),
-    "HotPotQA": ("SwiRL-HotPotQA-v0", "dev"),
-    "MuSiQue": ("SwiRL-MuSiQue-v0", "dev"),
-    "BeerQA": ("SwiRL-BeerQA-v0", None),
-    "CofCA": ("SwiRL-CofCA-v0", None),
-}
-#: evaluation targets outside Table 2
-EXTRA_EVAL_ENVS: dict[str, tuple[str, str | None]] = {"Arithmetic": ("SwiRL-Arithmetic-v0", "test")}
-#: the paper's Table 2 (Gemma-2-27B, LLM-judged accuracy): row -> (base, GSM8K-trained, HotPotQA-trained)
-PAPER_TABLE2 = {
-    "GSM8K": (0.65, 0.79, 0.76),
-    "HotPotQA": (0.65, 0.71, 0.73),
-    "CofCA": (0.54, 0.56, 0.62),
-    "BeerQA": (0.59, 0.68, 0.68),
-    "MuSiQue": (0.45, 0.49, 0.50),
-}
 
-
-@dataclass
-class PaperConfig:
-    """Settings of the paper suite (see the module docstring and ``--help``)."""
-
-    output_dir: str = "runs/bench/paper"
-    model: str = "tiny"
-    device: str = "cpu"
-    n_questions: int = 150
-    samples: int = 2
-    n_eval: int = 100
-    judge: str = "default"
-    outcome_judge: str | None = None
-    judge_cache: str | None = None
-    train_env: str = "arithmetic"
-    sizes: list[int] = field(default_factory=lambda: [50, 100, 300])
-    swirl_steps: int = 60
-    swirl_lr: float = 1e-4
-    beta: float = 0.02
-    num_generations: int = 8
-    batch_size: int = 32
-    sft_epochs: float = 1.0
-    sft_lr: float = 1e-4
-    temperature: float = 0.7
-    max_new_tokens: int = 48
-    num_envs: int = 16
-    data: dict[str, str] = field(default_factory=dict)
-    seed: int = 0
-    tiny_warmstart_steps: int = 150
-    tiny_warmstart_tasks: int = 400
-    arithmetic_base: dict[str, Any] = field(default_factory=dict)
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.train_env not in TRAIN_ENVS:
-            raise ValueError(f"train_env must be one of {sorted(TRAIN_ENVS)}, got {self.train_env!r}")
-        for name in ("n_questions", "samples", "n_eval", "swirl_steps", "num_generations", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        if self.batch_size % self.num_generations:
-            raise ValueError("batch_size must be a multiple of num_generations")
-        known = {k.lower() for k in EVAL_ENVS} | {f"{k}-train" for k in TABLE2_TRAIN}
-        bad = sorted(set(self.data) - known)
-        if bad:
-            raise ValueError(f"--data names {bad} unknown; use {sorted(known)}")
-
-
-# ---------------------------------------------------------------------------------------------- pieces
-def _env_kwargs(cfg: PaperConfig, name: str, *, train: bool) -> dict[str, Any] | None:
-    """``gym.make`` kwargs of a dataset (None when its data is missing)."""
-    key = name.lower()
-    if key == "arithmetic":  # generated on demand; training questions come after the warm start's
-        demo = _arithmetic_demo_config(cfg, Path())
-        if train:
-            return {**demo.env_kwargs, "split": "train", "offset": demo.oracle_tasks, "n_tasks": 100_000}
-        return {**demo.env_kwargs, "split": "test", "n_tasks": cfg.n_eval}
-    if train:
-        env_kwargs: dict[str, Any] = {"split": "train"}
-        if f"{key}-train" in cfg.data:
-            env_kwargs = {"path": cfg.data[f"{key}-train"]}
-        return env_kwargs
-    _, split = EVAL_ENVS[name]
-    if key in cfg.data:
-        return {"path": cfg.data[key]}
-    if split is None:
-        return None
-    return {"split": split}
-
-
-def _arithmetic_demo_config(cfg: PaperConfig, out: Path) -> Any:
-    """The demo's settings for the tiny arithmetic base model (``cfg.arithmetic_base`` overrides)."""
-    from swirl_algos.demo import DemoConfig
-
-    return DemoConfig(
-        **{"output_dir": str(out), "progress": cfg.progress, "data_seed": cfg.seed, **cfg.arithmetic_base}
-    )
-
-
-def _judges(cfg: PaperConfig, env_id: str | None = None) -> tuple[Any, Any]:
-    """Process and outcome judges: ``cfg.judge`` / ``cfg.outcome_judge``; ``"default"`` is the env's
-    registered default judge (its :class:`~swirl_env.registration.EnvSpec`)."""
-    from swirl_algos.evaluation import load_judge
-    from swirl_env.registration import env_spec
-
-    spec = env_spec(env_id) if env_id else None
-
-    def named(given: str | None, kind: str) -> str:
-        if given not in (None, "default"):
-            return given
-        return getattr(spec, f"{kind}_judge") if spec is not None else "rule"
-
-    process = load_judge(named(cfg.judge, "process"), "process", cache=cfg.judge_cache)
-    outcome = load_judge(named(cfg.outcome_judge or cfg.judge, "outcome"), "outcome", cache=cfg.judge_cache)
-    return process, outcome
-
-
-def _policy(model_dir: str, cfg: PaperConfig, *, greedy: bool = False) -> Any:
-    from swirl_algos.policies.hf import HFPolicy
-
-    return HFPolicy.from_pretrained(
-        str(model_dir),
-        device=cfg.device,
-        max_new_tokens=cfg.max_new_tokens,
-        batch_size=cfg.num_envs,
-        do_sample=not greedy,
-        temperature=cfg.temperature,
-    )
-
-
-def _tiny_base(cfg: PaperConfig, out: Path) -> None:
-    """A tiny Llama warm-started on scripted gold trajectories of GSM8K and HotPotQA (train splits)."""
-    import gymnasium as gym
-
-    from swirl_algos.decompose import decompose
-    from swirl_algos.learners.config import SupervisedConfig
-    from swirl_algos.learners.sft import train_sft
-    from swirl_algos.policies.gold_search import GoldSearchPolicy
-    from swirl_algos.policies.scripted import GoldReplayPolicy
-    from swirl_algos.rollout import rollout
-    from swirl_algos.tiny import build_tiny_model, build_tiny_tokenizer
-
-    trajs = []
-    for name in TABLE2_TRAIN:
-        env_id = TRAIN_ENVS[name]
-        kwargs = _env_kwargs(cfg, name, train=True) or {}
-        env = gym.make(env_id, **kwargs)
-        tasks = list(env.unwrapped.tasks)
-        env.close()
-        policy = GoldReplayPolicy(tasks, error_rate=0.1) if name == "gsm8k" else GoldSearchPolicy(tasks)
-        trajs += rollout(
-            env_id,
-            policy,
-            env_kwargs=kwargs,
-            n_tasks=min(len(tasks), cfg.tiny_warmstart_tasks),
-            num_envs=16,
-            progress=False,
-        )
-    texts = ["\n".join(m["content"] for m in t.messages) for t in trajs]
-    tok = build_tiny_tokenizer(texts, vocab_size=2048)
-    model = build_tiny_model(tok, hidden_size=128, num_layers=4, num_heads=4, max_position_embeddings=4096)
-    cfg_sft = SupervisedConfig(
-        output_dir=str(out),
-        learning_rate=1e-3,
-        max_steps=cfg.tiny_warmstart_steps,
-        per_device_train_batch_size=8,
-        lr_scheduler_type="cosine",
-        warmup_steps=10,
-        save_steps=0,
-        logging_steps=25,
-        max_length=2048,
-        seed=cfg.seed,
-    )
-    with trainer_logs_to(out / "train.log"):
-        result = train_sft(cfg_sft, decompose(trajs), model=model, tokenizer=tok)
-    (out / "model_dir.txt").write_text(result.model_dir, encoding="utf-8")
-
-
-def _arithmetic_base(cfg: PaperConfig, out: Path) -> None:
-    """The demo's base model: a tiny Llama warm-started on imperfect scripted arithmetic trajectories."""
-    from swirl_algos.demo import build_base_model
-
-    model_dir = build_base_model(_arithmetic_demo_config(cfg, out))
-    (out / "model_dir.txt").write_text(str(model_dir), encoding="utf-8")
-
-
-def _generate(cfg: PaperConfig, base: str, name: str, n_questions: int, out: Path) -> None:
-    from swirl_algos.judging import judge_file
-    from swirl_algos.rollout import rollout
-
-    process, outcome = _judges(cfg, TRAIN_ENVS[name])
-    rollout(
-        TRAIN_ENVS[name],
-        _policy(base, cfg),
-        env_kwargs=_env_kwargs(cfg, name, train=True),
-        n_tasks=n_questions,
-        samples_per_task=cfg.samples,
-        num_envs=cfg.num_envs,
-        seed=cfg.seed,
-        output=out / "trajectories.jsonl",
-        progress=cfg.progress,
-    )
-    judge_file(out / "trajectories.jsonl", out / "judged.jsonl", process, outcome, progress=cfg.progress)
-
-
-def _records(data_dir: Path, mode: str, limit: int | None = None) -> list[dict[str, Any]]:
-    from swirl_algos.decompose import decompose
-    from swirl_algos.filtering import filter_trajectories
-    from swirl_algos.jsonl import read_trajectories
-
-    trajs = read_trajectories(data_dir / "judged.jsonl")
-    if limit is not None:
-        trajs = trajs[:limit]
-    return decompose(filter_trajectories(trajs, mode))
-
-
-def _train(
-    cfg: PaperConfig, algo: str, base: str, records: list[dict[str, Any]], env_id: str, out: Path
-) -> None:
-    if not records:
-        (out / "model_dir.txt").write_text("", encoding="utf-8")  # nothing kept: the base model stands in
-        return
-    if algo == "swirl":
-        from swirl_algos.learners.config import SwirlConfig
-        from swirl_algos.learners.swirl import train_swirl
-
-        process, _ = _judges(cfg, env_id)
-        with trainer_logs_to(out / "train.log"):
-            result = train_swirl(
-                SwirlConfig(
-                    output_dir=str(out),
-                    learning_rate=cfg.swirl_lr,
-                    beta=cfg.beta,
-                    num_generations=cfg.num_generations,
-                    per_device_train_batch_size=cfg.batch_size,
-                    max_steps=cfg.swirl_steps,
-                    max_completion_length=cfg.max_new_tokens,
-                    temperature=cfg.temperature,
-                    lr_scheduler_type="constant",
-                    save_steps=0,
-                    logging_steps=max(1, cfg.swirl_steps // 10),
-                    seed=cfg.seed,
-                ),
-                records,
-                process,
-                model=base,
-            )
-    else:
-        from swirl_algos.learners.config import SupervisedConfig
-        from swirl_algos.learners.sft import train_sft
-
-        with trainer_logs_to(out / "train.log"):
-            result = train_sft(
-                SupervisedConfig(
-                    output_dir=str(out),
-                    learning_rate=cfg.sft_lr,
-                    num_train_epochs=cfg.sft_epochs,
-                    per_device_train_batch_size=cfg.batch_size,
-                    save_steps=0,
-                    logging_steps=5,
-                    seed=cfg.seed,
-                ),
-                records,
-                model=base,
-            )
-    (out / "model_dir.txt").write_text(result.model_dir, encoding="utf-8")
-    (out / "log_history.json").write_text(json.dumps(result.log_history), encoding="utf-8")
-
-
-def _model_dir(unit: Path, base: str) -> str:
-    text = (unit / "model_dir.txt").read_text(encoding="utf-8").strip()
-    return text or base
-
-
-def _evaluate(cfg: PaperConfig, model_dir: str, env_id: str, env_kwargs: dict[str, Any], out: Path) -> None:
-    from swirl_algos.evaluation import evaluate
-
-    process, outcome = _judges(cfg, env_id)
-    evaluate(
-        env_id,
-        _policy(model_dir, cfg),
-        env_kwargs=env_kwargs,
-        n_tasks=cfg.n_eval,
-        outcome_judge=outcome,
-        process_judge=process,
-        output_dir=out,
-        seed=cfg.seed,
-        num_envs=cfg.num_envs,
-        progress=cfg.progress,
-    )
-
-
-def _metric(unit: Path, name: str = "accuracy") -> dict[str, Any]:
-    m = json.loads((unit / "results.json").read_text(encoding="utf-8"))["metrics"].get(name) or {}
-    return {
-        "mean": m.get("mean", math.nan),
-        "ci_low": m.get("ci_low", math.nan),
-        "ci_high": m.get("ci_high", math.nan),
-    }
-
-
-def _fmt(m: Mapping[str, Any] | None) -> str:
-    if not m or m.get("mean") is None or math.isnan(m["mean"]):
-        return "no data"
-    return f"{m['mean']:.3f} [{m['ci_low']:.2f}, {m['ci_high']:.2f}]"
-
-
-# ---------------------------------------------------------------------------------------------- experiments
 def run_paper(cfg: PaperConfig, experiments: Sequence[str] = EXPERIMENTS) -> dict[str, Any]:
     """Run the chosen experiments; returns (and writes ``results.json``) every number.
 
@@ -403,37 +107,40 @@ def run_paper(cfg: PaperConfig, experiments: Sequence[str] = EXPERIMENTS) -> dic
                 return cfg.model
             if name == "arithmetic":  # the demo's warm-started tiny model
                 unit = run_unit("base-arithmetic", {"seed": cfg.seed, **cfg.arithmetic_base},
-                                 lambda out: _arithmetic_base(cfg, out))  # fmt: skip
+                                 lambda out: arithmetic_base(cfg, out))  # fmt: skip
             else:  # one tiny model warm-started on GSM8K and HotPotQA gold trajectories
                 unit = run_unit("base-tiny", {"seed": cfg.seed, "steps": cfg.tiny_warmstart_steps,
                                                "tasks": cfg.tiny_warmstart_tasks, "data": cfg.data},
-                                 lambda out: _tiny_base(cfg, out))  # fmt: skip
-            return _model_dir(unit, "")
+                                 lambda out: tiny_base(cfg, out))  # fmt: skip
+            return unit_model_dir(unit, "")
 
         def data_unit(name: str, n: int) -> Path:
             return run_unit(f"data/{name}-{n}", {**common, "n": n, "train": name},
-                             lambda out: _generate(cfg, base_for(name), name, n, out))  # fmt: skip
+                             lambda out: generate_unit(cfg, base_for(name), name, n, out))  # fmt: skip
 
         def train_unit(
             tag: str, algo: str, name: str, records: list[dict[str, Any]], settings: dict[str, Any]
         ) -> str:
             base = base_for(name)
             unit = run_unit(f"train/{tag}", {**common, **settings, "algo": algo},
-                             lambda out: _train(cfg, algo, base, records, TRAIN_ENVS[name], out))  # fmt: skip
-            return _model_dir(unit, base)
+                             lambda out: train_model(cfg, algo, base, records, TRAIN_ENVS[name], out))  # fmt: skip
+            return unit_model_dir(unit, base)
 
         def eval_unit(tag: str, model_dir: str, row: str) -> dict[str, Any] | None:
             env_id = {**EVAL_ENVS, **EXTRA_EVAL_ENVS}[row][0]
-            kwargs = _env_kwargs(cfg, row, train=False)
+            kwargs = env_kwargs_for(cfg, row, train=False)
             if kwargs is None:
                 return None
             try:
                 unit = run_unit(f"eval/{tag}/{row}", {**common, "model_dir": model_dir, "env": row},
-                                 lambda out: _evaluate(cfg, model_dir, env_id, kwargs, out))  # fmt: skip
+                                 lambda out: evaluate_unit(cfg, model_dir, env_id, kwargs, out))  # fmt: skip
             except FileNotFoundError as e:
                 logger.warning("%s: %s", row, e)
                 return None
-            return {"accuracy": _metric(unit), "mean_process_label": _metric(unit, "mean_process_label")}
+            return {
+                "accuracy": unit_metric(unit),
+                "mean_process_label": unit_metric(unit, "mean_process_label"),
+            }
 
         if "table2" in experiments:
             models = {"base": base_for(TABLE2_TRAIN[0])}
@@ -443,7 +150,7 @@ def run_paper(cfg: PaperConfig, experiments: Sequence[str] = EXPERIMENTS) -> dic
                     f"table2-swirl-{name}",
                     "swirl",
                     name,
-                    _records(data, "process"),
+                    unit_records(data, "process"),
                     {"train": name, "mode": "process"},
                 )
             table: dict[str, dict[str, Any]] = {}
@@ -457,7 +164,7 @@ def run_paper(cfg: PaperConfig, experiments: Sequence[str] = EXPERIMENTS) -> dic
             comp: dict[str, Any] = {"base": eval_unit("base", base_for(cfg.train_env), row)}
             kept = {}
             for mode in FILTER_MODES:
-                records = _records(data, mode)
+                records = unit_records(data, mode)
                 kept[mode] = len({r["trajectory_id"] for r in records})
                 for algo in ("swirl", "sft"):
                     md = train_unit(
@@ -476,7 +183,7 @@ def run_paper(cfg: PaperConfig, experiments: Sequence[str] = EXPERIMENTS) -> dic
             data = data_unit(cfg.train_env, math.ceil(largest / cfg.samples))
             scale: dict[str, Any] = {"0": eval_unit("base", base_for(cfg.train_env), row)}
             for n in sorted(cfg.sizes):
-                records = _records(data, "process", limit=n)
+                records = unit_records(data, "process", limit=n)
                 md = train_unit(
                     f"scaling-{n}", "swirl", cfg.train_env, records, {"train": cfg.train_env, "n": n}
                 )
@@ -497,7 +204,7 @@ def print_report(results: Mapping[str, Any], console: Any = None) -> None:
             paper = PAPER_TABLE2.get(row, (math.nan,) * 3)
             r = {"dataset": row}
             for i, col in enumerate(("base", "trained on gsm8k", "trained on hotpotqa")):
-                r[col] = _fmt((cols.get(col) or {}).get("accuracy"))
+                r[col] = format_metric((cols.get(col) or {}).get("accuracy"))
                 r[f"paper {i}"] = f"{paper[i]:.2f}"
             rows.append(r)
         print_rows(
@@ -522,15 +229,15 @@ def print_report(results: Mapping[str, Any], console: Any = None) -> None:
                 {
                     "filter": mode,
                     "kept": str(f["kept_trajectories"][mode]),
-                    "swirl": _fmt((f["results"].get(f"swirl-{mode}") or {}).get("accuracy")),
-                    "sft": _fmt((f["results"].get(f"sft-{mode}") or {}).get("accuracy")),
+                    "swirl": format_metric((f["results"].get(f"swirl-{mode}") or {}).get("accuracy")),
+                    "sft": format_metric((f["results"].get(f"sft-{mode}") or {}).get("accuracy")),
                 }
             )
         rows.append(
             {
                 "filter": "base",
                 "kept": "-",
-                "swirl": _fmt((f["results"]["base"] or {}).get("accuracy")),
+                "swirl": format_metric((f["results"]["base"] or {}).get("accuracy")),
                 "sft": "",
             }
         )
@@ -543,7 +250,11 @@ def print_report(results: Mapping[str, Any], console: Any = None) -> None:
     if "scaling" in results:
         s = results["scaling"]
         rows = [
-            {"n": n, "states": str((v or {}).get("states", "-")), "acc": _fmt((v or {}).get("accuracy"))}
+            {
+                "n": n,
+                "states": str((v or {}).get("states", "-")),
+                "acc": format_metric((v or {}).get("accuracy")),
+            }
             for n, v in s["results"].items()
         ]
         print_rows(
