@@ -165,6 +165,30 @@ def judge_trajectory(
 
 # ---------------------------------------------------------------------------------------------- wrappers
 class _RecordingWrapper(gym.Wrapper):
+    """What both reward wrappers hold: the judge, how its judgements become reward (``weight``,
+    ``reward``, ``on_failure``, the count of failed ones), the episode's task, and the wrapped
+    environment's episode record."""
+
+    def __init__(self, env: gym.Env, judge: Any, *, weight: float, reward: str, on_failure: float) -> None:
+        super().__init__(env)
+        self._check_judge(judge)
+        check_reward_mode(reward)
+        self.judge = judge
+        self.weight = float(weight)
+        self.reward_mode = reward
+        self.on_failure = float(on_failure)
+        self.failures = 0
+        self._task: Task | None = None
+
+    @staticmethod
+    def _check_judge(judge: Any) -> None:
+        """Raise ``TypeError`` for a judge of the wrong kind."""
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._task = Task.from_dict(info["task"])
+        return obs, info
+
     def _inner_trajectory(self, **kwargs: Any) -> Trajectory:
         try:
             fn = self.env.get_wrapper_attr("trajectory")
@@ -208,22 +232,18 @@ class ProcessReward(_RecordingWrapper):
         reward: str = "label",
         on_failure: float = 0.0,
     ) -> None:
-        super().__init__(env)
-        if not isinstance(judge, ProcessJudge):
-            raise TypeError(f"judge must be a ProcessJudge, got {type(judge).__name__}")
-        check_reward_mode(reward)
-        self.judge = judge
-        self.weight = float(weight)
-        self.reward_mode = reward
-        self.on_failure = float(on_failure)
-        self.failures = 0
-        self._task: Task | None = None
+        super().__init__(env, judge, weight=weight, reward=reward, on_failure=on_failure)
+        self.judge: ProcessJudge
         self._messages: list[Message] = []
         self._judgements: list[dict[str, Any]] = []
 
+    @staticmethod
+    def _check_judge(judge: Any) -> None:
+        if not isinstance(judge, ProcessJudge):
+            raise TypeError(f"judge must be a ProcessJudge, got {type(judge).__name__}")
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
-        obs, info = self.env.reset(seed=seed, options=options)
-        self._task = Task.from_dict(info["task"])
+        obs, info = super().reset(seed=seed, options=options)
         self._messages = copy.deepcopy(info["messages"])
         self._judgements = []
         return obs, info
@@ -293,21 +313,17 @@ class OutcomeReward(_RecordingWrapper):
         reward: str = "label",
         on_failure: float = 0.0,
     ) -> None:
-        super().__init__(env)
-        if judge is not None and not isinstance(judge, OutcomeJudge):
-            raise TypeError(f"judge must be an OutcomeJudge or None, got {type(judge).__name__}")
-        check_reward_mode(reward)
-        self.judge = judge
-        self.weight = float(weight)
-        self.reward_mode = reward
-        self.on_failure = float(on_failure)
-        self.failures = 0
-        self._task: Task | None = None
+        super().__init__(env, judge, weight=weight, reward=reward, on_failure=on_failure)
+        self.judge: OutcomeJudge | None
         self._judgement: dict[str, Any] | None = None
 
+    @staticmethod
+    def _check_judge(judge: Any) -> None:
+        if judge is not None and not isinstance(judge, OutcomeJudge):
+            raise TypeError(f"judge must be an OutcomeJudge or None, got {type(judge).__name__}")
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
-        obs, info = self.env.reset(seed=seed, options=options)
-        self._task = Task.from_dict(info["task"])
+        obs, info = super().reset(seed=seed, options=options)
         self._judgement = None
         return obs, info
 
