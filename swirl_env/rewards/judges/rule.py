@@ -145,20 +145,6 @@ class RuleProcessJudge(MathRuleProcessJudge, SearchRuleProcessJudge):
         return {**RuleJudgeBase.config(self), **self._math_config(), **self._search_config()}
 
     # ------------------------------------------------------------------ dispatch
-    def _judge_call(
-        self,
-        r: ProcessRequest,
-        step: Mapping[str, Any],
-        tool: str | None,
-        argument: str,
-        history: list[_Call],
-    ) -> Verdict:
-        if tool in self.math_tools:
-            return self._math_call(r, step, argument, history)
-        if tool in self.search_tools:
-            return self._search_call(r, step, argument, history)
-        return RuleJudgeBase._judge_call(self, r, step, tool, argument, history)
-
     def _judge_answer(self, r: ProcessRequest, answer: str, history: list[_Call]) -> Verdict:
         if self._domain(r, history) == "math":
             return self._math_answer(r, answer, history)

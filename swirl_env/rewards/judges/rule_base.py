@@ -51,6 +51,10 @@ def _split_observation(argument: str, content: str) -> str:
     return content
 
 
+def _no_rule(tool: str | None) -> Verdict:
+    return None, "unknown_tool", f"no rule for tool {tool!r}"
+
+
 class RuleJudgeBase(ProcessJudge):
     """Base of the rule-based process judges (no rules of its own).
 
@@ -61,7 +65,8 @@ class RuleJudgeBase(ProcessJudge):
         math_tools / search_tools: tool names judged by the math / search rules.
         check_repeats: switch the repeat rules (``math.repeat``, ``search.repeat``).
 
-    Subclasses implement :meth:`_judge_call` and :meth:`_judge_answer`.
+    Subclasses implement the rules of their tools (:meth:`_math_call`, :meth:`_search_call`) and
+    :meth:`_judge_answer`.
     """
 
     name = "rule-process"
@@ -104,15 +109,24 @@ class RuleJudgeBase(ProcessJudge):
         return out
 
     # ------------------------------------------------------------------ dispatch
-    def _judge(self, r: ProcessRequest) -> Verdict:
+    def _read_step(self, r: ProcessRequest) -> tuple[dict[str, Any], Verdict | None]:
+        """The step record of ``r`` (parsed from the action when ``r`` has none), and the
+        ``no_call`` verdict when it holds no usable call or answer (else ``None``)."""
         step = dict(r.step or {})
         if not step.get("kind"):
             parsed = self.parser.parse(r.action)
             step.update(kind=parsed.kind, tool=parsed.tool, argument=parsed.argument, error=parsed.error)
+        kind = step.get("kind")
+        if kind in ("none", "malformed"):
+            return step, (False, "no_call", f"no usable call or answer ({step.get('error') or kind})")
+        return step, None
+
+    def _judge(self, r: ProcessRequest) -> Verdict:
+        step, no_call = self._read_step(r)
         kind, tool, argument = step.get("kind"), step.get("tool"), step.get("argument") or ""
         history = self._history(r.context)
-        if kind in ("none", "malformed"):
-            return False, "no_call", f"no usable call or answer ({step.get('error') or kind})"
+        if no_call is not None:
+            return no_call
         if kind == "call":
             return self._judge_call(r, step, tool, argument, history)
         if kind == "answer":
@@ -127,8 +141,26 @@ class RuleJudgeBase(ProcessJudge):
         argument: str,
         history: list[_Call],
     ) -> Verdict:
-        """The verdict on a call to ``tool`` (here: no rule for it, a failed judgement)."""
-        return None, "unknown_tool", f"no rule for tool {tool!r}"
+        """The verdict on a call to ``tool``: the math rules (:meth:`_math_call`) for
+        :attr:`math_tools`, the search rules (:meth:`_search_call`) for :attr:`search_tools`;
+        a tool with no rules gets a failed judgement."""
+        if tool in self.math_tools:
+            return self._math_call(r, step, argument, history)
+        if tool in self.search_tools:
+            return self._search_call(r, step, argument, history)
+        return _no_rule(tool)
+
+    def _math_call(
+        self, r: ProcessRequest, step: Mapping[str, Any], expr: str, history: list[_Call]
+    ) -> Verdict:
+        """The verdict on a calculator call (here: no rule, a failed judgement)."""
+        return _no_rule(step.get("tool"))
+
+    def _search_call(
+        self, r: ProcessRequest, step: Mapping[str, Any], query: str, history: list[_Call]
+    ) -> Verdict:
+        """The verdict on a search call (here: no rule, a failed judgement)."""
+        return _no_rule(step.get("tool"))
 
     def _judge_answer(self, r: ProcessRequest, answer: str, history: list[_Call]) -> Verdict:
         """The verdict on a final answer."""

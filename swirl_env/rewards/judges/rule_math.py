@@ -131,18 +131,6 @@ class MathRuleProcessJudge(RuleJudgeBase):
             self._calculator = Calculator()
         return self._calculator
 
-    def _judge_call(
-        self,
-        r: ProcessRequest,
-        step: Mapping[str, Any],
-        tool: str | None,
-        argument: str,
-        history: list[_Call],
-    ) -> Verdict:
-        if tool in self.math_tools:
-            return self._math_call(r, step, argument, history)
-        return RuleJudgeBase._judge_call(self, r, step, tool, argument, history)
-
     def _judge_answer(self, r: ProcessRequest, answer: str, history: list[_Call]) -> Verdict:
         return self._math_answer(r, answer, history)
 

@@ -177,18 +177,6 @@ class SearchRuleProcessJudge(RuleJudgeBase):
     def config(self) -> dict[str, Any]:
         return {**RuleJudgeBase.config(self), **self._search_config()}
 
-    def _judge_call(
-        self,
-        r: ProcessRequest,
-        step: Mapping[str, Any],
-        tool: str | None,
-        argument: str,
-        history: list[_Call],
-    ) -> Verdict:
-        if tool in self.search_tools:
-            return self._search_call(r, step, argument, history)
-        return RuleJudgeBase._judge_call(self, r, step, tool, argument, history)
-
     def _judge_answer(self, r: ProcessRequest, answer: str, history: list[_Call]) -> Verdict:
         return self._search_answer(r, answer, history)
 
