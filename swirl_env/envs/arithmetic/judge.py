@@ -36,8 +36,9 @@ from swirl_env.envs.arithmetic.step_arithmetic import (
     _step_operands,
 )
 from swirl_env.envs.arithmetic.tasks import QuestionReading, read_question
-from swirl_env.rewards.judges.base import Judgement, ProcessRequest
+from swirl_env.rewards.judges.base import ProcessRequest
 from swirl_env.rewards.judges.rule import RuleProcessJudge
+from swirl_env.rewards.judges.rule_base import Verdict
 from swirl_env.rewards.number_text import (
     contains_number,
     expression_operands,
@@ -121,52 +122,25 @@ class ArithmeticProcessJudge(RuleProcessJudge):
     def config(self) -> dict[str, Any]:
         return {**super().config(), "allow_combined_steps": self.allow_combined_steps}
 
-    def judge_steps(self, requests: Sequence[ProcessRequest]) -> list[Judgement]:
-        out: list[Judgement | None] = [None] * len(requests)
-        fallback: list[int] = []
-        for i, r in enumerate(requests):
-            if not isinstance(r, ProcessRequest):
-                raise TypeError(f"a process judge takes ProcessRequest, got {type(r).__name__}")
-            try:
-                verdict = self._verdict(r)
-                if verdict is None:
-                    fallback.append(i)
-                    continue
-                label, rule, why = verdict
-            except Exception as e:  # a rule bug must not kill a batch, nor pass as GOOD
-                logger.exception("arithmetic judge failed on one step")
-                out[i] = Judgement.failure(f"{type(e).__name__}: {e}", judge=self.name)
-                continue
-            out[i] = Judgement(label=label, score=float(label), rationale=f"[{rule}] {why}", judge=self.name)
-        if fallback:
-            for i, j in zip(fallback, RuleProcessJudge.judge_steps(self, [requests[i] for i in fallback])):
-                out[i] = j
-        return [j for j in out if j is not None]
+    def _judge(self, r: ProcessRequest) -> Verdict:
+        """The arithmetic rules' verdict, or the generic rules' when they do not apply."""
+        verdict = self._verdict(r)
+        return RuleProcessJudge._judge(self, r) if verdict is None else verdict
 
-    def _verdict(self, r: ProcessRequest) -> tuple[bool, str, str] | None:
+    def _verdict(self, r: ProcessRequest) -> Verdict | None:
         """``(label, rule, why)`` of one step, or ``None`` to use the generic rules."""
         gold = gold_values(r.task)
         return None if gold is None else self._judge_gold(r, *gold)
 
     # ------------------------------------------------------------------ internals
     def _calls(self, context: Sequence[Mapping[str, str]]) -> list[_Calc]:
-        calls: list[_Calc] = []
-        for i, m in enumerate(context):
-            if m.get("role") != "assistant":
-                continue
-            parsed = self.parser.parse(m.get("content", ""))
-            if parsed.kind != "call" or parsed.tool not in self.math_tools:
-                continue
-            nxt = context[i + 1] if i + 1 < len(context) else None
-            value = None
-            if nxt is not None and nxt.get("role") != "assistant":
-                text = nxt.get("content", "")
-                prefix = f"{parsed.argument} -> "
-                result = text[len(prefix) :] if text.startswith(prefix) else text.split(" -> ", 1)[-1]
-                if not result.lstrip().startswith("Error"):
-                    value = parse_number(result)
-            calls.append(_Calc(parsed.argument or "", value))
-        return calls
+        """The calculator calls of the context, each with the number it gave (``None`` for an
+        error or no result)."""
+        return [
+            _Calc(c.argument, parse_number(c.result) if c.ok and c.result is not None else None)
+            for c in self._history(context)
+            if c.tool in self.math_tools
+        ]
 
     def _reach(
         self,
@@ -216,15 +190,12 @@ class ArithmeticProcessJudge(RuleProcessJudge):
                 k = j + 1
         return k
 
-    def _judge_gold(self, r: ProcessRequest, start: float, values: list[float]) -> tuple[bool, str, str]:
+    def _judge_gold(self, r: ProcessRequest, start: float, values: list[float]) -> Verdict:
         operands = _step_operands(r.task)
-        step = dict(r.step or {})
-        if not step.get("kind"):
-            parsed = self.parser.parse(r.action)
-            step.update(kind=parsed.kind, tool=parsed.tool, argument=parsed.argument, error=parsed.error)
+        step, no_call = self._read_step(r)
+        if no_call is not None:
+            return no_call
         kind, tool, argument = step.get("kind"), step.get("tool"), step.get("argument") or ""
-        if kind in ("none", "malformed"):
-            return False, "no_call", f"no usable call or answer ({step.get('error') or kind})"
         calls = self._calls(r.context)
         k = self._progress(calls, start, values, operands)
         results = [c.value for c in calls if c.value is not None]
@@ -273,14 +244,9 @@ class ArithmeticProcessJudge(RuleProcessJudge):
             return False, "math.error", f"the expression does not evaluate to a number: {text}"
         if self.check_operands:
             known = numbers_in_text(question_of(r.task, r.context), derived=False) | set(results) | {start}
-            unknown = [x for x in expression_operands(argument) if not contains_number(known, x)]
-            if unknown:
-                shown = ", ".join(_fmt(x) for x in dict.fromkeys(unknown))
-                return (
-                    False,
-                    "math.operands",
-                    f"uses {shown}, which is not in the question or earlier results",
-                )
+            verdict = self._operands_verdict(argument, known, "the question or earlier results")
+            if verdict is not None:
+                return verdict
         if k >= len(values):
             return False, "math.extra", "every step is already computed; the answer is due"
         j, chance = self._reach(argument, value, k, start, values, operands)
@@ -356,23 +322,20 @@ class ArithmeticStepJudge(ArithmeticProcessJudge):
                 cache.pop(next(iter(cache)))
         return hit
 
-    def _verdict(self, r: ProcessRequest) -> tuple[bool, str, str] | None:
+    def _verdict(self, r: ProcessRequest) -> Verdict | None:
         try:
             reading = read_question(question_of(r.task, r.context))
         except ValueError:  # not a question of the generator: the generic rules
             return None
         return self._judge_reading(r, reading)
 
-    def _judge_reading(self, r: ProcessRequest, reading: QuestionReading) -> tuple[bool, str, str]:
+    def _judge_reading(self, r: ProcessRequest, reading: QuestionReading) -> Verdict:
         from swirl_env.metrics.numeric import extract_number
 
-        step = dict(r.step or {})
-        if not step.get("kind"):
-            parsed = self.parser.parse(r.action)
-            step.update(kind=parsed.kind, tool=parsed.tool, argument=parsed.argument, error=parsed.error)
+        step, no_call = self._read_step(r)
+        if no_call is not None:
+            return no_call
         kind, tool, argument = step.get("kind"), step.get("tool"), step.get("argument") or ""
-        if kind in ("none", "malformed"):
-            return False, "no_call", f"no usable call or answer ({step.get('error') or kind})"
         calls = self._calls(r.context)
         results = [c.value for c in calls if c.value is not None]
         known = [float(reading.start), *results]

@@ -97,7 +97,7 @@ class RuleJudgeBase(ProcessJudge):
             try:
                 label, rule, why = self._judge(r)
             except Exception as e:  # a rule bug must not kill a batch, nor pass as GOOD
-                logger.exception("rule judge failed on one step")
+                logger.exception("rule judge %s failed on one step", self.name)
                 out.append(Judgement.failure(f"{type(e).__name__}: {e}", judge=self.name))
                 continue
             if label is None:

@@ -152,7 +152,7 @@ class MathRuleProcessJudge(RuleJudgeBase):
 
     def _math_call(
         self, r: ProcessRequest, step: Mapping[str, Any], expr: str, history: list[_Call]
-    ) -> tuple[bool, str, str]:
+    ) -> Verdict:
         norm = _norm_expr(expr)
         if self.check_repeats and any(
             c.tool in self.math_tools and _norm_expr(c.argument) == norm for c in history
@@ -167,15 +167,26 @@ class MathRuleProcessJudge(RuleJudgeBase):
             return False, "math.error", f"the expression does not evaluate: {result}"
         if self.check_operands:
             known, _ = self._known_numbers(question_of(r.task, r.context), history)
-            unknown = [x for x in expression_operands(expr) if not contains_number(known, x)]
-            if unknown:
-                shown = ", ".join(_fmt(x) for x in dict.fromkeys(unknown))
-                return (
-                    False,
-                    "math.operands",
-                    f"uses {shown}, which is not in the question, earlier results or constants",
-                )
+            verdict = self._operands_verdict(expr, known, "the question, earlier results or constants")
+            if verdict is not None:
+                return verdict
         return True, "math.call", f"valid expression using known numbers ({expr} = {result})"
+
+    @staticmethod
+    def _operands_verdict(expr: str, known: Iterable[float], sources: str) -> Verdict | None:
+        """The ``math.operands`` verdict on an expression that uses a number none of ``known`` is
+        (``sources`` says in the rationale where the known numbers come from); ``None`` when
+        every number of ``expr`` is known.
+
+        Example:
+            >>> MathRuleProcessJudge._operands_verdict("3 * 5 + 5", {3.0}, "the question")
+            (False, 'math.operands', 'uses 5, which is not in the question')
+        """
+        unknown = [x for x in expression_operands(expr) if not contains_number(known, x)]
+        if not unknown:
+            return None
+        shown = ", ".join(_fmt(x) for x in dict.fromkeys(unknown))
+        return False, "math.operands", f"uses {shown}, which is not in {sources}"
 
     def _math_answer(self, r: ProcessRequest, answer: str, history: list[_Call]) -> tuple[bool, str, str]:
         value = first_number(answer)
