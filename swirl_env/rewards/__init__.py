@@ -9,9 +9,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from swirl_env._lazy import lazy_exports
 from swirl_env.rewards.judges.base import (
     Judgement,
     OutcomeJudge,
@@ -21,19 +19,17 @@ from swirl_env.rewards.judges.base import (
 )
 from swirl_env.rewards.prompts import JUDGE_PROMPTS, JudgePrompt, get_judge_prompt, parse_verdict
 
-_LAZY = {
-    "RuleProcessJudge": "swirl_env.rewards.judges.rule",
-    "RuleOutcomeJudge": "swirl_env.rewards.judges.rule",
-    "HFProcessJudge": "swirl_env.rewards.judges.hf",
-    "HFOutcomeJudge": "swirl_env.rewards.judges.hf",
-    "OpenAIProcessJudge": "swirl_env.rewards.judges.openai",
-    "OpenAIOutcomeJudge": "swirl_env.rewards.judges.openai",
-    "CachedJudge": "swirl_env.rewards.judges.cache",
-    "OutcomeReward": "swirl_env.rewards.wrappers",
-    "ProcessReward": "swirl_env.rewards.wrappers",
-    "judge_trajectory": "swirl_env.rewards.wrappers",
-    "judge_trajectories": "swirl_env.rewards.wrappers",
-}
+_LAZY_ALL, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "judges.rule": ["RuleOutcomeJudge", "RuleProcessJudge"],
+        "judges.hf": ["HFOutcomeJudge", "HFProcessJudge"],
+        "judges.openai": ["OpenAIOutcomeJudge", "OpenAIProcessJudge"],
+        "judges.cache": ["CachedJudge"],
+        "wrappers": ["OutcomeReward", "ProcessReward", "judge_trajectories", "judge_trajectory"],
+    },
+    globals(),
+)
 
 __all__ = [
     "JUDGE_PROMPTS",
@@ -45,11 +41,5 @@ __all__ = [
     "ProcessRequest",
     "get_judge_prompt",
     "parse_verdict",
-    *_LAZY,
+    *_LAZY_ALL,
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,9 +21,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from swirl_env._lazy import lazy_exports
 from swirl_env.rewards.judges.base import (
     Judgement,
     OutcomeJudge,
@@ -33,23 +31,19 @@ from swirl_env.rewards.judges.base import (
     request_to_dict,
 )
 
-_LAZY = {
-    "RuleProcessJudge": "rule",
-    "RuleOutcomeJudge": "rule",
-    "MathRuleProcessJudge": "rule_math",
-    "SearchRuleProcessJudge": "rule_search",
-    "HFProcessJudge": "hf",
-    "HFOutcomeJudge": "hf",
-    "OpenAIProcessJudge": "openai",
-    "OpenAIOutcomeJudge": "openai",
-    "JudgeRequestError": "openai",
-    "CachedJudge": "cache",
-    "JudgementCache": "cache",
-    "cache_key": "cache",
-    "make_judge": "registry",
-    "register_judge": "registry",
-    "judge_names": "registry",
-}
+_LAZY_ALL, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rule": ["RuleOutcomeJudge", "RuleProcessJudge"],
+        "rule_math": ["MathRuleProcessJudge"],
+        "rule_search": ["SearchRuleProcessJudge"],
+        "hf": ["HFOutcomeJudge", "HFProcessJudge"],
+        "openai": ["JudgeRequestError", "OpenAIOutcomeJudge", "OpenAIProcessJudge"],
+        "cache": ["CachedJudge", "JudgementCache", "cache_key"],
+        "registry": ["judge_names", "make_judge", "register_judge"],
+    },
+    globals(),
+)
 
 __all__ = [
     "Judgement",
@@ -58,12 +52,5 @@ __all__ = [
     "ProcessJudge",
     "ProcessRequest",
     "request_to_dict",
-    *_LAZY,
+    *_LAZY_ALL,
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module = importlib.import_module(f"swirl_env.rewards.judges.{_LAZY[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
