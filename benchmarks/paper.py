@@ -283,7 +283,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--judge",
         default=d.judge,
-        help="default (each env's registered judges) | rule | hf:PATH | openai:MODEL@URL | module:Class",
+        help="rule (each env's registered rule judges) | hf:PATH | openai:MODEL@URL | module:Class",
     )
     parser.add_argument("--outcome-judge", default=None, help="outcome judge if different from --judge")
     parser.add_argument("--judge-cache", default=None, help="SQLite judgement cache")

@@ -84,7 +84,7 @@ class PaperConfig:
     n_questions: int = 150
     samples: int = 2
     n_eval: int = 100
-    judge: str = "default"
+    judge: str = "rule"
     outcome_judge: str | None = None
     judge_cache: str | None = None
     train_env: str = "arithmetic"
@@ -152,15 +152,16 @@ def _arithmetic_demo_config(cfg: PaperConfig, out: Path) -> Any:
 
 
 def _judges(cfg: PaperConfig, env_id: str | None = None) -> tuple[Any, Any]:
-    """Process and outcome judges: ``cfg.judge`` / ``cfg.outcome_judge``; ``"default"`` is the env's
-    registered default judge (its :class:`~swirl_env.registration.EnvSpec`)."""
+    """Process and outcome judges: ``cfg.judge`` / ``cfg.outcome_judge``; ``"rule"`` (the default)
+    is each env's registered rule judge (its :class:`~swirl_env.registration.EnvSpec`: the
+    gold-aware ``arithmetic`` judge for SwiRL-Arithmetic-v0, ``rule`` for the others)."""
     from swirl_algos.evaluation import load_judge
     from swirl_env.registration import env_spec
 
     spec = env_spec(env_id) if env_id else None
 
     def named(given: str | None, kind: str) -> str:
-        if given not in (None, "default"):
+        if given not in (None, "rule"):
             return given
         return getattr(spec, f"{kind}_judge") if spec is not None else "rule"
 

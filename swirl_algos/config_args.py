@@ -42,17 +42,19 @@ import re
 import types
 import typing
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 __all__ = [
     "add_config_arguments",
     "add_deprecated_alias",
+    "field_default",
     "field_help",
     "given_fields",
     "parse_assignments",
     "parse_json_object",
     "parse_value",
+    "plain_help",
 ]
 
 _ATTR_LINE = re.compile(
@@ -160,10 +162,15 @@ def field_help(cls: type) -> dict[str, str]:
 _ROLE = re.compile(r":[a-z]+:`~?([\w.]+)`")
 
 
-def _plain(text: str) -> str:
+def plain_help(text: str) -> str:
     """Docstring markup as plain text for ``--help`` (``:class:`~a.B``` -> ``B``, no double backticks)."""
     text = _ROLE.sub(lambda m: m[1].rsplit(".", 1)[-1] if "~" in m[0] else m[1], text)
     return text.replace("``", "")
+
+
+def field_default(f: dataclasses.Field) -> Any:
+    """A dataclass field's default value (built from its factory when it has one)."""
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
 
 
 def _optional(kind: Any) -> tuple[Any, bool]:
@@ -186,8 +193,48 @@ def _scalar(kind: type, allows_none: bool) -> Any:
     return convert
 
 
-def _json_value(text: str) -> Any:
-    return parse_value(text)
+def _json_object(text: str) -> dict[str, Any]:
+    """A dict-typed field's value: a JSON object, else a clear argparse error."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"invalid JSON ({e.msg}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+_json_object.__name__ = "JSON object"
+
+
+def _path_or_flag(text: str) -> Any:
+    """A ``str | bool | None`` field's value: ``true``/``false``/``none`` (any case), else the text."""
+    return {"true": True, "false": False, "none": None, "null": None}.get(text.lower(), text)
+
+
+def _argument_kwargs(kind: Any, allows_none: bool, has_choices: bool) -> dict[str, Any]:
+    """argparse settings of a field of type ``kind`` (see :func:`add_config_arguments`)."""
+    args = tuple(a for a in typing.get_args(kind) if a is not type(None))
+    if kind is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if kind in (int, float, str):
+        return {"type": _scalar(kind, allows_none), "metavar": None if has_choices else kind.__name__.upper()}
+    if typing.get_origin(kind) is list and args in ((str,), (int,)):
+        return {"nargs": "+", "type": args[0], "metavar": args[0].__name__.upper()}
+    if typing.get_origin(kind) is dict or kind is dict:
+        return {"type": _json_object, "metavar": "JSON"}
+    if set(args) == {list[str], str}:  # one value: the string; several: the list
+        return {"nargs": "+", "type": str, "metavar": "STR", "action": _OneOrMany}
+    if set(args) == {str, bool}:  # a path, or true / false (optionally no value: true)
+        return {"nargs": "?", "const": True, "type": _path_or_flag, "metavar": "PATH|true|false"}
+    return {"type": parse_value, "metavar": "JSON"}
+
+
+class _OneOrMany(argparse.Action):
+    """``--x a`` stores ``"a"``, ``--x a b`` stores ``["a", "b"]`` (a ``list[str] | str`` field)."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values[0] if len(values) == 1 else list(values))
 
 
 def add_config_arguments(
@@ -196,16 +243,19 @@ def add_config_arguments(
     *,
     skip: Iterable[str] = (),
     seen: set[str] | None = None,
+    help_for: Callable[[dataclasses.Field], str] | None = None,
 ) -> set[str]:
     """Add one ``--field-name`` flag per field of dataclass ``cls``; returns the fields added.
 
-    The flag's type comes from the annotation (``int``/``float``/``str``; ``bool`` as
-    ``--x/--no-x``; ``list[str]`` as several values; anything else, dicts and mixed types, as JSON,
-    a plain string when it is not JSON); ``NAME | None`` also accepts ``none``. A flag not given
+    The flag's type comes from the annotation: ``int``/``float``/``str``; ``bool`` as
+    ``--x/--no-x``; ``list[str]`` as several values (``list[str] | str``: one value is the string);
+    a dict as a JSON object (anything else is an error); ``str | bool`` as a path or
+    ``true``/``false`` (no value: ``true``); other types as JSON, a plain string when it is not
+    JSON. ``NAME | None`` also accepts ``none``. A flag not given
     on the command line is absent from the namespace (read it with :func:`given_fields`), so the
     dataclass default stays the one default. A field's ``metadata["choices"]`` become the flag's
-    choices. ``seen`` collects the fields already added (to add the
-    fields several configs share once), ``skip`` leaves fields out.
+    choices. ``seen`` collects the fields already added (to add the fields several configs share
+    once), ``skip`` leaves fields out, ``help_for(field)`` (when given) writes a field's help.
     """
     hints = typing.get_type_hints(cls)
     helps = field_help(cls)
@@ -215,24 +265,19 @@ def add_config_arguments(
         if f.name in seen or f.name in set(skip) or not f.init:
             continue
         kind, allows_none = _optional(hints[f.name])
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        text = _plain(helps.get(f.name, "")).replace("%", "%%")
-        help_text = f"{text} (default: {default!r})" if text else f"default: {default!r}"
+        default = field_default(f)
+        if help_for is not None:
+            help_text = help_for(f).replace("%", "%%")
+        else:
+            text = plain_help(helps.get(f.name, ""))
+            help_text = (f"{text} (default: {default!r})" if text else f"default: {default!r}").replace(
+                "%", "%%"
+            )
         flag = "--" + f.name.replace("_", "-")
         common: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
         if f.metadata.get("choices"):
             common["choices"] = tuple(f.metadata["choices"])
-        if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
-        elif kind in (int, float, str):
-            parser.add_argument(
-                flag, type=_scalar(kind, allows_none), metavar=kind.__name__.upper(), **common
-            )
-        elif typing.get_origin(kind) is list and typing.get_args(kind) in ((str,), (int,)):
-            (item,) = typing.get_args(kind)
-            parser.add_argument(flag, nargs="+", type=item, metavar=item.__name__.upper(), **common)
-        else:
-            parser.add_argument(flag, type=_json_value, metavar="JSON", **common)
+        parser.add_argument(flag, **_argument_kwargs(kind, allows_none, "choices" in common), **common)
         seen.add(f.name)
         added.add(f.name)
     return added
@@ -279,7 +324,8 @@ def add_deprecated_alias(parser: Any, old: str, field: str, *, flag: bool = Fals
     )
 
 
-def given_fields(args: argparse.Namespace, cls: type, *, exclude: Iterable[str] = ()) -> dict[str, Any]:
-    """The fields of ``cls`` set on the command line (flags added by :func:`add_config_arguments`)."""
-    names = {f.name for f in dataclasses.fields(cls)} - set(exclude)
+def given_fields(args: argparse.Namespace, fields: type | Iterable[str]) -> dict[str, Any]:
+    """The fields (of dataclass ``fields``, or the names ``fields``) set on the command line: a flag
+    added by :func:`add_config_arguments` and not given is absent from the namespace."""
+    names = {f.name for f in dataclasses.fields(fields)} if isinstance(fields, type) else set(fields)
     return {k: v for k, v in vars(args).items() if k in names}

@@ -59,6 +59,7 @@ __all__ = [
     "validate_step_record",
 ]
 
+
 class StepRecord(TypedDict):
     """One sub-trajectory ``(s_i, a_i)``: what :func:`decompose` returns, the filters keep and the
     learners read (a JSON object on disk, a ``dict`` in memory; checked by :func:`validate_step_record`).

@@ -42,7 +42,7 @@ def add_judge_options(
     options of every command (``judge``, ``evaluate``, ``train``), read by :func:`judges_from_args`."""
     for kind in kinds:
         role = (roles or {}).get(kind, _JUDGE_ROLES[kind])
-        parser.add_argument(f"--{kind}-judge", help=f"{role}: {JUDGE_FORMS}")
+        parser.add_argument(f"--{kind}-judge", help=f"{role}: {judge_forms()}")
         parser.add_argument(
             f"--{kind}-judge-kwargs", default="{}", help=f"JSON keyword arguments of the {kind} judge"
         )

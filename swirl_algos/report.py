@@ -317,11 +317,17 @@ def episode_outcomes(eval_dir: Path) -> dict[str, dict[str, float]]:
 
 
 def print_table(results: Mapping[str, Any], *, console: Any = None) -> None:
-    """Print the metrics of :func:`evaluate` as a rich table.
+    """Print the metrics of :func:`~swirl_algos.evaluation.evaluate` as a rich table.
 
     Example:
+        >>> import io
+        >>> from rich.console import Console
+        >>> console = Console(record=True, width=100, file=io.StringIO())
         >>> print_table({"env_id": "E", "n_episodes": 1, "metrics": {"accuracy": {"mean": 1.0, "ci_low": 0.2,
-        ...              "ci_high": 1.0, "n": 1, "method": "wilson"}}})  # doctest: +SKIP
+        ...              "ci_high": 1.0, "n": 1, "method": "wilson"}}}, console=console)
+        >>> text = console.export_text()
+        >>> "accuracy" in text and "[0.200, 1.000]" in text
+        True
     """
     from rich.table import Table
 

@@ -70,8 +70,60 @@ def test_bad_values_exit_with_a_clear_message(capsys):
         _config(["--algo", "sft", "--set", "learning_rate"])
     with pytest.raises(SystemExit, match="unknown SupervisedConfig fields"):
         _config(["--algo", "sft", "--set", "no_such_field=1"])
-    with pytest.raises(SystemExit, match="expected a JSON object"):
-        _config(["--algo", "sft", "--chat-template-kwargs", "[1]"])
+    for flag, value in [
+        ("--chat-template-kwargs", "[1]"),
+        ("--trainer-kwargs", "{bad"),
+        ("--env-kwargs", "x"),
+    ]:
+        with pytest.raises(SystemExit):
+            _config(["--algo", "outcome-rl", flag, value])
+        assert f"argument {flag}:" in capsys.readouterr().err  # refused at once, with the flag's name
+
+
+def test_mixed_type_fields_parse_as_documented():
+    assert _config(["--algo", "sft", "--resume-from-checkpoint"]).resume_from_checkpoint is True
+    assert _config(["--algo", "sft", "--resume-from-checkpoint", "True"]).resume_from_checkpoint is True
+    assert _config(
+        ["--algo", "sft", "--resume-from-checkpoint", "runs/x/checkpoint-5"]
+    ).resume_from_checkpoint == ("runs/x/checkpoint-5")
+    assert _config(["--algo", "sft", "--lora-target-modules", "q_proj", "v_proj"]).lora_target_modules == [
+        "q_proj",
+        "v_proj",
+    ]
+    assert (
+        _config(["--algo", "sft", "--lora-target-modules", "all-linear"]).lora_target_modules == "all-linear"
+    )
+
+
+def test_help_says_each_learners_default_and_a_clashing_plugin_field_is_a_clear_error(monkeypatch):
+    import dataclasses
+
+    monkeypatch.setenv("COLUMNS", "400")  # no line wrapping inside the help texts
+    text = " ".join(_parser().format_help().split())
+    assert "swirl, outcome-rl: 1e-06; sft, rft: 1e-05" in text  # --learning-rate
+    assert "{rloo,group_norm}" in text  # choices are shown
+
+    @dataclasses.dataclass
+    class Clash(SupervisedConfig):
+        """A learner whose field is the name of a command option.
+
+        Attributes:
+            model: clashes with --model.
+        """
+
+        model: str = "x"
+
+    import sys
+    import types
+
+    module = types.ModuleType("clash_learner")
+    module.Clash = Clash
+    monkeypatch.setitem(sys.modules, "clash_learner", module)
+    monkeypatch.setitem(
+        LEARNERS, "clash", Learner("clash_learner:Clash", "swirl_algos.learners.sft:train_sft")
+    )
+    with pytest.raises(ValueError, match=r"Clash\.model: its flag --model is an option of swirl train"):
+        _parser()
 
 
 def test_a_field_of_another_learner_is_ignored_with_a_warning(caplog):

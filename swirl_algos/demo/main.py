@@ -116,12 +116,7 @@ def run_demo(config: DemoConfig, *, console: Any = None) -> dict[str, Any]:
                     )
                     greedy_evals.setdefault(method, {})[seed] = root / gstage
 
-    timings = {
-        "this_run_seconds": time.perf_counter() - t_start,
-        "stages_run": stages.timings,
-        "stages_reused": stages.reused,
-    }
-    results = collect_results(config, root, evals, greedy_evals, timings)
+    results = collect_results(config, root, evals, greedy_evals, stages=stages, t_start=t_start)
     (root / "results.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     console.rule("[bold]results")
     print_results(results, console)

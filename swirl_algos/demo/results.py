@@ -5,14 +5,16 @@ and test questions, paired differences); this module names the demo's comparison
 figures (``accuracy.png``, ``learning_curves.png``).
 
 Example:
-    >>> print_results  # doctest: +ELLIPSIS
-    <function print_results at ...>
+    >>> curves = {"swirl": {"swirl-process": {"0": [(1, 0.5), (2, 0.6), (3, 0.7)], "1": [(1, 0.6), (2, 0.6), (3, 0.5)]}}}
+    >>> _reward_trend_lines(curves)
+    ['SWiRL, process-filtered: training reward 0.550 (first third) -> 0.600 (last third); rises in 1 of 2 seeds']
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from swirl_algos.report import (
     summarize_methods,
     verdict_lines,
 )
+from swirl_algos.stages import Stages
 from swirl_algos.terminal import make_console
 
 __all__ = ["collect_results", "print_results"]
@@ -41,12 +44,15 @@ def collect_results(
     root: Path,
     evals: Mapping[str, Mapping[int, Path]],
     greedy_evals: Mapping[str, Mapping[int, Path]],
-    timings: Mapping[str, Any],
+    *,
+    stages: Stages,
+    t_start: float,
 ) -> dict[str, Any]:
     """Every number of a finished demo: summaries over seeds and questions (two-level bootstrap),
     paired comparisons, verdicts, learning curves, compute; the plots are written into ``root``.
 
-    ``evals`` / ``greedy_evals``: method -> seed -> evaluation folder (``judged.jsonl``, ``results.json``).
+    ``evals`` / ``greedy_evals``: method -> seed -> evaluation folder (``judged.jsonl``, ``results.json``);
+    ``stages`` and ``t_start`` (``time.perf_counter()`` at the start) give the run's timings.
     """
     per_run = {m: {s: episode_outcomes(p) for s, p in by_seed.items()} for m, by_seed in evals.items()}
     tasks = sorted(set.intersection(*(set(ep) for runs_ in per_run.values() for ep in runs_.values())))
@@ -117,7 +123,11 @@ def collect_results(
         ),
         "model": json.loads((root / "tiny" / "model_info.json").read_text(encoding="utf-8")),
         "curves": curves,
-        "timings": timings,
+        "timings": {
+            "this_run_seconds": time.perf_counter() - t_start,
+            "stages_run": stages.timings,
+            "stages_reused": stages.reused,
+        },
         "environment": environment_info(config),
     }
     results["plots"] = _plot(results, root, curves)

@@ -32,6 +32,7 @@ __all__ = [
     "base_stages",
     "build_base_model",
     "env_kwargs",
+    "environment_info",
     "evaluate_model",
     "generate_data",
     "model_dir",

@@ -31,7 +31,11 @@ from typing import Any
 from swirl_algos.config_args import (
     add_config_arguments,
     add_deprecated_alias,
+    field_default,
+    field_help,
+    given_fields,
     parse_assignments,
+    plain_help,
 )
 from swirl_algos.judge_options import add_judge_options, close_all, judges_from_args
 from swirl_algos.learners.registry import LEARNERS, get_learner
@@ -73,6 +77,44 @@ def _shared_base(classes: list[type]) -> type | None:
     return None
 
 
+def _help_for(classes: dict[str, type]) -> Any:
+    """A field's ``--help``: its docstring text and default; where learners differ (another text, or
+    another default, e.g. ``learning_rate``), each learner's own."""
+    algos_of = {
+        cls: ", ".join(k for k, v in LEARNERS.items() if v.config_class() is cls) for cls in classes.values()
+    }
+
+    def help_for(f: dataclasses.Field) -> str:
+        per: dict[tuple[str, str], list[str]] = {}
+        for cls, algos in algos_of.items():
+            own = {x.name: x for x in dataclasses.fields(cls)}
+            if f.name in own:
+                key = (plain_help(field_help(cls).get(f.name, "")), repr(field_default(own[f.name])))
+                per.setdefault(key, []).append(algos)
+        if len(per) == 1:
+            ((text, default),) = per
+            return f"{text} (default: {default})"
+        texts = {text for text, _ in per}
+        if len(texts) == 1:
+            defaults = "; ".join(f"{', '.join(a)}: {d}" for (_, d), a in per.items())
+            return f"{next(iter(texts))} (default: {defaults})"
+        return " | ".join(f"{', '.join(a)}: {t} (default: {d})" for (t, d), a in per.items())
+
+    return help_for
+
+
+def _check_flags_free(parser: argparse.ArgumentParser, cls: type, seen: set[str]) -> None:
+    """A config field whose flag is taken by the command (``--data``, ``--model``...) is a clear error
+    (fields in ``seen`` have their flag already, from another learner's config)."""
+    taken = {s for action in parser._actions for s in action.option_strings}
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name not in seen and flag in taken:
+            raise ValueError(
+                f"{cls.__name__}.{f.name}: its flag {flag} is an option of swirl train itself; rename the field"
+            )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``swirl train``: the command's own, then every learner config's fields."""
     parser.add_argument(
@@ -104,19 +146,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     seen: set[str] = set(_NOT_FLAGS)
     classes = _config_classes()
+    help_for = _help_for(classes)
     shared = _shared_base(list(classes.values()))
     if shared is not None:
         group = parser.add_argument_group(f"{shared.__name__} fields (every learner)")
-        add_config_arguments(group, shared, seen=seen)
+        add_config_arguments(group, shared, seen=seen, help_for=help_for)
     for cls in classes.values():
+        _check_flags_free(parser, cls, seen)
         algos = ", ".join(k for k, v in LEARNERS.items() if v.config_class() is cls)
         group = parser.add_argument_group(
             f"{cls.__name__} fields (--algo {algos})", (cls.__doc__ or "").strip().splitlines()[0]
         )
-        add_config_arguments(group, cls, seen=seen)
+        add_config_arguments(group, cls, seen=seen, help_for=help_for)
+    taken = {s for action in parser._actions for s in action.option_strings}
     old = parser.add_argument_group("deprecated flags (removed in the next release)")
     for flag, (field, kwargs) in _DEPRECATED_FLAGS.items():
-        add_deprecated_alias(old, flag, field, **kwargs)
+        if flag not in taken:  # a plug-in learner's field of that name wins
+            add_deprecated_alias(old, flag, field, **kwargs)
 
 
 def build_config(args: argparse.Namespace) -> Any:
@@ -134,13 +180,13 @@ def build_config(args: argparse.Namespace) -> Any:
         values.update(loaded)
     values.update(parse_assignments(args.set))
     all_fields = {f for c in _config_classes().values() for f in (x.name for x in dataclasses.fields(c))}
-    for key, value in given_fields_of(args, all_fields).items():
+    for key, value in given_fields(args, all_fields).items():
         if key in names:
             values[key] = value
         elif value is not None and value is not False:
             logger.warning("--%s does not apply to --algo %s; ignored", key.replace("_", "-"), args.algo)
     if "chat_template_kwargs" in names:
-        given = given_fields_of(args, {"chat_template_kwargs"}).get("chat_template_kwargs")
+        given = given_fields(args, {"chat_template_kwargs"}).get("chat_template_kwargs")
         if given is not None and not isinstance(given, dict):
             raise SystemExit(f"--chat-template-kwargs: expected a JSON object, got {given!r}")
         if given is not None or "chat_template_kwargs" not in values:
@@ -155,11 +201,6 @@ def build_config(args: argparse.Namespace) -> Any:
         return cls(**values)
     except (TypeError, ValueError) as e:
         raise SystemExit(f"invalid configuration: {e}") from None
-
-
-def given_fields_of(args: argparse.Namespace, names: set[str]) -> dict[str, Any]:
-    """The flags of ``names`` given on the command line (absent flags are not in the namespace)."""
-    return {k: v for k, v in vars(args).items() if k in names}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -206,3 +247,16 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ALGOS":  # the learner names, before the registry; kept for one release
+        import warnings
+
+        warnings.warn(
+            "swirl_algos.learners.cli.ALGOS is deprecated; use swirl_algos.learners.registry.LEARNERS",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return tuple(LEARNERS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +51,12 @@ class TrainResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "output_dir": self.output_dir,
+            "model_dir": self.model_dir,
+            "log_history": self.log_history,
+            "stats": dict(self.stats),
+        }
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -243,8 +248,6 @@ def validate_records(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             r.setdefault(k, None)
         out.append(r)
     return out
-
-
 
 
 def filter_records(

@@ -82,7 +82,8 @@ class TrainingConfig:
         lora_target_modules: modules to adapt (``"all-linear"`` or a list of names).
         merge_lora_on_save: also write the merged full model to ``output_dir/merged`` after LoRA training
             (what :func:`~swirl_algos.learners.common.load_trained_model` and evaluation load).
-        chat_template_kwargs: extra keyword arguments for ``apply_chat_template`` (e.g. ``{"enable_thinking": False}``).
+        chat_template_kwargs: extra keyword arguments for ``apply_chat_template`` (e.g. ``{"enable_thinking": False}``);
+            ``swirl train`` defaults to those saved with ``--model`` (``swirl_prompt.json``), if any.
         model_init_kwargs: keyword arguments for ``AutoModelForCausalLM.from_pretrained`` when a path is given
             (e.g. ``{"dtype": "bfloat16", "attn_implementation": "sdpa"}``).
         data_filter: the paper's filters applied to the training records: ``"none"``,
@@ -200,7 +201,8 @@ class TrainingConfig:
         )
         unknown = sorted(set(self.trainer_kwargs) - names)
         if unknown:
-            raise ValueError(f"unknown {trl_cls.__name__} fields in trainer_kwargs: {unknown}")
+            where = " (engine='native')" if trl_cls.__name__ == "TrainingArguments" else ""
+            raise ValueError(f"unknown {trl_cls.__name__} fields in trainer_kwargs{where}: {unknown}")
         kwargs.update(self.trainer_kwargs)
         return trl_cls(**{k: v for k, v in kwargs.items() if k in names})
 

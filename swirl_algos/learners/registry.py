@@ -1,6 +1,6 @@
 """The learners ``swirl train`` knows, by name: each one a config class and a train function.
 
-A learner is a config/trainer pair (``swirl_config.py`` + ``swirl.py``, like TRL's
+A learner is a config/trainer pair (``SwirlConfig`` in ``config.py`` + ``swirl.py``, like TRL's
 ``grpo_config.py`` + ``grpo_trainer.py``) and one line here. ``swirl train --algo NAME`` builds
 ``NAME``'s config from the command line (its flags are generated from the config's fields) and
 calls the train function with what the learner declares it takes:
@@ -9,7 +9,7 @@ calls the train function with what the learner declares it takes:
 Example:
     >>> sorted(LEARNERS)
     ['outcome-rl', 'rft', 'sft', 'swirl']
-    >>> get_learner("swirl").config_class().__class__.__name__
+    >>> get_learner("swirl").config_class().__name__
     'SwirlConfig'
 """
 

@@ -430,7 +430,14 @@ def _write_json(path: str, obj: Any) -> None:
 __getattr__ = moved_names(
     __name__,
     dict.fromkeys(
-        ("cut_at_stop", "check_trl_version", "StopAtCallMixin", "SwirlRLOOTrainer", "SwirlGRPOTrainer"),
+        (
+            "cut_at_stop",
+            "check_trl_version",
+            "StopAtCallMixin",
+            "SwirlRLOOTrainer",
+            "SwirlGRPOTrainer",
+            "TRL_TESTED",
+        ),
         "swirl_algos.learners.swirl_trl",
     ),
 )
