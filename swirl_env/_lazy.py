@@ -25,12 +25,14 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.abc
 import importlib.util
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -41,21 +43,29 @@ __all__ = [
     "moved_names",
     "moved_submodules",
     "private_helpers",
+    "static_all",
 ]
 
 ModuleHooks = tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]
 
 
 def lazy_exports(
-    package: str, exports: Mapping[str, Sequence[str]], namespace: dict[str, Any]
+    package: str, exports: Mapping[str, Sequence[str] | str], namespace: dict[str, Any]
 ) -> ModuleHooks:
     """``(__all__, __getattr__, __dir__)`` of a package exporting ``{submodule: [names]}`` lazily.
 
     Args:
         package: the package's ``__name__``.
-        exports: submodule (relative to the package) -> the names it provides.
+        exports: submodule (relative to the package) -> the names it provides, or ``"*"``: the
+            submodule's own ``__all__``, read from its source without importing it (so the names
+            are written once, in the submodule).
         namespace: the package's ``globals()`` (for ``dir()``).
     """
+    here = Path(namespace["__file__"]).parent
+    exports = {
+        module: static_all(here / (module.replace(".", "/") + ".py")) if names == "*" else names
+        for module, names in exports.items()
+    }
     where = {name: module for module, names in exports.items() for name in names}
 
     def __getattr__(name: str) -> Any:
@@ -68,6 +78,26 @@ def lazy_exports(
         return sorted({*namespace, *where})
 
     return sorted(where), __getattr__, __dir__
+
+
+def static_all(path: str | Path) -> list[str]:
+    """The names of a module's literal ``__all__ = [...]``, read from its source (nothing imported).
+
+    Example:
+        >>> "env_spec" in static_all(Path(__file__).with_name("registration.py"))
+        True
+    """
+    for node in ast.parse(Path(path).read_text(encoding="utf-8")).body:
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value is not None:
+            return [str(n) for n in ast.literal_eval(node.value)]
+    raise ValueError(f"{path} has no literal __all__")
 
 
 def moved_module(

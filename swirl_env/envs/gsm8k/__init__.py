@@ -16,20 +16,6 @@ from swirl_env._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
-    {
-        "env": ["GSM8KEnv", "gsm8k_metric"],
-        "tasks": [
-            "DATASET",
-            "DATA_DIR",
-            "SPLITS",
-            "Annotation",
-            "bundled_path",
-            "clear_gsm8k_cache",
-            "extract_gold_answer",
-            "load_gsm8k",
-            "parse_annotations",
-            "read_gsm8k",
-        ],
-    },
+    {"env": "*", "tasks": "*"},  # each submodule's own __all__
     globals(),
 )
