@@ -134,10 +134,10 @@ class TrainingConfig:
             raise ValueError("per_device_train_batch_size and gradient_accumulation_steps must be >= 1")
         if isinstance(self.report_to, str):
             self.report_to = [self.report_to]
-        if self.data_filter not in FILTER_MODES:
-            raise ValueError(f"data_filter must be one of {FILTER_MODES}, got {self.data_filter!r}")
-        if self.filter_level not in FILTER_LEVELS:
-            raise ValueError(f"filter_level must be one of {FILTER_LEVELS}, got {self.filter_level!r}")
+        for f in dataclasses.fields(self):  # every field with choices (its flag's choices too)
+            choices = f.metadata.get("choices")
+            if choices is not None and getattr(self, f.name) not in choices:
+                raise ValueError(f"{f.name} must be one of {tuple(choices)}, got {getattr(self, f.name)!r}")
 
     # ------------------------------------------------------------------ helpers
     def resolved_bf16(self) -> bool:
@@ -292,12 +292,6 @@ class SwirlConfig(TrainingConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
-        if self.dynamic_sampling not in DYNAMIC_SAMPLING:
-            raise ValueError(
-                f"dynamic_sampling must be one of {DYNAMIC_SAMPLING}, got {self.dynamic_sampling!r}"
-            )
         if self.max_resample_rounds < 0:
             raise ValueError(f"max_resample_rounds must be >= 0, got {self.max_resample_rounds}")
         if self.engine == "native":
@@ -315,14 +309,6 @@ class SwirlConfig(TrainingConfig):
         if self.num_generations < 2:
             raise ValueError(
                 "num_generations must be >= 2 (the baseline needs other samples of the same state)"
-            )
-        if self.advantage not in ADVANTAGES:
-            raise ValueError(f"advantage must be one of {ADVANTAGES}, got {self.advantage!r}")
-        if self.reward not in REWARD_SOURCES:
-            raise ValueError(f"reward must be one of {REWARD_SOURCES}, got {self.reward!r}")
-        if self.judge_failure not in JUDGE_FAILURE_POLICIES:
-            raise ValueError(
-                f"judge_failure must be one of {JUDGE_FAILURE_POLICIES}, got {self.judge_failure!r}"
             )
         if self.beta < 0:
             raise ValueError(f"beta must be >= 0, got {self.beta}")
@@ -384,11 +370,6 @@ class SupervisedConfig(TrainingConfig):
     learning_rate: float = 1e-5
     sft_mode: str = field(default="single_pass", metadata={"choices": SFT_MODES})
     max_length: int | None = 4096
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.sft_mode not in SFT_MODES:
-            raise ValueError(f"sft_mode must be one of {SFT_MODES}, got {self.sft_mode!r}")
 
     def to_trl(self) -> Any:
         """The ``trl.SFTConfig``."""
