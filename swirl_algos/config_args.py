@@ -51,6 +51,7 @@ __all__ = [
     "field_default",
     "field_help",
     "given_fields",
+    "json_kwargs",
     "parse_assignments",
     "parse_json_object",
     "parse_value",
@@ -91,6 +92,16 @@ def parse_json_object(text: str | None, name: str) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise SystemExit(f"{name}: expected a JSON object, got {text!r}")
     return value
+
+
+def json_kwargs(text: str | None, name: str) -> dict[str, Any]:
+    """Keyword arguments given as a JSON object on the command line (``None`` or ``""``: none).
+
+    Example:
+        >>> json_kwargs(None, "--env-kwargs"), json_kwargs('{"split": "dev"}', "--env-kwargs")
+        ({}, {'split': 'dev'})
+    """
+    return parse_json_object(text or None, name) or {}
 
 
 def parse_assignments(

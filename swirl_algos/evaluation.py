@@ -364,12 +364,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
-def _json_arg(text: str, name: str) -> dict[str, Any]:
-    from swirl_algos.config_args import parse_json_object
-
-    return parse_json_object(text or None, name) or {}
-
-
 def build_policy(args: argparse.Namespace) -> Any:
     """The policy of ``swirl evaluate``'s arguments (:func:`~swirl_algos.policies.factory.policy_from_args`)."""
     from swirl_algos.policies.factory import policy_from_args
@@ -379,7 +373,9 @@ def build_policy(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """``swirl evaluate``: evaluate a model on an environment, print the table, write JSON."""
-    env_kwargs = _json_arg(args.env_kwargs, "--env-kwargs")
+    from swirl_algos.config_args import json_kwargs
+
+    env_kwargs = json_kwargs(args.env_kwargs, "--env-kwargs")
     if getattr(args, "few_shot", 0):
         from swirl_algos.few_shot import with_few_shot
 

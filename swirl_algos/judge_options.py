@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from swirl_algos.config_args import parse_json_object
+from swirl_algos.config_args import json_kwargs
 
 __all__ = ["JUDGE_FORMS", "add_judge_options", "close_all", "judge_forms", "judges_from_args"]
 
@@ -56,7 +56,7 @@ def judges_from_args(args: argparse.Namespace, kinds: tuple[str, ...] = ("proces
 
     judges = []
     for kind in kinds:
-        kwargs = parse_json_object(getattr(args, f"{kind}_judge_kwargs") or None, f"--{kind}-judge-kwargs")
+        kwargs = json_kwargs(getattr(args, f"{kind}_judge_kwargs"), f"--{kind}-judge-kwargs")
         try:
             judges.append(load_judge(getattr(args, f"{kind}_judge"), kind, kwargs, cache=args.judge_cache))
         except (ValueError, TypeError) as e:

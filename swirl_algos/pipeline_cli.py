@@ -22,14 +22,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from swirl_algos.config_args import json_kwargs
 from swirl_algos.judge_options import add_judge_options, close_all, judges_from_args
-from swirl_algos.prompt_settings import parse_json_object
 
 logger = logging.getLogger(__name__)
-
-
-def _json_obj(text: str | None, name: str) -> dict[str, Any]:
-    return parse_json_object(text or None, name) or {}
 
 
 def _existing(path: str, what: str = "input") -> Path:
@@ -168,7 +164,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from swirl_algos.rollout import rollout
     from swirl_algos.stats import print_stats, trajectory_stats
 
-    env_kwargs = _json_obj(args.env_kwargs, "--env-kwargs")
+    env_kwargs = json_kwargs(args.env_kwargs, "--env-kwargs")
     if args.few_shot:
         try:
             env_kwargs = with_few_shot(args.env, env_kwargs, args.few_shot)
