@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from swirl_algos.config_args import json_kwargs
-from swirl_algos.judge_options import add_judge_options, close_all, judges_from_args
+from swirl_algos.judge_options import (  # noqa: F401 (JUDGE_FORMS: still importable from here)
+    JUDGE_FORMS,
+    add_judge_options,
+    close_all,
+    judges_from_args,
+)
 
 logger = logging.getLogger(__name__)
 
