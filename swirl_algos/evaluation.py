@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from swirl_algos.policies.factory import policy_from_args
 from swirl_algos.report import (  # the intervals and the table live in the report module
     print_table,
     summarize,
@@ -364,11 +365,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
-def build_policy(args: argparse.Namespace) -> Any:
-    """The policy of ``swirl evaluate``'s arguments (:func:`~swirl_algos.policies.factory.policy_from_args`)."""
-    from swirl_algos.policies.factory import policy_from_args
-
-    return policy_from_args(args)
+#: the policy of ``swirl evaluate``'s arguments (the one factory of the commands)
+build_policy = policy_from_args
 
 
 def run(args: argparse.Namespace) -> int:

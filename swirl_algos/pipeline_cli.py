@@ -29,6 +29,7 @@ from swirl_algos.judge_options import (  # noqa: F401 (JUDGE_FORMS: still import
     close_all,
     judges_from_args,
 )
+from swirl_algos.policies.factory import policy_from_args
 
 logger = logging.getLogger(__name__)
 
@@ -156,11 +157,8 @@ def shard_indices(
     return list(indices[i::n])
 
 
-def build_policy(args: argparse.Namespace) -> Any:
-    """The policy of ``swirl generate``'s arguments (:func:`~swirl_algos.policies.factory.policy_from_args`)."""
-    from swirl_algos.policies.factory import policy_from_args
-
-    return policy_from_args(args)
+#: the policy of ``swirl generate``'s arguments (the one factory of the commands)
+build_policy = policy_from_args
 
 
 def run_generate(args: argparse.Namespace) -> int:

@@ -256,24 +256,25 @@ def format_diff(s: Mapping[str, Any] | None) -> str:
     return f"{s['mean'] * 100:+.1f} [{s['ci_low'] * 100:+.1f}, {s['ci_high'] * 100:+.1f}]"
 
 
-def verdict_lines(summary: Mapping[str, Any], comparisons: Mapping[str, Any]) -> list[str]:
-    lines = []
+def verdict_lines(comparisons: Mapping[str, Any]) -> list[str]:
+    """One line per paired difference (``name -> {"mean", "ci_low", "ci_high"}`` or ``None``, left
+    out): the difference in points, its 95% CI, and whether the CI lies above, below or across 0.
 
-    def says(name: str, d: Mapping[str, float] | None) -> None:
+    Example:
+        >>> verdict_lines({"A vs B": {"mean": 0.05, "ci_low": 0.01, "ci_high": 0.09}, "C vs B": None})
+        ['A vs B: +5.0 points [+1.0, +9.0], higher (95% CI above 0)']
+    """
+    lines = []
+    for name, d in comparisons.items():
         if d is None:
-            return
+            continue
         if d["ci_low"] > 0:
             word = "higher (95% CI above 0)"
         elif d["ci_high"] < 0:
             word = "LOWER (95% CI below 0)"
         else:
             word = "no significant difference (95% CI spans 0)"
-        lines.append(
-            f"{name}: {d['mean'] * 100:+.1f} points [{d['ci_low'] * 100:+.1f}, {d['ci_high'] * 100:+.1f}], {word}"
-        )
-
-    for key, d in comparisons.items():
-        says(key, d)
+        lines.append(f"{name}: {format_diff(d).replace(' [', ' points [', 1)}, {word}")
     return lines
 
 

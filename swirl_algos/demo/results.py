@@ -108,7 +108,7 @@ def collect_results(
         "methods": config.methods(),
         "summary": summary,
         "comparisons": comparisons,
-        "verdicts": verdict_lines(summary, comparisons) + _reward_trend_lines(curves),
+        "verdicts": verdict_lines(comparisons) + _reward_trend_lines(curves),
         "runs": {
             m: {
                 str(s): json.loads((p / "results.json").read_text(encoding="utf-8"))["metrics"]
