@@ -11,7 +11,8 @@ conversational prompt-completion format:
      "trajectory_id": str, "step_index": int, "num_steps": int, "env_id": str,
      "task": JSON string of Task.to_dict(),
      "process_label": bool | None, "process_score": float | None,   # the step's judgement
-     "outcome_score": float | None}                                 # the episode's outcome
+     "outcome_score": float | None,                                # the episode's outcome
+     "tools": JSON string of the tool schemas | None}              # native tool calling only
 
 ``outcome_score`` is the outcome judge's decision (1.0 YES / 0.0 NO) when the trajectory was
 judged (``None`` when that judge failed), else the environment's metric score
@@ -71,6 +72,8 @@ class StepRecord(TypedDict):
         task: the episode's ``Task.to_dict()`` as a JSON string.
         process_label / process_score: the step's process judgement (``None``: not judged or failed).
         outcome_score: the episode's outcome (see :func:`outcome_score`).
+        tools: the tool schemas of a native tool-calling env as a JSON string (passed to
+            ``apply_chat_template(tools=...)``, as TRL reads a ``tools`` column); ``None`` in the tag style.
     """
 
     prompt: list[Message]
@@ -83,6 +86,7 @@ class StepRecord(TypedDict):
     process_label: bool | None
     process_score: float | None
     outcome_score: float | None
+    tools: str | None
 
 
 #: The fields of a step record, in order.
@@ -115,6 +119,7 @@ _STEP_RECORD_FIELDS: tuple[tuple[str, Any, str], ...] = (
     ("process_label", lambda v: v is None or isinstance(v, bool), "true, false or null"),
     ("process_score", lambda v: v is None or _is_number(v), "a number or null"),
     ("outcome_score", lambda v: v is None or _is_number(v), "a number or null"),
+    ("tools", lambda v: v is None or isinstance(v, str | list), "a JSON string, a list or null"),
 )
 
 
@@ -285,6 +290,7 @@ def decompose(
     for traj in unique_trajectories(trajs):
         oscore = outcome_score(traj, outcome_source)
         task_json = json.dumps(traj.task, ensure_ascii=False, sort_keys=True)
+        tools_json = None if traj.tools is None else json.dumps(traj.tools, ensure_ascii=False)
         for k, step in enumerate(traj.steps):
             if wanted is not None and k not in wanted:
                 continue
@@ -304,6 +310,7 @@ def decompose(
                     "process_label": None if label is None else bool(label),
                     "process_score": None if score is None else float(score),
                     "outcome_score": oscore,
+                    "tools": tools_json,
                 }
             )
     return out
@@ -361,6 +368,7 @@ def to_hf_dataset(records: Iterable[Any], kind: str = "sft") -> Any:
         "process_label": Value("bool"),
         "process_score": Value("float64"),
         "outcome_score": Value("float64"),
+        "tools": Value("string"),
     }
     if kind == "prompts":
         seen: set[str] = set()
@@ -379,5 +387,7 @@ def to_hf_dataset(records: Iterable[Any], kind: str = "sft") -> Any:
                 value = [{"role": str(m["role"]), "content": str(m["content"])} for m in value]
             elif name == "task" and isinstance(value, Mapping):
                 value = json.dumps(dict(value), ensure_ascii=False, sort_keys=True)
+            elif name == "tools" and isinstance(value, list):
+                value = json.dumps(value, ensure_ascii=False)
             data[name].append(value)
     return Dataset.from_dict(data, features=Features(feats))

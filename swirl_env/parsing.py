@@ -41,10 +41,12 @@ import functools
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 ANSWER_TAG = "answer"
+#: the tag that wraps a JSON call in native tool calling (``<tool_call>{...}</tool_call>``)
+TOOL_CALL_TAG = "tool_call"
 
 ActionKind = Literal["call", "answer", "none", "malformed"]
 
@@ -141,8 +143,10 @@ class ActionParser:
     # ------------------------------------------------------------------ public API
     @property
     def stop_strings(self) -> list[str]:
-        """Canonical closing tags; a generator stops at the first of them (``</math_exp>``...)."""
-        return [f"</{t}>" for t in [*self.tool_tags, ANSWER_TAG]]
+        """Canonical closing tags; a generator stops at the first of them (``</math_exp>``...),
+        and ``</tool_call>``, which closes a wrapped JSON call, when the JSON syntax is accepted."""
+        tags = [f"</{t}>" for t in [*self.tool_tags, ANSWER_TAG]]
+        return [*tags, f"</{TOOL_CALL_TAG}>"] if "json" in self.syntaxes else tags
 
     def format_call(self, tool_or_tag: str, argument: str) -> str:
         """Render a call in the tag syntax (``format_call("calculator", "1+1")``)."""
@@ -265,9 +269,10 @@ class ActionParser:
                 skipped.append((start, end))
                 continue
             action = self._decode_json(text, start, end)
-            out.append(action)
             if action.kind in ("call", "answer"):
+                out.append(_with_wrapper(text, action))
                 return out
+            out.append(action)
         if skipped:  # no complete call: report the first broken one, decoded for its message
             first = min(skipped)
             if not out or first[0] < min(c.span[0] for c in out if c.span is not None):
@@ -337,6 +342,22 @@ class ActionParser:
             return ParsedAction("malformed", syntax="json", span=span, error='JSON call needs "arguments"')
         tag = key if key == ANSWER_TAG or key in self.tool_tags else self.tag_for(self._json_names[key])
         return self._make(tag, arg, "json", span)
+
+
+_WRAP_OPEN = re.compile(rf"<\s*{TOOL_CALL_TAG}\s*>\s*$", re.IGNORECASE)
+_WRAP_CLOSE = re.compile(rf"\s*<\s*/\s*{TOOL_CALL_TAG}\s*>", re.IGNORECASE)
+
+
+def _with_wrapper(text: str, action: ParsedAction) -> ParsedAction:
+    """A JSON call wrapped in ``<tool_call> ... </tool_call>``: its span covers the wrapper, so the
+    kept action (what the model wrote up to the end of its call) ends with the closing tag, which
+    is where a generator stops."""
+    start, end = action.span  # type: ignore[misc]
+    before = max(0, start - 64)
+    opening, close = _WRAP_OPEN.search(text[before:start]), _WRAP_CLOSE.match(text, end)
+    if opening is None or close is None:
+        return action
+    return replace(action, span=(before + opening.start(), close.end()))
 
 
 _JSON_START = re.compile(r'\{\s*"(?:name|tool)"')

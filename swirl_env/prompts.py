@@ -49,6 +49,7 @@ class PromptTemplate:
     version: str
     header: str
     footer: str = "Question: {question}"
+    native_header: str | None = None
 
     def render(
         self,
@@ -56,9 +57,28 @@ class PromptTemplate:
         max_tool_calls: int,
         tool_tags: Sequence[str],
         demonstrations: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        tool_style: str = "tags",
+        tool_names: Sequence[str] = (),
     ) -> str:
         """The first user message; ``demonstrations`` (see :func:`render_demonstrations`) go between
-        the instructions and the question."""
+        the instructions and the question.
+
+        ``tool_style="native"`` uses :attr:`native_header`: the tools are declared to the chat
+        template (``tools=``), so the instructions name them (``tool_names``) instead of spelling
+        out a call syntax.
+        """
+        if tool_style == "native":
+            if self.native_header is None:
+                raise ValueError(f"prompt {self.version!r} has no native tool-calling variant")
+            return (
+                self.native_header.format(
+                    max_tool_calls=max_tool_calls, tools=" or ".join(f"`{n}`" for n in tool_names)
+                )
+                + "\n\n"
+                + (render_demonstrations(demonstrations) if demonstrations else "")
+                + self.footer.format(question=question)
+            )
         when, what, fmt, results = [], [], [], []
         for tag in tool_tags:
             w, wh, f, r = _TOOL_PHRASES.get(
@@ -122,15 +142,27 @@ _GENERIC_HEADER = (
     "In each step, first think briefly, then write EITHER exactly one call OR the final answer, not both."
 )
 
+# Native tool calling: the chat template shows the tools' schemas and how to call them, and the
+# results come back as tool messages; the answer is still given in <answer> tags.
+_NATIVE_HEADER = (
+    "You are answering a question step by step. Your final answer should be as short as possible "
+    "(a few words, or a number).\n"
+    "You can call the {tools} tool. You may make up to {max_tool_calls} sequential calls, one per "
+    "step. Do not repeat a call you have already made. Each result comes back to you as a tool message.\n"
+    "When you know enough to answer, write the final answer in the form <answer> ANSWER </answer>.\n"
+    "In each step, first think briefly, then write EITHER exactly one tool call OR the final answer, not both."
+)
+_MATH_RULE = (
+    " Use the calculator for every arithmetic operation rather than computing in your head; "
+    "the final answer is a number."
+)
+
 PROMPTS: dict[str, PromptTemplate] = {
-    "search-v1": PromptTemplate("search-v1", _GENERIC_HEADER),
+    "search-v1": PromptTemplate("search-v1", _GENERIC_HEADER, native_header=_NATIVE_HEADER),
     "math-v1": PromptTemplate(
-        "math-v1",
-        _GENERIC_HEADER
-        + " Use the calculator for every arithmetic operation rather than computing in your head; "
-        "the final answer is a number.",
+        "math-v1", _GENERIC_HEADER + _MATH_RULE, native_header=_NATIVE_HEADER + _MATH_RULE
     ),
-    "generic-v1": PromptTemplate("generic-v1", _GENERIC_HEADER),
+    "generic-v1": PromptTemplate("generic-v1", _GENERIC_HEADER, native_header=_NATIVE_HEADER),
 }
 
 

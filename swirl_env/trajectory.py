@@ -102,6 +102,12 @@ _TOP_FIELDS: tuple[tuple[str, Any, str, bool], ...] = (
     ("seed", lambda v: v is None or _is_int(v), "an integer or null", False),
     ("sample", lambda v: _is_int(v) and v >= 0, "an integer >= 0", False),
     ("text_repairs", lambda v: isinstance(v, list), "a list", False),
+    (
+        "tools",
+        lambda v: v is None or (isinstance(v, list) and all(isinstance(t, dict) for t in v)),
+        "a list of tool schemas or null",
+        False,
+    ),
 )
 
 _OPT_STR = (lambda v: v is None or isinstance(v, str), "a string or null")
@@ -340,6 +346,8 @@ class Trajectory:
         seed: the reset seed.
         sample: sample index for this task (several samples per question).
         schema_version: :data:`SCHEMA_VERSION`.
+        tools: the tool schemas the policy was given (``apply_chat_template(tools=...)``) when the
+            env used native tool calling; ``None`` (and left out of the JSON) in the tag style.
         text_repairs: the strings that were not valid Unicode text (lone surrogates) and were
             repaired before the record was stored (see :func:`repair_unencodable`); empty, and
             left out of the JSON, for almost every record.
@@ -360,6 +368,7 @@ class Trajectory:
     sample: int = 0
     schema_version: int = SCHEMA_VERSION
     text_repairs: list[dict[str, str]] = field(default_factory=list)
+    tools: list[dict[str, Any]] | None = None
 
     # ------------------------------------------------------------------ views
     def state_messages(self, step: int) -> list[Message]:
@@ -383,6 +392,8 @@ class Trajectory:
         d["steps"] = [s.to_dict() for s in self.steps]
         if not d["text_repairs"]:
             del d["text_repairs"]
+        if d["tools"] is None:
+            del d["tools"]
         return d
 
     def to_json(self) -> str:

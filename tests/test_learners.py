@@ -317,8 +317,8 @@ def test_trainer_samples_stop_at_the_first_call(tok, tmp_path):
     """Inside the trainer, sampled completions (ids, text, loss mask) end at the first stop string."""
     cfg = swirl_config(tmp_path, max_steps=2, save_steps=0, max_completion_length=16, beta=0.0, engine="trl")
     trainer = build_swirl_trainer(cfg, make_records(), RecordingJudge(), model=tiny(tok), tokenizer=tok)
-    assert trainer.swirl_stop_strings == ["</math_exp>", "</answer>"]
-    assert trainer.generation_config.stop_strings == ["</math_exp>", "</answer>"]
+    assert trainer.swirl_stop_strings == ["</math_exp>", "</answer>", "</tool_call>"]
+    assert trainer.generation_config.stop_strings == ["</math_exp>", "</answer>", "</tool_call>"]
     # a stop string the random model emits often, to exercise the cut inside training
     stop = "e"
     trainer.swirl_stop_strings = [stop]

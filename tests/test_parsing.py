@@ -67,7 +67,7 @@ def test_non_string_input(junk):
 
 
 def test_stop_strings_and_format_round_trip():
-    assert P.stop_strings == ["</math_exp>", "</search_query>", "</answer>"]
+    assert P.stop_strings == ["</math_exp>", "</search_query>", "</answer>", "</tool_call>"]
     for tool in ("calculator", "search", "answer"):
         text = P.format_call(tool, "x y")
         parsed = P.parse(text)

@@ -68,7 +68,7 @@ def test_batched_rollout_runs_every_episode_with_full_batches(helper):
     policy = helper.SeededAdder()
     trajs = rollout(ENV_ID, policy, n_tasks=5, samples_per_task=3, num_envs=4, seed=1, progress=False)
     assert [t.id for t in trajs] == [f"add-{i}#{s}" for i in range(5) for s in range(3)]
-    assert policy.stop_strings == ["</math_exp>", "</answer>"]
+    assert policy.stop_strings == ["</math_exp>", "</answer>", "</tool_call>"]
     # every episode: a call then an answer; one act call per round over all live episodes
     assert all(t.num_steps == 2 and t.terminated for t in trajs)
     assert max(policy.calls) == 4 and sum(policy.calls) == 2 * 15
@@ -231,7 +231,7 @@ def test_rollout_with_a_tiny_hf_model(helper):
     model = build_tiny_model(tok, hidden_size=16, num_layers=1)
     policy = HFPolicy(model, tok, max_new_tokens=6, batch_size=4)
     trajs = rollout(ENV_ID, policy, n_tasks=3, samples_per_task=2, num_envs=4, seed=0, progress=False)
-    assert len(trajs) == 6 and policy.stop_strings == ["</math_exp>", "</answer>"]
+    assert len(trajs) == 6 and policy.stop_strings == ["</math_exp>", "</answer>", "</tool_call>"]
     assert all(1 <= t.num_steps <= 3 for t in trajs)
     for t in trajs:
         for k, step in enumerate(t.steps):

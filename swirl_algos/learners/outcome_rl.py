@@ -44,6 +44,7 @@ from swirl_algos.learners.stepwise import (
     token_logprobs,
     truncate_sequence,
 )
+from swirl_algos.prompt_settings import template_kwargs
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,11 @@ def episode_sequences(
     for t in trajs:
         idx = [s.message_index for s in t.steps if s.message_index < len(t.messages)]
         seqs = encode_trajectory(
-            tokenizer, t.messages, idx, key=t.id, chat_template_kwargs=chat_template_kwargs
+            tokenizer,
+            t.messages,
+            idx,
+            key=t.id,
+            chat_template_kwargs=template_kwargs(chat_template_kwargs, t.tools),
         )
         kept = [c for c in (truncate_sequence(s, max_length) for s in seqs) if c is not None]
         out.append(kept)

@@ -40,6 +40,7 @@ from swirl_algos.learners.common import (
 )
 from swirl_algos.learners.config import SupervisedConfig
 from swirl_algos.learners.stepwise import StepwiseSequence, encode_trajectory, truncate_sequence
+from swirl_algos.prompt_settings import template_kwargs
 
 logger = logging.getLogger(__name__)
 
@@ -120,11 +121,15 @@ def build_sft_dataset(
             {"prompt": [_msg(m) for m in r["prompt"]], "completion": [_msg(r["completion"][0])]}
             for r in records
         ]
+        if any(r.get("tools") for r in records):  # native tool calling: TRL reads a "tools" column
+            for row, r in zip(rows, records):
+                row["tools"] = r.get("tools") or None
         stats["examples"] = len(rows)
         return Dataset.from_list(rows)
     if mode != "single_pass":
         raise ValueError(f"unknown sft mode {mode!r}")
     rows = []
+    tools_of = {str(r.get("trajectory_id")): r.get("tools") for r in records}
     for tid, messages, indices, steps in group_conversations(records):
         seqs = encode_trajectory(
             tokenizer,
@@ -132,7 +137,7 @@ def build_sft_dataset(
             indices,
             step_indices=steps,
             key=tid,
-            chat_template_kwargs=chat_template_kwargs,
+            chat_template_kwargs=template_kwargs(chat_template_kwargs, tools_of.get(tid)),
         )
         stats["trajectories"] += 1
         stats["sequences"] += len(seqs)

@@ -44,6 +44,7 @@ from swirl_algos.learners.common import (
 )
 from swirl_algos.learners.config import SwirlConfig
 from swirl_algos.learners.stepwise import encode_messages
+from swirl_algos.prompt_settings import template_kwargs
 from swirl_env._lazy import moved_names
 from swirl_env.parsing import ActionParser
 from swirl_env.rewards.judges.base import (
@@ -58,7 +59,7 @@ from swirl_env.trajectory import Step
 
 logger = logging.getLogger(__name__)
 
-STATE_COLUMNS = ("prompt", "task", "env_id", "trajectory_id", "step_index")
+STATE_COLUMNS = ("prompt", "task", "env_id", "trajectory_id", "step_index", "tools")
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -91,7 +92,7 @@ def prepare_state_dataset(
         >>> ds = prepare_state_dataset([{"prompt": [{"role": "user", "content": "Q?"}], "env_id": "E",
         ...                              "task": "{}", "trajectory_id": "t", "step_index": 0}])
         >>> ds.column_names
-        ['prompt', 'task', 'env_id', 'trajectory_id', 'step_index']
+        ['prompt', 'task', 'env_id', 'trajectory_id', 'step_index', 'tools']
     """
     from datasets import Dataset
 
@@ -110,8 +111,10 @@ def prepare_state_dataset(
             raise ValueError(
                 f"state of {r['trajectory_id']!r} step {r['step_index']} ends with an assistant turn"
             )
+        tools = r.get("tools")
+        tools = json.dumps(tools, ensure_ascii=False) if isinstance(tools, list) else (tools or None)
         if deduplicate:
-            key = json.dumps(prompt, sort_keys=True, ensure_ascii=False)
+            key = json.dumps([prompt, tools], sort_keys=True, ensure_ascii=False)
             if key in seen:
                 stats["states_duplicate"] += 1
                 continue
@@ -121,7 +124,10 @@ def prepare_state_dataset(
                 raise ValueError("max_prompt_length needs a tokenizer")
             n = len(
                 encode_messages(
-                    tokenizer, prompt, add_generation_prompt=True, chat_template_kwargs=chat_template_kwargs
+                    tokenizer,
+                    prompt,
+                    add_generation_prompt=True,
+                    chat_template_kwargs=template_kwargs(chat_template_kwargs, tools),
                 )
             )
             if n > max_prompt_length:
@@ -134,6 +140,7 @@ def prepare_state_dataset(
                 "env_id": r.get("env_id") or "",
                 "trajectory_id": str(r.get("trajectory_id")),
                 "step_index": int(r.get("step_index") or 0),
+                "tools": tools,
             }
         )
     if stats["states_too_long"]:

@@ -48,6 +48,7 @@ from transformers import Trainer
 
 from swirl_algos.learners.shared_prefix import branch_logprobs, end_of_turn_ids, sample_branches
 from swirl_algos.learners.stepwise import encode_messages
+from swirl_algos.prompt_settings import template_kwargs
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ class SwirlTrainer(Trainer):
                     tokenizer,
                     row["prompt"],
                     add_generation_prompt=True,
-                    chat_template_kwargs=config.chat_template_kwargs,
+                    chat_template_kwargs=template_kwargs(config.chat_template_kwargs, row.get("tools")),
                 )
             }
         )

@@ -213,7 +213,18 @@ def build_trl_trainer(
     model_is_path: bool,
     callbacks: Sequence[Any] | None,
 ) -> tuple[Any, list[str]]:
-    """TRL's RLOO/GRPO trainer (``engine="trl"``: vLLM generation, ``num_iterations > 1``)."""
+    """TRL's RLOO/GRPO trainer (``engine="trl"``: vLLM generation, ``num_iterations > 1``).
+
+    Raises:
+        ValueError: the states come from a native tool-calling env: TRL's RLOO/GRPO render every
+            prompt with the trainer's ``tools`` and no per-state tools, so those states train with
+            ``engine="native"``.
+    """
+    if "tools" in states.column_names and any(states["tools"]):
+        raise ValueError(
+            "engine='trl' cannot train states of a native tool-calling env (tool_style='native'): "
+            "TRL renders prompts without per-state tools; use engine='native'"
+        )
     env_stops = {e: list(v) for e, v in stops_by_env.items()} if config.stop_at_call else {}
     distinct = {tuple(v) for v in env_stops.values()}
     # generation may stop early only at strings every environment shares; each action is then cut

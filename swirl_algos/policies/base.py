@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from swirl_env.tasks.base import Task
@@ -41,6 +41,10 @@ class Policy(ABC):
 
     def set_stop_strings(self, stop_strings: Sequence[str]) -> None:  # noqa: B027
         """Called by rollout with the env parser's stop strings; generators stop at the first."""
+
+    def set_tools(self, tools: Sequence[Mapping[str, Any]] | None) -> None:  # noqa: B027
+        """Called by rollout with the env's tool schemas (native tool calling; ``None`` in the tag
+        style); model policies pass them to the chat template (``tools=``) or the server."""
 
 
 class TaskOracle(Policy):

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from swirl_algos.policies.base import Policy, State
+from swirl_algos.prompt_settings import template_kwargs, template_renders_tools
 
 logger = logging.getLogger(__name__)
 
@@ -375,6 +376,7 @@ class HFPolicy(Policy):
         self.batch_size = batch_size
         self.stop_strings = list(stop_strings or [])
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
+        self.tools: list[dict[str, Any]] | None = None
         self.model_name = name or str(getattr(getattr(model, "config", None), "name_or_path", "") or "")
         self._rng = random.Random(seed)
         self.seed = seed
@@ -435,6 +437,17 @@ class HFPolicy(Policy):
         """Generation stops at the first of these (the env parser's ``stop_strings``)."""
         self.stop_strings = [s for s in stop_strings if s]
 
+    def set_tools(self, tools: Sequence[Mapping[str, Any]] | None) -> None:
+        """Every state is rendered with ``apply_chat_template(..., tools=tools)`` (native tool
+        calling); a warning says when the chat template does not show them to the model."""
+        self.tools = [dict(t) for t in tools] if tools else None
+        if self.tools is not None and not template_renders_tools(self.tokenizer, self.chat_template_kwargs):
+            logger.warning(
+                "the chat template of %s ignores tools=: the model is not shown the tool schemas; use a "
+                "template with tool calling (e.g. swirl_algos.chat_templates 'chatml-tools')",
+                self.model_name or "the policy",
+            )
+
     def act(self, states: Sequence[State], *, seeds: Sequence[int] | None = None) -> list[str]:
         """One action per state (see :func:`generate_actions`)."""
         if seeds is None:
@@ -453,7 +466,7 @@ class HFPolicy(Policy):
             seeds=seeds,
             batch_size=self.batch_size,
             device=self.device,
-            chat_template_kwargs=self.chat_template_kwargs,
+            chat_template_kwargs=template_kwargs(self.chat_template_kwargs, self.tools),
             return_details=True,
         )
         self.stats["generate_seconds"] += time.perf_counter() - t0

@@ -29,6 +29,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import re
 import threading
@@ -87,6 +89,40 @@ def restore_stop(
         if opens and (best is None or opens[-1] > best[0]):
             best = (opens[-1], stop)
     return text + best[1] if best is not None else text
+
+
+def _wire_message(index: int, m: Mapping[str, Any]) -> dict[str, Any]:
+    """A state's message as sent: role and content, plus what servers require of a tool result."""
+    out = {"role": m["role"], "content": m["content"]}
+    if m["role"] == "tool":
+        out["tool_call_id"] = str(m.get("tool_call_id") or f"call_{index}")
+        if m.get("name"):
+            out["name"] = str(m["name"])
+    return out
+
+
+def tool_calls_text(tool_calls: Any) -> str:
+    """The first of a reply's parsed ``tool_calls`` as the text a tool-calling model writes,
+    ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` (``""`` when there is none).
+
+    Example:
+        >>> tool_calls_text([{"type": "function", "function": {"name": "calculator",
+        ...                   "arguments": "{\\"expression\\": \\"48/2\\"}"}}])
+        '<tool_call>\\n{"name": "calculator", "arguments": {"expression": "48/2"}}\\n</tool_call>'
+    """
+    if not isinstance(tool_calls, list):
+        return ""
+    for call in tool_calls:
+        fn = call.get("function") if isinstance(call, Mapping) else None
+        if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
+            continue
+        args = fn.get("arguments")
+        if isinstance(args, str):  # kept as the string the server sent when it is no JSON
+            with contextlib.suppress(ValueError, RecursionError):
+                args = json.loads(args)
+        text = json.dumps({"name": fn["name"], "arguments": args}, ensure_ascii=False)
+        return f"<tool_call>\n{text}\n</tool_call>"
+    return ""
 
 
 class OpenAIPolicy(Policy):
@@ -191,6 +227,7 @@ class OpenAIPolicy(Policy):
         self.backoff_max = backoff_max
         self.extra_body = dict(extra_body or {})
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
+        self.tools: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
         self.stats: dict[str, int] = {
             "requests": 0,
@@ -209,6 +246,16 @@ class OpenAIPolicy(Policy):
                 "%d stop strings; OpenAI's API takes at most 4 (vLLM takes any number)",
                 len(self.stop_strings),
             )
+
+    def set_tools(self, tools: Sequence[Mapping[str, Any]] | None) -> None:
+        """Send the env's tool schemas as every request's ``tools`` (native tool calling).
+
+        The server renders them with the model's chat template. Assistant turns go back as the
+        text the model wrote and tool results as ``role: "tool"`` messages; a reply whose call the
+        server parsed into ``tool_calls`` becomes the same ``<tool_call>{...}</tool_call>`` text
+        (:func:`tool_calls_text`), so the env and the training data see one format either way.
+        """
+        self.tools = [dict(t) for t in tools] if tools else None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -259,7 +306,7 @@ class OpenAIPolicy(Policy):
     def _body(self, messages: list[Any], seed: int | None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+            "messages": [_wire_message(i, m) for i, m in enumerate(messages)],
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
@@ -271,6 +318,8 @@ class OpenAIPolicy(Policy):
             body["seed"] = int(seed) % (2**31)
         if self.chat_template_kwargs:
             body["chat_template_kwargs"] = dict(self.chat_template_kwargs)
+        if self.tools:
+            body["tools"] = [dict(t) for t in self.tools]
         body.update(self.extra_body)
         return body
 
@@ -282,6 +331,10 @@ class OpenAIPolicy(Policy):
             raise PolicyRequestError(str(e), attempts=e.attempts, status=e.status, raw=e.raw) from e
         self._count(reply.attempts, usage=reply.usage)
         choice = reply.choice
+        message = choice.get("message")
+        calls = tool_calls_text(message.get("tool_calls") if isinstance(message, Mapping) else None)
+        if calls:  # the server parsed the model's call out of the text: write it back as text
+            return (reply.content.rstrip() + "\n" + calls).lstrip()
         content = restore_stop(
             reply.content, self.stop_strings, choice.get("finish_reason"), choice.get("stop_reason")
         )

@@ -49,11 +49,43 @@ class Tool(ABC):
         name: the tool's name (``"calculator"``), also accepted in JSON calls.
         tag: the tag the model writes (``"math_exp"``).
         description: one line for prompts and docs.
+        parameter: the name of the tool's one string argument in native tool calls
+            (``"expression"``, ``"query"``).
+        parameter_description: one line on that argument, for its JSON schema.
+
+    Example:
+        >>> class Echo(Tool):
+        ...     name, tag, description, parameter = "echo", "echo", "repeats its input", "text"
+        ...     def run(self, argument): return ToolResult(argument)
+        >>> Echo.schema()["function"]["parameters"]["required"]
+        ['text']
     """
 
     name: ClassVar[str]
     tag: ClassVar[str]
     description: ClassVar[str] = ""
+    parameter: ClassVar[str] = "input"
+    parameter_description: ClassVar[str] = ""
+
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        """The tool as a JSON schema in the function-calling format chat templates take
+        (``tokenizer.apply_chat_template(..., tools=[schema, ...])``, an OpenAI request's ``tools``)."""
+        argument: dict[str, Any] = {"type": "string"}
+        if cls.parameter_description:
+            argument["description"] = cls.parameter_description
+        return {
+            "type": "function",
+            "function": {
+                "name": cls.name,
+                "description": cls.description or f"the {cls.name} tool",
+                "parameters": {
+                    "type": "object",
+                    "properties": {cls.parameter: argument},
+                    "required": [cls.parameter],
+                },
+            },
+        }
 
     @abstractmethod
     def run(self, argument: str) -> ToolResult:

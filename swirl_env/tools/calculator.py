@@ -106,6 +106,8 @@ class Calculator(Tool, SafeEvaluator):
     name = "calculator"
     tag = "math_exp"
     description = "evaluates an arithmetic expression (numbers, + - * / // % **, sqrt, round, ...)"
+    parameter = "expression"
+    parameter_description = "the expression in Python/SymPy syntax, e.g. (48 + 12) / 2"
 
     def __init__(
         self,

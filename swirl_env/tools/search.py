@@ -84,6 +84,8 @@ class SearchTool(Tool):
     name = "search"
     tag = "search_query"
     description = "searches a passage corpus and returns the best-matching passage(s) as 'Title: text'"
+    parameter = "query"
+    parameter_description = "a few keywords, e.g. Ed Wood nationality"
 
     def __init__(
         self,

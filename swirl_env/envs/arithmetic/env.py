@@ -39,6 +39,9 @@ ARITHMETIC_PROMPT = PromptTemplate(
     "Solve the problem step by step with the calculator. In each step write EITHER one call "
     "{call_format} OR the final answer <answer> NUMBER </answer>. You may make up to "
     "{max_tool_calls} calls; each result comes back as EXPRESSION -> RESULT.",
+    native_header="Solve the problem step by step with the {tools} tool. In each step write EITHER one "
+    "tool call OR the final answer <answer> NUMBER </answer>. You may make up to {max_tool_calls} "
+    "calls; each result comes back as a tool message.",
 )
 
 
