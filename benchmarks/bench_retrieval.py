@@ -5,9 +5,12 @@ Zipf vocabulary, 96 words per passage on average, questions of about 16 words), 
 
 * build time (tokenize + index) of each backend, and for the sparse backend the time to save the
   index and to load it back memory-mapped (``load_index``), with its size on disk;
-* single-query latency (p50, p95 in ms) and throughput (queries/s, one thread) of ``search(q, k)``;
+* single-query latency (p50, p95 in ms) and throughput (queries/s, one thread) of ``search(q, k)``,
+  and for the sparse backend the throughput of ``search_batch(queries, k)`` (one call, all cores)
+  and the time to compile its numba kernels or load them from numba's cache, apart
+  (``--no-kernels``: its numpy path);
 * the speed ratio: sparse QPS / rank_bm25 QPS (and build time ratio);
-* a check that both backends return the same top-k ids, with scores within 1e-6, on every query
+* a check that both backends return the same top-k ids, with bit-identical scores, on every query
   both ran;
 * bm25s rows (``--no-bm25s`` skips them; ``pip install -e ".[bench]"``): its numba and numpy
   backends on the same tokens, with the JIT time (first search in the process) apart, single-query
@@ -50,6 +53,7 @@ from swirl_env.retrieval import (
     RankBM25Retriever,
     Retriever,
     SparseBM25Retriever,
+    kernels,
     load_index,
     save_index,
 )
@@ -266,7 +270,19 @@ def bench_size(n: int, args: argparse.Namespace, ref: dict[str, Any] | None) -> 
     t = time.perf_counter()
     sparse = SparseBM25Retriever(passages, progress=not args.no_progress)
     build = time.perf_counter() - t
+    if not args.kernels:
+        sparse.use_kernels = False
+    engine = "numba kernels" if sparse._kernels() is not None else "numpy"
+    # compile the kernels, or load them from numba's on-disk cache (0 on the numpy path)
+    jit = kernels.compile_seconds() if engine != "numpy" else 0.0
     times, sparse_ids, sparse_scores = _latencies(sparse, queries, args.k)
+    sparse.search_batch(queries[:8], args.k)  # warm-up
+    t = time.perf_counter()
+    batch = sparse.search_batch(queries, args.k)
+    batched = len(queries) / (time.perf_counter() - t)
+    assert [[h.passage.id for h in hits] for hits in batch] == sparse_ids, "search_batch != search"
+    assert [[h.score for h in hits] for hits in batch] == sparse_scores, "search_batch scores != search"
+    threads = (sparse.threads or kernels.thread_count()) if engine != "numpy" else 1
     nbytes = sparse.data.nbytes + sparse.indices.nbytes + sparse.indptr.nbytes
     row = {
         "backend": "sparse",
@@ -275,10 +291,15 @@ def bench_size(n: int, args: argparse.Namespace, ref: dict[str, Any] | None) -> 
         **_summary(times),
         "measured": True,
         "queries": len(queries),
+        "engine": engine,
+        "jit_s": jit,
+        "batched_qps": batched,
+        "threads": threads,
     }
     row["index_mb"] = nbytes / 2**20
     rows.append(row)
-    print(f"  sparse     build {build:7.2f}s  p50 {row['p50_ms']:.3f} ms  QPS {row['qps']:,.0f}", flush=True)
+    print(f"  sparse     build {build:7.2f}s  p50 {row['p50_ms']:.3f} ms  QPS {row['qps']:,.0f}  "
+          f"batched ({threads} threads) {batched:,.0f} QPS  ({engine}; JIT/cache load {jit:.2f}s)", flush=True)  # fmt: skip
 
     if args.http:
         rows += bench_http(sparse, queries, args.k, args, n, sparse_ids)
@@ -323,7 +344,8 @@ def bench_size(n: int, args: argparse.Namespace, ref: dict[str, Any] | None) -> 
         sample = queries[: args.rank_bm25_queries]
         times, rank_ids, rank_scores = _latencies(rank, sample, args.k)
         diff = _max_score_diff(rank_scores, sparse_scores[: len(sample)])
-        same = rank_ids == sparse_ids[: len(sample)] and diff < 1e-6
+        # exact: the same ids in the same order and bit-identical scores
+        same = rank_ids == sparse_ids[: len(sample)] and rank_scores == sparse_scores[: len(sample)]
         rrow = {"backend": "rank_bm25", "n": n, "build_s": rbuild, **_summary(times), "measured": True}
         rrow.update(queries=len(sample), same_topk=same, max_score_diff=diff)
         print(f"  rank_bm25  build {rbuild:7.2f}s  p50 {rrow['p50_ms']:.1f} ms  QPS {rrow['qps']:.2f}  "
@@ -377,7 +399,10 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
                 f"max |score diff| {r['max_score_diff']:.1e}"
             )
         elif r["backend"] == "sparse":
-            note.append(f"{r['queries']} queries; index {r['index_mb']:,.0f} MB")
+            note.append(
+                f"{r['queries']} queries; {r['engine']}, JIT/cache load {r['jit_s']:.2f}s apart; batched "
+                f"({r['threads']} threads) {r['batched_qps']:,.0f} QPS; index {r['index_mb']:,.0f} MB"
+            )
         elif r["backend"].startswith(("http", "bm25s")):
             note.append(r["note"])
         else:
@@ -408,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--no-http", dest="http", action="store_false", help="skip the HTTP server rows")
     parser.add_argument("--no-bm25s", dest="bm25s", action="store_false", help="skip the bm25s rows")
+    parser.add_argument("--no-kernels", dest="kernels", action="store_false",
+                        help="the sparse backend's numpy path instead of its numba kernels")  # fmt: skip
     parser.add_argument("--http-batch", type=int, default=64, help="queries per request (batched HTTP row)")
     parser.add_argument("--http-clients", type=int, default=8, help="concurrent clients (HTTP load row)")
     parser.add_argument("--http-requests", type=int, default=200, help="requests per client (HTTP load row)")

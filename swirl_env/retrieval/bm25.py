@@ -21,11 +21,13 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import operator
 import threading
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -84,7 +86,23 @@ def _check_k(k: int) -> int:
 
 
 def _rank(order_ids: np.ndarray, scores: np.ndarray, passages: Sequence[Passage]) -> list[Hit]:
-    return [Hit(passages[int(i)], float(s), r) for r, (i, s) in enumerate(zip(order_ids, scores))]
+    return [Hit(passages[i], s, r) for r, (i, s) in enumerate(zip(order_ids.tolist(), scores.tolist()))]
+
+
+def _kernels_module() -> Any:
+    """:mod:`swirl_env.retrieval.kernels` when its compiled kernels are usable, else None."""
+    global _KERNELS
+    if _KERNELS is None:
+        from swirl_env.retrieval import kernels
+
+        _KERNELS = kernels if kernels.AVAILABLE else False
+    return _KERNELS or None
+
+
+_KERNELS: Any = None
+_SPARE_LOCK = threading.Lock()
+#: Queries a thread of :meth:`SparseBM25Retriever.search_batch` takes at a time.
+_BATCH_CHUNK = 16
 
 
 def _top_k(cand: np.ndarray, vals: np.ndarray, k: int, copies: int) -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +207,14 @@ class SparseBM25Retriever(PerThreadState, Retriever):
     with the same floating-point operations as ``rank_bm25``. A query adds the rows of its tokens in
     query order (a repeated token is added again), exactly as ``rank_bm25.BM25Okapi.get_scores``
     does, so the scores are bit-identical; only the passages containing a query token are touched.
-    Memory: about 12 bytes per (term, passage) pair plus the passages.
+    Memory: about 12 bytes per (term, passage) pair plus the passages, and a work buffer of 8 bytes
+    per passage for each thread that searches.
+
+    Searches run in compiled kernels (:mod:`swirl_env.retrieval.kernels`, numba) when numba is
+    installed and ``SWIRL_NO_NUMBA=1`` is not set, else in numpy; both give the same hits and
+    scores. :meth:`search_batch` shares a batch between :attr:`threads` threads, each running the
+    kernel over chunks of its queries. Set :attr:`use_kernels` to False on an instance to use the
+    numpy path.
 
     Example:
         >>> from swirl_env.retrieval import Passage
@@ -199,6 +224,10 @@ class SparseBM25Retriever(PerThreadState, Retriever):
     """
 
     backend = "sparse"
+    #: use the compiled kernels when numba is available (False: always the numpy path)
+    use_kernels: bool = True
+    #: threads of one :meth:`search_batch` call with the kernels (None: the cores this process may use)
+    threads: int | None = None
 
     def __init__(
         self,
@@ -344,10 +373,26 @@ class SparseBM25Retriever(PerThreadState, Retriever):
 
     # ------------------------------------------------------------------ scoring
     def _buffer(self) -> np.ndarray:
+        # this thread's work buffer (numpy path and kernels alike): all 0.0 between searches
         buf = getattr(self._local, "buf", None)
         if buf is None:
             buf = self._local.buf = np.zeros(len(self), dtype=np.float64)
         return buf
+
+    def _take_spare(self, count: int) -> list[np.ndarray]:
+        # work buffers for the extra threads of a batch, from a pool shared by the caller threads
+        with _SPARE_LOCK:
+            spare = self.__dict__.setdefault("_spare", [])
+            got = [spare.pop() for _ in range(min(count, len(spare)))]
+        return got + [_kernels_module().new_buffer(len(self)) for _ in range(count - len(got))]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_spare", None)
+        return state
+
+    def _kernels(self) -> Any:
+        return _kernels_module() if self.use_kernels else None
 
     def _term_ids(self, query: str) -> list[int]:
         get = self.vocab.get
@@ -385,8 +430,83 @@ class SparseBM25Retriever(PerThreadState, Retriever):
         terms = self._term_ids(query)
         if k == 0 or not terms:
             return []
-        cand, vals = self._top(terms, k)
+        kernels = self._kernels()
+        if kernels is None:
+            cand, vals = self._top(terms, k)
+        else:
+            cand, vals = kernels.top_k(
+                self.indptr,
+                self.indices,
+                self.data,
+                self.idf,
+                np.array(terms, dtype=np.int64),
+                min(k, len(self)),
+                self._buffer(),
+            )
         return _rank(cand, vals, self.passages)
+
+    def search_batch(self, queries: Sequence[str], k: int = 1) -> list[list[Hit]]:
+        """:meth:`search` for each query, in order; with the kernels, the batch is shared by
+        :attr:`threads` threads, which take chunks of queries in turn (tokens, kernel, hits).
+
+        Example:
+            >>> from swirl_env.retrieval import Passage
+            >>> r = SparseBM25Retriever([Passage("1", "Paris", "France"), Passage("2", "Rome", "Italy")])
+            >>> [[h.passage.id for h in hits] for hits in r.search_batch(["Italy", "France Italy", "the"], k=2)]
+            [['2'], ['1', '2'], []]
+        """
+        if isinstance(queries, str):
+            raise TypeError("search_batch expects a sequence of queries, not a single string")
+        kernels = self._kernels()
+        if kernels is None:
+            return super().search_batch(queries, k)
+        k = _check_k(k)
+        queries = list(queries)
+        nq = len(queries)
+        if k == 0:
+            for q in queries:
+                self._check_query(q)
+            return [[] for _ in queries]
+        kk = min(k, len(self))
+        out: list[list[Hit]] = [[] for _ in queries]
+        chunks = itertools.count()
+        size = _BATCH_CHUNK
+        indptr, indices, data, idf, passages = self.indptr, self.indices, self.data, self.idf, self.passages
+
+        def work(buffer: np.ndarray) -> None:
+            # chunks taken in turn: while one thread tokenizes or builds hits (holding the GIL) the
+            # others run their kernel (which releases it)
+            while (lo := next(chunks) * size) < nq:
+                hi = min(nq, lo + size)
+                terms = [np.array(self._term_ids(q), dtype=np.int64) for q in queries[lo:hi]]
+                docs, vals, n = kernels.top_k_many(indptr, indices, data, idf, terms, kk, buffer)
+                for i, c in enumerate(n.tolist()):
+                    out[lo + i] = _rank(docs[i, :c], vals[i, :c], passages)
+
+        threads = max(1, min(self.threads or kernels.thread_count(), -(-nq // size)))
+        if threads == 1:
+            work(self._buffer())
+            return out
+        spare = self._take_spare(threads - 1)
+        errors: list[BaseException] = []
+
+        def run(buffer: np.ndarray) -> None:
+            try:
+                work(buffer)
+            except BaseException as e:  # re-raised in the caller
+                errors.append(e)
+
+        workers = [threading.Thread(target=run, args=(b,), daemon=True) for b in spare]
+        for w in workers:
+            w.start()
+        run(self._buffer())
+        for w in workers:
+            w.join()
+        with _SPARE_LOCK:  # back to the pool (the kernels leave them all 0.0)
+            self.__dict__.setdefault("_spare", []).extend(spare)
+        if errors:
+            raise errors[0]
+        return out
 
     def _top(self, terms: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
         indptr, indices, data = self.indptr, self.indices, self.data

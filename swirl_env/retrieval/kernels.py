@@ -1,0 +1,369 @@
+"""Compiled exact top-k kernels of the sparse BM25 backend (numba, ``cache=True, nogil=True``).
+
+A query is its term ids in query order, repeats included (``terms``). Its postings are added into a
+per-thread work buffer of one float64 per passage (all 0.0 between searches), in that order: exactly
+the additions of ``rank_bm25.BM25Okapi.get_scores`` (and of the numpy path), so the scores are
+bit-identical. The ``k`` best are then kept in a bounded heap (ties: the earlier passage wins) while
+the entries are read back and reset to 0.0: by one pass in corpus order when the query's postings
+cover a good part of the corpus, else through its postings, so a rare-word query touches only its
+own passages. When every query term has a positive idf (always, except in tiny corpora) a passage
+matches iff its score is > 0, so no marks are needed; otherwise the matching passages are marked
+while read. A one-token query needs no buffer: its posting list is the score list.
+
+The kernels release the GIL, so several threads search at once, each with its own buffer. They are
+compiled on first use, once per machine: numba's on-disk cache (``__pycache__`` next to this file,
+the user cache directory when that is read-only, or ``NUMBA_CACHE_DIR``) lets a new process load
+them instead of compiling. Without numba, or with
+``SWIRL_NO_NUMBA=1`` in the environment, :data:`AVAILABLE` is false and the backend uses its numpy
+path (same results).
+
+Example:
+    >>> import numpy as np
+    >>> indptr = np.array([0, 2, 3]); indices = np.array([0, 1, 1], dtype=np.int32)
+    >>> data, idf = np.array([1.0, 2.0, 0.5]), np.array([1.0, 0.5])
+    >>> docs, scores = top_k(indptr, indices, data, idf, np.array([0, 1]), k=1)
+    >>> docs.tolist(), scores.tolist()
+    ([1], [2.5])
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AVAILABLE",
+    "compile_seconds",
+    "new_buffer",
+    "thread_count",
+    "top_k",
+    "top_k_many",
+]
+
+#: A query whose postings number at least ``n_docs // _DENSE_DIV`` scans the whole buffer.
+_DENSE_DIV = 4
+
+_numba: Any = None
+if os.environ.get("SWIRL_NO_NUMBA", "").strip().lower() not in ("1", "true", "yes"):
+    try:
+        import numba as _numba
+    except ImportError:  # pragma: no cover - numba is a dependency
+        _numba = None
+
+
+def _jit(fn: Any, **options: Any) -> Any:
+    """``numba.njit(cache=True, nogil=True)``, without the on-disk cache when no cache directory
+    is writable (numba refuses ``cache=True`` then)."""
+    try:
+        return _numba.njit(cache=True, nogil=True, **options)(fn)
+    except RuntimeError as e:  # pragma: no cover - "cannot cache function ...: no locator available"
+        logger.warning("numba cannot cache compiled kernels (%s); compiling in every process", e)
+        return _numba.njit(nogil=True, **options)(fn)
+
+
+def _py_push(hs: Any, hd: Any, n: int, k: int, s: float, d: int) -> int:
+    """Offer passage ``d`` with score ``s`` to the min-heap ``hs``/``hd`` of ``n`` entries (root:
+    the worst kept, i.e. lowest score, then latest passage); returns the new size."""
+    if n < k:
+        i = n
+        hs[i] = s
+        hd[i] = d
+        while i > 0:  # sift up
+            p = (i - 1) // 2
+            if hs[i] < hs[p] or (hs[i] == hs[p] and hd[i] > hd[p]):
+                hs[i], hs[p] = hs[p], hs[i]
+                hd[i], hd[p] = hd[p], hd[i]
+                i = p
+            else:
+                break
+        return n + 1
+    if s > hs[0] or (s == hs[0] and d < hd[0]):  # equal scores: the earlier passage wins
+        hs[0] = s
+        hd[0] = d
+        _sift_down(hs, hd, n, 0)
+    return n
+
+
+def _py_sift_down(hs: Any, hd: Any, n: int, i: int) -> None:
+    while True:
+        w = 2 * i + 1
+        if w >= n:
+            return
+        r = w + 1
+        if r < n and (hs[r] < hs[w] or (hs[r] == hs[w] and hd[r] > hd[w])):
+            w = r
+        if hs[w] < hs[i] or (hs[w] == hs[i] and hd[w] > hd[i]):
+            hs[i], hs[w] = hs[w], hs[i]
+            hd[i], hd[w] = hd[w], hd[i]
+            i = w
+        else:
+            return
+
+
+def _py_heap_sort(hs: Any, hd: Any, n: int) -> None:
+    """Sort the heap in place, best first (score desc, then passage asc)."""
+    for end in range(n - 1, 0, -1):
+        hs[0], hs[end] = hs[end], hs[0]
+        hd[0], hd[end] = hd[end], hd[0]
+        _sift_down(hs, hd, end, 0)
+
+
+def _py_seen(terms: Any, i: int) -> bool:
+    # terms[i] already occurs in terms[:i] (a plain loop: numba compiles no any() over a generator)
+    for j in range(i):  # noqa: SIM110
+        if terms[j] == terms[i]:
+            return True
+    return False
+
+
+def _py_query(
+    indptr: Any,
+    indices: Any,
+    data: Any,
+    idf: Any,
+    terms: Any,
+    k: int,
+    acc: Any,
+    hs: Any,
+    hd: Any,
+) -> int:
+    """Top ``k`` of one query into ``hs``/``hd`` (scores, passages; best first); returns how many.
+    ``acc`` (all 0.0) is the thread's work buffer, left all 0.0."""
+    m = terms.shape[0]
+    if m == 0 or k <= 0:
+        return 0
+    n = 0
+    if m == 1:  # one token: the posting list holds the scores (0.0 + w == w)
+        t = terms[0]
+        for p in range(indptr[t], indptr[t + 1]):
+            v = 0.0 + data[p]
+            # postings ascend by passage: once the heap is full only a strictly higher score enters
+            if n < k or v > hs[0]:
+                n = _push(hs, hd, n, k, v, indices[p])
+        _heap_sort(hs, hd, n)
+        return n
+    total = 0
+    positive = True
+    for i in range(m):
+        t = terms[i]
+        total += indptr[t + 1] - indptr[t]
+        if not idf[t] > 0:
+            positive = False
+    for i in range(m):  # query order, repeats included: rank_bm25's additions (from 0.0)
+        t = terms[i]
+        for p in range(indptr[t], indptr[t + 1]):
+            acc[indices[p]] += data[p]
+    if positive:
+        # every weight > 0: a passage matches iff its score is > 0, so the buffer needs no marks;
+        # each entry is read once and reset (a second visit reads 0.0, never above thr >= 0)
+        thr = 0.0
+        if total >= acc.shape[0] // _DENSE_DIV:  # most passages touched: one pass in corpus order
+            for d in range(acc.shape[0]):
+                v = acc[d]
+                acc[d] = 0.0
+                if v > thr:  # passages ascend: an equal score never displaces an earlier passage
+                    n = _push(hs, hd, n, k, v, d)
+                    if n == k:
+                        thr = hs[0]
+        else:
+            for i in range(m):
+                t = terms[i]
+                if _seen(terms, i):
+                    continue
+                for p in range(indptr[t], indptr[t + 1]):
+                    d = indices[p]
+                    v = acc[d]
+                    acc[d] = 0.0
+                    if v > thr or (v == thr and n == k and d < hd[0]):
+                        n = _push(hs, hd, n, k, v, d)
+                        if n == k:
+                            thr = hs[0]
+    else:
+        # a weight <= 0 (a word in most passages of a tiny corpus): a match may score <= 0, so the
+        # matching passages are those of the postings, each taken once (marked NaN), then reset
+        nan = np.nan
+        for i in range(m):
+            t = terms[i]
+            if _seen(terms, i):
+                continue
+            for p in range(indptr[t], indptr[t + 1]):
+                d = indices[p]
+                v = acc[d]
+                if v == v:
+                    acc[d] = nan
+                    if n < k or v > hs[0] or (v == hs[0] and d < hd[0]):
+                        n = _push(hs, hd, n, k, v, d)
+        for i in range(m):
+            t = terms[i]
+            for p in range(indptr[t], indptr[t + 1]):
+                acc[indices[p]] = 0.0
+    _heap_sort(hs, hd, n)
+    return n
+
+
+def _py_many(
+    indptr: Any,
+    indices: Any,
+    data: Any,
+    idf: Any,
+    q_ptr: Any,
+    q_terms: Any,
+    k: int,
+    lo: int,
+    hi: int,
+    acc: Any,
+    out_scores: Any,
+    out_docs: Any,
+    out_n: Any,
+) -> None:
+    """Queries ``lo..hi-1`` of a flattened batch (query ``q``'s terms are
+    ``q_terms[q_ptr[q]:q_ptr[q + 1]]``) into rows of ``out_scores``/``out_docs`` (``(n_queries, k)``)."""
+    for q in range(lo, hi):
+        out_n[q] = _query(
+            indptr,
+            indices,
+            data,
+            idf,
+            q_terms[q_ptr[q] : q_ptr[q + 1]],
+            k,
+            acc,
+            out_scores[q],
+            out_docs[q],
+        )
+
+
+if _numba is not None:
+    _sift_down = _jit(_py_sift_down)
+    _seen = _jit(_py_seen)
+    _push = _jit(_py_push)
+    _heap_sort = _jit(_py_heap_sort)
+    _query = _jit(_py_query)
+    _many = _jit(_py_many)
+    AVAILABLE = True
+else:
+    _sift_down, _seen, _push, _heap_sort = _py_sift_down, _py_seen, _py_push, _py_heap_sort
+    _query, _many = _py_query, _py_many
+    AVAILABLE = False
+
+
+def new_buffer(n_docs: int) -> np.ndarray:
+    """The work buffer of one thread for ``n_docs`` passages: ``n_docs`` zeros, which every search
+    leaves all zero.
+
+    Example:
+        >>> new_buffer(3).tolist()
+        [0.0, 0.0, 0.0]
+    """
+    return np.zeros(n_docs, dtype=np.float64)
+
+
+def thread_count() -> int:
+    """CPU cores this process may run on (the threads of a batched search by default).
+
+    Example:
+        >>> thread_count() >= 1
+        True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def top_k(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    idf: np.ndarray,
+    terms: np.ndarray,
+    k: int,
+    buffer: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best passages of one query: (passage numbers, scores), score desc then passage asc,
+    only passages holding a query term (so possibly fewer than ``k``).
+
+    Args:
+        indptr, indices, data: the CSR term-passage matrix (passages ascending within a term).
+        idf: each term's idf (a term whose idf is <= 0 makes the kernel track matches explicitly).
+        terms: the query's term ids (int64) in query order, repeats included.
+        k: hits wanted (at most the number of passages).
+        buffer: this thread's :func:`new_buffer` (default: a new one; pass one to reuse it).
+
+    Example:
+        >>> indptr = np.array([0, 2, 3]); indices = np.array([0, 1, 1], dtype=np.int32)
+        >>> data, idf = np.array([1.0, 2.0, 0.5]), np.array([1.0, 0.5])
+        >>> docs, scores = top_k(indptr, indices, data, idf, np.array([0, 1, 1]), 2)
+        >>> docs.tolist(), scores.tolist()
+        ([1, 0], [3.0, 1.0])
+    """
+    if buffer is None:
+        buffer = new_buffer(int(indices.max()) + 1 if indices.shape[0] else 1)
+    kk = max(k, 1)
+    hs = np.empty(kk, dtype=np.float64)
+    hd = np.empty(kk, dtype=np.int64)
+    n = _query(indptr, indices, data, idf, terms, k, buffer, hs, hd)
+    return hd[:n], hs[:n]
+
+
+def top_k_many(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    idf: np.ndarray,
+    queries: Sequence[np.ndarray],
+    k: int,
+    buffer: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`top_k` for every query of a batch in one kernel call (which releases the GIL, so
+    threads with a buffer each can run batches at the same time): (passages ``(n_queries, k)``,
+    scores ``(n_queries, k)``, hits per query ``(n_queries,)``); row ``q`` holds its hits in its
+    first ``n[q]`` entries.
+
+    Example:
+        >>> indptr = np.array([0, 2, 3]); indices = np.array([0, 1, 1], dtype=np.int32)
+        >>> data, idf = np.array([1.0, 2.0, 0.5]), np.array([1.0, 0.5])
+        >>> docs, scores, n = top_k_many(indptr, indices, data, idf, [np.array([0]), np.array([1])], 2,
+        ...                              new_buffer(2))
+        >>> docs[0, : n[0]].tolist(), docs[1, : n[1]].tolist()
+        ([1, 0], [1])
+    """
+    nq = len(queries)
+    q_ptr = np.zeros(nq + 1, dtype=np.int64)
+    if nq:
+        np.cumsum([q.shape[0] for q in queries], out=q_ptr[1:])
+        q_terms = np.concatenate(queries).astype(np.int64, copy=False)
+    else:
+        q_terms = np.zeros(0, dtype=np.int64)
+    kk = max(k, 1)
+    out_scores = np.empty((nq, kk), dtype=np.float64)
+    out_docs = np.empty((nq, kk), dtype=np.int64)
+    out_n = np.zeros(nq, dtype=np.int64)
+    _many(indptr, indices, data, idf, q_ptr, q_terms, k, 0, nq, buffer, out_scores, out_docs, out_n)
+    return out_docs, out_scores, out_n
+
+
+def compile_seconds() -> float:
+    """Compile the kernels now (or load them from numba's cache); the seconds it took (0 when numba
+    is not used).
+
+    Example:
+        >>> compile_seconds() < 600
+        True
+    """
+    if not AVAILABLE:
+        return 0.0
+    t = time.perf_counter()
+    indptr = np.array([0, 1], dtype=np.int64)
+    indices = np.array([0], dtype=np.int32)
+    data = np.array([1.0])
+    buf = new_buffer(1)
+    top_k(indptr, indices, data, data, np.array([0], dtype=np.int64), 1, buf)
+    top_k_many(indptr, indices, data, data, [np.array([0], dtype=np.int64)], 1, buf)
+    return time.perf_counter() - t
