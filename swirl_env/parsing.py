@@ -7,8 +7,8 @@ final answer. Two call syntaxes are registered:
   ``<answer> 24 </answer>``. Tag names are matched case-insensitively and whitespace inside the
   angle brackets is tolerated (``< Math_Exp >``).
 * ``json``: a JSON object ``{"name": NAME, "arguments": {"ARG": "value"}}`` where ``NAME`` is a
-  tool's name or tag (or ``"answer"``) and ``arguments`` holds exactly one string value (a bare
-  string is accepted too). The object may be wrapped in ``<tool_call> ... </tool_call>``.
+  tool's name or tag (or ``"answer"``) and ``arguments`` (or ``parameters``, as Llama 3.x writes
+  it) holds exactly one string value (a bare string is accepted too). The object may be wrapped in ``<tool_call> ... </tool_call>``.
 
 The *first complete call wins*: of all complete calls in the text, the one that ENDS first is
 taken and everything after it is ignored. This is the same rule a generator uses when it stops
@@ -304,7 +304,7 @@ class ActionParser:
         if not isinstance(obj, dict):
             return ParsedAction("malformed", syntax="json", span=span, error="JSON call must be an object")
         name = obj.get("name", obj.get("tool"))
-        args = obj.get("arguments", obj.get("args"))
+        args = obj.get("arguments", obj.get("parameters", obj.get("args")))  # "parameters": Llama 3.x
         if isinstance(args, str):
             try:  # OpenAI-style: arguments is a JSON-encoded string
                 bounded = (

@@ -140,6 +140,8 @@ def test_a_wrapped_call_keeps_its_closing_tag_and_stops_there():
     bare = p.parse('{"name": "calculator", "arguments": {"expression": "2"}} </tool_call>')
     assert bare.span[1] == len('{"name": "calculator", "arguments": {"expression": "2"}}')  # no opening tag
     assert "</tool_call>" not in ActionParser({"math_exp": "calculator"}, syntaxes=("tags",)).stop_strings
+    llama = p.parse('{"name": "calculator", "parameters": {"expression": "7*6"}}')
+    assert (llama.kind, llama.argument) == ("call", "7*6")
 
 
 # ---------------------------------------------------------------------------------------------- template
@@ -332,3 +334,46 @@ def test_real_smollm2_native_episode_is_one_exact_sequence():
     ]
     torch.testing.assert_close(single, torch.stack(naive), atol=1e-4, rtol=1e-5)
     assert tok.decode(end_of_turn_ids(tok, kw)) == "<|im_end|>\n"
+
+
+def test_swirl_native_engine_trains_on_native_states(tok, tmp_path):
+    """Two SWiRL steps on native records: the states the trainer samples from carry the tool
+    schemas, and the judge sees states whose results are tool messages."""
+    from swirl_algos.learners.config import SwirlConfig
+    from swirl_algos.learners.swirl import build_swirl_trainer
+    from swirl_env.rewards.judges.base import Judgement, ProcessJudge
+
+    class Good(ProcessJudge):
+        name = "good"
+
+        def __init__(self):
+            self.requests = []
+
+        def judge_steps(self, requests):
+            self.requests.extend(requests)
+            return [Judgement(label=True, score=1.0, judge=self.name) for _ in requests]
+
+    cfg = SwirlConfig(
+        output_dir=str(tmp_path / "swirl"),
+        num_generations=2,
+        per_device_train_batch_size=4,
+        max_steps=2,
+        max_completion_length=6,
+        logging_steps=1,
+        save_steps=0,
+        report_to=["none"],
+        dynamic_sampling="none",
+        beta=0.0,
+    )
+    judge = Good()
+    trainer = build_swirl_trainer(
+        cfg,
+        decompose(native_trajectories(3)),
+        judge,
+        model=build_tiny_model(tok, hidden_size=16),
+        tokenizer=tok,
+    )
+    assert all('"name": "calculator"' in tok.decode(row["prompt_ids"]) for row in trainer._pool)
+    trainer.train()
+    assert trainer.state.global_step == 2 and judge.requests
+    assert any(m["role"] == "tool" for r in judge.requests for m in r.context)
