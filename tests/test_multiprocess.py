@@ -3,7 +3,9 @@
 SFT (the single-pass multi-step loss) for 3 optimizer steps on a tiny model: 2 processes with a
 per-device batch of 2 against 1 process with a batch of 2 and 2 gradient-accumulation steps (the
 same 4 examples per step, in the same order). Parameters agree to within 1e-4 (float32 sums may
-be added in a different order), while 3 steps at lr 1e-3 move them by about 3e-3.
+be added in a different order), while 3 steps at lr 1e-3 move them by about 3e-3. SWiRL (native
+engine, KL to the initial policy) the same way: 2 processes x 4 states against 1 process x 4 states
+x 2 accumulation steps, each state's actions sampled from its own seed.
 """
 
 from __future__ import annotations
@@ -90,13 +92,24 @@ def test_sft_two_processes_match_one_process(tmp_path):
     assert diff < TOLERANCE, f"1 vs 2 processes differ by {diff} (training moved weights by {moved})"
 
 
-def test_swirl_native_engine_trains_in_two_processes(tmp_path):
-    """SWiRL (shared-prefix engine) under ``torchrun --nproc_per_node 2``: each process samples and
-    judges its own states, DDP averages the gradients; the run ends, saves a moved model, and
-    logs the step metrics of the native engine."""
-    import json
-
+def test_swirl_two_processes_match_one_process(tmp_path):
+    """SWiRL (native engine): each state's actions are sampled from a seed of (run seed, step,
+    state), so 2 processes with a per-device batch of 4 states sample, judge and train exactly what
+    1 process does with 4 states and 2 gradient-accumulation steps."""
     initial = _tiny_data(tmp_path, n_tasks=16)
+    _write_parity_judge(tmp_path)
+    args = ["--algo", "swirl", "--process-judge", "parity_judge:EvenLengthJudge", "--num-generations", "4"]
+    args += ["--per-device-train-batch-size", "4", "--max-steps", "3", "--learning-rate", "1e-2"]
+    args += ["--max-completion-length", "12", "--dynamic-sampling", "none", "--beta", "0.04"]
+    one = _train(tmp_path, "one", 1, [*args, "--gradient-accumulation-steps", "2"])
+    two = _train(tmp_path, "two", 2, [*args, "--gradient-accumulation-steps", "1"])
+    moved = max((one[k] - initial[k]).abs().max().item() for k in one if k in initial)
+    diff = max((one[k] - two[k]).abs().max().item() for k in one)
+    assert moved > 10 * TOLERANCE, f"training barely moved the weights ({moved})"
+    assert diff < TOLERANCE, f"1 vs 2 processes differ by {diff} (training moved weights by {moved})"
+
+
+def _write_parity_judge(tmp_path):
     # a judge a random tiny model satisfies about half the time, so groups carry a signal
     (tmp_path / "parity_judge.py").write_text(
         "from swirl_env.rewards.judges.base import Judgement, ProcessJudge\n"
@@ -105,6 +118,16 @@ def test_swirl_native_engine_trains_in_two_processes(tmp_path):
         "    def judge_steps(self, requests):\n"
         "        return [Judgement(label=len(r.action) % 2 == 0, score=None, judge=self.name) for r in requests]\n"
     )
+
+
+def test_swirl_native_engine_trains_in_two_processes(tmp_path):
+    """SWiRL (shared-prefix engine) under ``torchrun --nproc_per_node 2``: each process samples and
+    judges its own states, DDP averages the gradients; the run ends, saves a moved model, and
+    logs the step metrics of the native engine."""
+    import json
+
+    initial = _tiny_data(tmp_path, n_tasks=16)
+    _write_parity_judge(tmp_path)
     args = ["--algo", "swirl", "--process-judge", "parity_judge:EvenLengthJudge", "--num-generations", "4"]
     args += [
         "--per-device-train-batch-size",

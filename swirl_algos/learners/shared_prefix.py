@@ -178,7 +178,7 @@ def sample_branches(
     top_p: float = 1.0,
     stop_strings: Sequence[Sequence[str]] | Sequence[str] | None = None,
     eos_token_ids: Sequence[int] | None = None,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
 ) -> Branches:
     """Sample ``num_generations`` actions per state from ONE encoding of each state.
 
@@ -192,7 +192,8 @@ def sample_branches(
         stop_strings: strings that end an action (kept in it), one list for all states or one list
             per state (states of different environments stop at their own closing tags).
         eos_token_ids: tokens that end the turn (default: the tokenizer's EOS); kept as the last id.
-        generator: a ``torch.Generator`` for reproducible sampling.
+        generator: a ``torch.Generator`` for reproducible sampling, or one per state (a state's
+            samples then do not depend on the other states of the batch).
 
     Returns:
         :class:`Branches`, rows ordered state by state.
@@ -205,6 +206,9 @@ def sample_branches(
         per_state = [list(s) for s in (stop_strings or [[]] * n_states)]  # type: ignore[union-attr]
     if len(per_state) != n_states:
         raise ValueError(f"{len(per_state)} stop-string lists for {n_states} states")
+    per_state_gens = None if generator is None or isinstance(generator, torch.Generator) else list(generator)
+    if per_state_gens is not None and len(per_state_gens) != n_states:
+        raise ValueError(f"{len(per_state_gens)} generators for {n_states} states")
     eos = set(eos_token_ids if eos_token_ids is not None else [tokenizer.eos_token_id])
     eos.discard(None)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -230,7 +234,15 @@ def sample_branches(
             else:
                 scores = warp(None, logits)
                 probs = torch.softmax(scores, dim=-1)
-                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+                if per_state_gens is None:
+                    nxt = torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # type: ignore[arg-type]
+                else:
+                    nxt = torch.cat(
+                        [
+                            torch.multinomial(probs[i * g : (i + 1) * g], 1, generator=gen).squeeze(-1)
+                            for i, gen in enumerate(per_state_gens)
+                        ]
+                    )
             ids = nxt.tolist()
             for r in range(rows):
                 if done[r]:

@@ -123,19 +123,20 @@ class SwirlTrainer(Trainer):
         self.eos_token_ids = eos
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
         train_dataset = train_dataset.map(
-            lambda row: {
+            lambda row, index: {
                 "prompt_ids": encode_messages(
                     tokenizer,
                     row["prompt"],
                     add_generation_prompt=True,
                     chat_template_kwargs=template_kwargs(config.chat_template_kwargs, row.get("tools")),
-                )
-            }
+                ),
+                "state_index": index,
+            },
+            with_indices=True,
         )
         self._pool = train_dataset
-        self._pool_gen = torch.Generator().manual_seed(int(config.seed) + 7777)
+        self._pool_gen: torch.Generator | None = None
         self._pool_order: list[int] = []
-        self._sample_gen: torch.Generator | None = None
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self.tokens_processed = 0
         self.ref_model = None
@@ -156,17 +157,26 @@ class SwirlTrainer(Trainer):
             self.ref_model.to(self.args.device)
 
     # ------------------------------------------------------------------ pieces
-    def _generator(self) -> torch.Generator:
-        if self._sample_gen is None:
-            seed = int(self.swirl_config.seed) * 1000 + int(self.accelerator.process_index)
-            self._sample_gen = torch.Generator(device=self.args.device).manual_seed(seed)
-        return self._sample_gen
+    def _generators(self, rows: list[dict[str, Any]], draw: int) -> list[torch.Generator]:
+        """One sampling generator per state, seeded by (seed, optimizer step, state, draw): the
+        actions sampled for a state do not depend on the other states of its batch or on the
+        number of processes, so 2 processes sample what 1 process with gradient accumulation does."""
+        step = int(self.state.global_step)
+        return [
+            torch.Generator(device=self.args.device).manual_seed(
+                sampling_seed(int(self.swirl_config.seed), step, int(r["state_index"]), draw)
+            )
+            for r in rows
+        ]
 
     def _fresh_states(self, n: int) -> list[dict[str, Any]]:
         """``n`` states drawn from a shuffled pass over the data (for resampling)."""
         out = []
         while len(out) < n:
             if not self._pool_order:
+                if self._pool_gen is None:  # each process resamples its own states
+                    seed = int(self.swirl_config.seed) + 7777 + 1009 * int(self.accelerator.process_index)
+                    self._pool_gen = torch.Generator().manual_seed(seed)
                 self._pool_order = torch.randperm(len(self._pool), generator=self._pool_gen).tolist()
             out.append(self._pool[self._pool_order.pop()])
         return out
@@ -176,7 +186,9 @@ class SwirlTrainer(Trainer):
             return []
         return self.stop_strings_by_env.get(str(row.get("env_id") or ""), [])
 
-    def _sample_and_judge(self, rows: list[dict[str, Any]]) -> tuple[list[list[int]], torch.Tensor, Any]:
+    def _sample_and_judge(
+        self, rows: list[dict[str, Any]], draw: int = 0
+    ) -> tuple[list[list[int]], torch.Tensor, Any]:
         cfg, g = self.swirl_config, self.num_generations
         model = self.accelerator.unwrap_model(self.model)
         branches = sample_branches(
@@ -190,7 +202,7 @@ class SwirlTrainer(Trainer):
             top_p=cfg.top_p,
             stop_strings=[self._stops(r) for r in rows],
             eos_token_ids=self.eos_token_ids,
-            generator=self._generator(),
+            generator=self._generators(rows, draw),
         )
         self.tokens_processed += branches.tokens_processed
         tok = self.processing_class
@@ -233,20 +245,20 @@ class SwirlTrainer(Trainer):
         zero_std = _flat_groups(rewards)
         self._metrics["groups/zero_std_frac"].append(float(zero_std.float().mean()))
         self._metrics["reward"].append(float(torch.nanmean(rewards)))
+        resampled = 0
         if cfg.dynamic_sampling != "none" and zero_std.any():
             keep = (~zero_std).nonzero().flatten().tolist()
             kept_rows = [rows[i] for i in keep]
             kept_comp = [c for i in keep for c in completions[i * g : (i + 1) * g]]
             kept_flags = [f for i in keep for f in flags[i * g : (i + 1) * g]]
             kept_rewards = rewards[keep]
-            resampled = 0
             rounds = cfg.max_resample_rounds if cfg.dynamic_sampling == "resample" else 0
-            for _ in range(rounds):
+            for draw in range(1, rounds + 1):
                 need = len(rows) - len(kept_rows)
                 if need == 0:
                     break
                 fresh = self._fresh_states(need)
-                c2, r2, b2 = self._sample_and_judge(fresh)
+                c2, r2, b2 = self._sample_and_judge(fresh, draw)
                 f2 = list(zip(b2.stopped, b2.ended, b2.truncated))
                 ok = (~_flat_groups(r2)).nonzero().flatten().tolist()
                 resampled += need
@@ -255,6 +267,7 @@ class SwirlTrainer(Trainer):
                 kept_flags += [f for i in ok for f in f2[i * g : (i + 1) * g]]
                 kept_rewards = torch.cat([kept_rewards, r2[ok]])
             flags = kept_flags
+        if cfg.dynamic_sampling != "none":  # logged at every step, 0 when every group had a signal
             self._metrics["groups/resampled"].append(float(resampled))
             self._metrics["groups/dropped"].append(float(len(rows) - len(kept_rows)))
         self._metrics["completions/stopped_at_call"].append(_mean(br.stopped))
@@ -332,6 +345,19 @@ class SwirlTrainer(Trainer):
             logs["tokens_processed"] = float(self.tokens_processed)
         self._metrics = defaultdict(list)
         super().log(logs, start_time)
+
+
+def sampling_seed(seed: int, step: int, state_index: int, draw: int = 0) -> int:
+    """The seed of one state's G samples at one optimizer step (``draw`` > 0: a resampling round).
+
+    Example:
+        >>> sampling_seed(0, 3, 7) == sampling_seed(0, 3, 7) != sampling_seed(0, 4, 7)
+        True
+    """
+    x = 0
+    for v in (seed, step, state_index, draw):
+        x = (x * 0x9E3779B97F4A7C15 + int(v) + 1) % (1 << 61)
+    return x
 
 
 def _flat_groups(rewards: torch.Tensor) -> torch.Tensor:
