@@ -377,3 +377,30 @@ def test_swirl_native_engine_trains_on_native_states(tok, tmp_path):
     trainer.train()
     assert trainer.state.global_step == 2 and judge.requests
     assert any(m["role"] == "tool" for r in judge.requests for m in r.context)
+
+
+def test_qwen2_5_chat_template_native_conversations_are_exact():
+    """TRL ships Qwen2.5's own chat template (a real tool-calling template): the env's native
+    conversations render with the tools in its system turn and results as <tool_response> turns,
+    and the single-pass loss equals the per-step one on them."""
+    from trl.chat_template_utils import qwen2_5_chat_template
+
+    qtok = build_tiny_tokenizer([qwen2_5_chat_template, "<tool_call> <tool_response>"], vocab_size=420)
+    qtok.chat_template = qwen2_5_chat_template
+    assert template_renders_tools(qtok)
+    model = build_tiny_model(qtok, hidden_size=32, num_layers=2, num_heads=4, seed=5).double().eval()
+    traj = native_trajectories(1)[0]
+    kw = template_kwargs(None, traj.tools)
+    text = qtok.apply_chat_template(traj.messages, tokenize=False, **kw)
+    assert '"name": "calculator"' in text and "<tool_response>\n1\n</tool_response>" in text
+    assert traj.messages[1]["content"] in text
+    seqs = encode_trajectory(qtok, traj.messages, chat_template_kwargs=kw)
+    single, _ = step_logprobs(model, collate_sequences(seqs, pad_token_id=qtok.pad_token_id))
+    naive = torch.stack(
+        [
+            step_logprobs(model, collate_sequences([s], pad_token_id=qtok.pad_token_id))[0][0]
+            for s in encode_substeps(qtok, traj.messages, chat_template_kwargs=kw)
+        ]
+    )
+    order = torch.tensor([sp.step_index for s in seqs for sp in s.spans]).argsort()
+    torch.testing.assert_close(single[order], naive, atol=1e-9, rtol=0)
