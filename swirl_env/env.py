@@ -269,7 +269,14 @@ class ToolEnv(gym.Env[str, str]):
                     step.observation = f"{parsed.argument} -> {result.text}"
                     self.messages.append({"role": "user", "content": step.observation})
             else:
-                step.observation = f"Error: {parsed.error}"
+                error = parsed.error
+                if parsed.kind == "none" and self.tool_style == "native":  # name the format asked for
+                    error = (
+                        "no tool call or answer found; call one of the tools ("
+                        + ", ".join(f"`{n}`" for n in self.tools)
+                        + ") or write the final answer as <answer> ... </answer>"
+                    )
+                step.observation = f"Error: {error}"
                 self.messages.append({"role": "user", "content": step.observation})
 
         self.steps.append(step)

@@ -86,6 +86,10 @@ def test_native_episode_messages_and_record():
     assert info["step"]["observation"] == "24.0" and info["step"]["syntax"] == "json"
     _, _, _, _, info = env.step("no call here")  # an error is a user turn, as in the tag style
     assert info["messages"][-1]["role"] == "user" and info["messages"][-1]["content"].startswith("Error:")
+    assert (
+        "`calculator`" in info["messages"][-1]["content"]
+        and "<math_exp>" not in info["messages"][-1]["content"]
+    )
     _, _, terminated, _, _ = env.step("<answer> 24 </answer>")
     assert terminated
     traj = env.unwrapped.trajectory()
