@@ -52,41 +52,23 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["SwirlTRLEnvironment", "environment_factory", "tool_argument_name", "tool_schema", "trl_dataset"]
 
-#: the argument name shown to the model for a tool tag (others: ``input``)
-_ARGUMENT_NAMES = {"math_exp": "expression", "search_query": "query"}
-_METHOD_NAMES = {"search_query": "search"}
-
 
 def tool_argument_name(tool: Any) -> str:
-    """The name of a tool's single string argument in its function schema (``expression``, ``query``)."""
-    return getattr(tool, "argument_name", None) or _ARGUMENT_NAMES.get(tool.tag, "input")
-
-
-def _method_name(tool: Any) -> str:
-    return _METHOD_NAMES.get(tool.tag, tool.name)
+    """The name of a tool's single string argument in its function schema (``expression``, ``query``):
+    the tool's own ``parameter``, as in :meth:`~swirl_env.tools.base.Tool.schema`."""
+    return str(getattr(tool, "parameter", None) or "input")
 
 
 def tool_schema(tool: Any) -> dict[str, Any]:
-    """The OpenAI/HF function schema of a :class:`~swirl_env.tools.base.Tool` (one string argument).
+    """The OpenAI/HF function schema of a :class:`~swirl_env.tools.base.Tool`: ``Tool.schema()``,
+    the one the native tool style of the envs declares too.
 
     Example:
         >>> from swirl_env.tools.calculator import Calculator
         >>> tool_schema(Calculator())["function"]["parameters"]["required"]
         ['expression']
     """
-    arg = tool_argument_name(tool)
-    return {
-        "type": "function",
-        "function": {
-            "name": _method_name(tool),
-            "description": tool.description or f"the {tool.name} tool",
-            "parameters": {
-                "type": "object",
-                "properties": {arg: {"type": "string", "description": f"the {arg} for the {tool.name} tool"}},
-                "required": [arg],
-            },
-        },
-    }
+    return tool.schema()
 
 
 class SwirlTRLEnvironment:
@@ -157,7 +139,7 @@ def _tool_method(tool: Any, tag: str) -> Callable[..., str]:
         value = kwargs.get(arg, next(iter(kwargs.values()), ""))
         return self._step(f"<{tag}> {value} </{tag}>")
 
-    method.__name__ = _method_name(tool)
+    method.__name__ = tool.name
     method.__qualname__ = f"SwirlTRLEnvironment.{method.__name__}"
     method.__doc__ = (
         f"{(tool.description or f'The {tool.name} tool').strip().rstrip('.').capitalize()}.\n\n"
@@ -198,7 +180,7 @@ def environment_factory(
     probe = _make_env(env_id, kwargs).unwrapped
     methods: dict[str, Any] = {}
     for tool in probe.tools.values():
-        name = _method_name(tool)
+        name = tool.name
         if name in ("reset", "get_reward", "answer", "episode"):
             raise ValueError(f"tool {tool.name!r} would shadow the environment method {name!r}")
         methods[name] = _tool_method(tool, tool.tag)
@@ -210,7 +192,7 @@ def environment_factory(
 
 def trl_prompt(env: Any, question: str) -> str:
     """The user message of a TRL row: the question and how to use the tools (native tool calls)."""
-    names = [_method_name(t) for t in env.tools.values()]
+    names = [t.name for t in env.tools.values()]
     tools = " and ".join(f"`{n}`" for n in names)
     return (
         f"Answer the question step by step. Call the {tools} tool for every step it helps with "
