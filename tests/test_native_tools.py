@@ -56,6 +56,24 @@ def native_trajectories(n=3):
     return rollout(ENV_ID, NativeAdder(), n_tasks=n, num_envs=2, progress=False)
 
 
+def assert_single_pass_exact(model, tokenizer, traj, atol=1e-9, rtol=0.0):
+    """The single-pass step log-probs of a native trajectory equal the per-sub-trajectory ones;
+    returns the single-pass sequences."""
+    kw = template_kwargs(None, traj.tools)
+    seqs = encode_trajectory(tokenizer, traj.messages, chat_template_kwargs=kw)
+    pad = tokenizer.pad_token_id
+    single, _ = step_logprobs(model, collate_sequences(seqs, pad_token_id=pad))
+    naive = torch.stack(
+        [
+            step_logprobs(model, collate_sequences([s], pad_token_id=pad))[0][0]
+            for s in encode_substeps(tokenizer, traj.messages, chat_template_kwargs=kw)
+        ]
+    )
+    order = torch.tensor([sp.step_index for s in seqs for sp in s.spans]).argsort()
+    torch.testing.assert_close(single[order], naive, atol=atol, rtol=rtol)
+    return seqs
+
+
 @pytest.fixture(scope="module")
 def tok():
     t = build_tiny_tokenizer(
@@ -200,24 +218,12 @@ def test_rollout_gives_the_policy_the_tools_and_records_them(tok):
 def test_single_pass_loss_is_exact_on_native_conversations(tok):
     model = build_tiny_model(tok, hidden_size=32, num_layers=2, num_heads=4, seed=3).double().eval()
     for traj in native_trajectories(3):
-        kw = template_kwargs(None, traj.tools)
-        seqs = encode_trajectory(tok, traj.messages, chat_template_kwargs=kw)
-        single, _ = step_logprobs(model, collate_sequences(seqs, pad_token_id=tok.pad_token_id))
-        naive = torch.stack(
-            [
-                step_logprobs(model, collate_sequences([s], pad_token_id=tok.pad_token_id))[0][0]
-                for s in encode_substeps(tok, traj.messages, chat_template_kwargs=kw)
-            ]
-        )
-        order = torch.tensor([sp.step_index for s in seqs for sp in s.spans]).argsort()
-        torch.testing.assert_close(single[order], naive, atol=1e-9, rtol=0)
+        seqs = assert_single_pass_exact(model, tok, traj)
         prompt_text = tok.decode(seqs[0].input_ids)
         assert '"name": "calculator"' in prompt_text.split("<|im_end|>")[0]  # tools in the system turn
 
 
 def test_sft_datasets_carry_the_tools_and_trl_tokenizes_them_like_us(tok, tmp_path):
-    from trl import SFTConfig, SFTTrainer
-
     traj = native_trajectories(1)[0]
     records = decompose([traj])
     per_step = build_sft_dataset(records, tok, mode="per_step")
@@ -225,20 +231,8 @@ def test_sft_datasets_carry_the_tools_and_trl_tokenizes_them_like_us(tok, tmp_pa
     single = build_sft_dataset(records, tok, mode="single_pass")
     ours = encode_substeps(tok, traj.messages, chat_template_kwargs=template_kwargs(None, traj.tools))
     assert single[0]["input_ids"] == ours[-1].input_ids  # the whole conversation, tools included
-    args = SFTConfig(
-        output_dir=str(tmp_path),
-        report_to=[],
-        bf16=False,
-        gradient_checkpointing=False,
-        activation_checkpointing=False,
-        shuffle_dataset=False,
-        completion_only_loss=True,
-    )
-    trainer = SFTTrainer(
-        model=build_tiny_model(tok, hidden_size=16, num_layers=1),
-        args=args,
-        train_dataset=per_step,
-        processing_class=tok,
+    trainer = toys.trl_sft_trainer(
+        build_tiny_model(tok, hidden_size=16, num_layers=1), tok, per_step, tmp_path
     )
     for row, seq in zip(trainer.train_dataset, ours):
         assert row["input_ids"] == seq.input_ids and row["labels"] == seq.labels()
@@ -328,16 +322,8 @@ def test_real_smollm2_native_episode_is_one_exact_sequence():
         progress=False,
     )[0]
     assert traj.tools == [Calculator.schema()] and len(traj.steps) >= 1
-    kw = template_kwargs(None, traj.tools)
-    seqs = encode_trajectory(tok, traj.messages, chat_template_kwargs=kw)
-    assert len(seqs) == 1
-    single, _ = step_logprobs(model, collate_sequences(seqs, pad_token_id=tok.pad_token_id))
-    naive = [
-        step_logprobs(model, collate_sequences([s], pad_token_id=tok.pad_token_id))[0][0]
-        for s in encode_substeps(tok, traj.messages, chat_template_kwargs=kw)
-    ]
-    torch.testing.assert_close(single, torch.stack(naive), atol=1e-4, rtol=1e-5)
-    assert tok.decode(end_of_turn_ids(tok, kw)) == "<|im_end|>\n"
+    assert len(assert_single_pass_exact(model, tok, traj, atol=1e-4, rtol=1e-5)) == 1
+    assert tok.decode(end_of_turn_ids(tok, template_kwargs(None, traj.tools))) == "<|im_end|>\n"
 
 
 def test_swirl_native_engine_trains_on_native_states(tok, tmp_path):
@@ -398,13 +384,4 @@ def test_qwen2_5_chat_template_native_conversations_are_exact():
     text = qtok.apply_chat_template(traj.messages, tokenize=False, **kw)
     assert '"name": "calculator"' in text and "<tool_response>\n1\n</tool_response>" in text
     assert traj.messages[1]["content"] in text
-    seqs = encode_trajectory(qtok, traj.messages, chat_template_kwargs=kw)
-    single, _ = step_logprobs(model, collate_sequences(seqs, pad_token_id=qtok.pad_token_id))
-    naive = torch.stack(
-        [
-            step_logprobs(model, collate_sequences([s], pad_token_id=qtok.pad_token_id))[0][0]
-            for s in encode_substeps(qtok, traj.messages, chat_template_kwargs=kw)
-        ]
-    )
-    order = torch.tensor([sp.step_index for s in seqs for sp in s.spans]).argsort()
-    torch.testing.assert_close(single[order], naive, atol=1e-9, rtol=0)
+    assert_single_pass_exact(model, qtok, traj)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import toys
 
 from swirl_algos.learners.sft import build_sft_dataset, group_conversations
 from swirl_algos.learners.stepwise import (
@@ -240,26 +241,10 @@ def test_sft_single_pass_dataset_matches_per_step_records(tok):
 def test_trl_per_step_tokenization_equals_encode_substeps(tok, tmp_path):
     """TRL's SFTTrainer tokenizes a prompt/completion record exactly as encode_substeps does, so the
     single-pass path trains on the same tokens and labels as TRL's per-step path."""
-    from trl import SFTConfig, SFTTrainer
-
     msgs = conversation(3, seed=4)
     recs = _records(msgs, "t")
     model = build_tiny_model(tok, hidden_size=16, num_layers=1)
-    args = SFTConfig(
-        output_dir=str(tmp_path),
-        report_to=[],
-        bf16=False,
-        gradient_checkpointing=False,
-        activation_checkpointing=False,
-        shuffle_dataset=False,
-        completion_only_loss=True,
-    )
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=build_sft_dataset(recs, tok, mode="per_step"),
-        processing_class=tok,
-    )
+    trainer = toys.trl_sft_trainer(model, tok, build_sft_dataset(recs, tok, mode="per_step"), tmp_path)
     trl_rows = trainer.train_dataset
     ours = encode_substeps(tok, msgs)
     assert len(trl_rows) == len(ours)

@@ -136,3 +136,20 @@ class KeyJudge(OutcomeJudge):
         return [
             Judgement(label=(r.prediction or "").strip() in r.task.answers, judge=self.name) for r in requests
         ]
+
+
+def trl_sft_trainer(model, tokenizer, dataset, output_dir):
+    """TRL's ``SFTTrainer`` on a prompt/completion dataset, set up as the tokenization tests need
+    it (CPU float32, completion-only loss, no shuffling): its ``train_dataset`` is TRL's tokenization."""
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(
+        output_dir=str(output_dir),
+        report_to=[],
+        bf16=False,
+        gradient_checkpointing=False,
+        activation_checkpointing=False,
+        shuffle_dataset=False,
+        completion_only_loss=True,
+    )
+    return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
