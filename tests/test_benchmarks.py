@@ -159,3 +159,13 @@ def test_sweep_demo_parses_variants_and_rejects_malformed_ones():
     for bad in ("no-equals", "=swirl_lr=1", "x=swirl_lr"):
         with pytest.raises(ValueError):
             parse_variant(bad)
+
+
+@pytest.mark.slow
+def test_bench_outcome_rl_trains_both_paths_on_one_budget():
+    from benchmarks import bench_outcome_rl
+
+    rows = bench_outcome_rl.run(steps=1, tasks_per_step=1, generations=2, max_new_tokens=6, max_tool_calls=1)
+    assert [r["steps"] for r in rows] == [1, 1]
+    assert all(r["s_per_step"] > 0 and 0.0 <= r["reward"] <= 1.0 for r in rows)
+    assert rows[0]["speed_vs_trl"] > 0
