@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import operator
@@ -101,8 +100,10 @@ def _kernels_module() -> Any:
 
 _KERNELS: Any = None
 _SPARE_LOCK = threading.Lock()
-#: Queries a thread of :meth:`SparseBM25Retriever.search_batch` takes at a time.
-_BATCH_CHUNK = 16
+#: :meth:`SparseBM25Retriever.search_batch` splits a batch over threads from this many postings
+#: (counting ``_QUERY_COST`` per query); a smaller batch runs on the calling thread.
+_SPLIT_COST = 100_000
+_QUERY_COST = 64
 
 
 def _top_k(cand: np.ndarray, vals: np.ndarray, k: int, copies: int) -> tuple[np.ndarray, np.ndarray]:
@@ -212,8 +213,8 @@ class SparseBM25Retriever(PerThreadState, Retriever):
 
     Searches run in compiled kernels (:mod:`swirl_env.retrieval.kernels`, numba) when numba is
     installed and ``SWIRL_NO_NUMBA=1`` is not set, else in numpy; both give the same hits and
-    scores. :meth:`search_batch` shares a batch between :attr:`threads` threads, each running the
-    kernel over chunks of its queries. Set :attr:`use_kernels` to False on an instance to use the
+    scores. :meth:`search_batch` splits a batch between :attr:`threads` threads, each running the
+    kernel once over its part. Set :attr:`use_kernels` to False on an instance to use the
     numpy path.
 
     Example:
@@ -446,8 +447,9 @@ class SparseBM25Retriever(PerThreadState, Retriever):
         return _rank(cand, vals, self.passages)
 
     def search_batch(self, queries: Sequence[str], k: int = 1) -> list[list[Hit]]:
-        """:meth:`search` for each query, in order; with the kernels, the batch is shared by
-        :attr:`threads` threads, which take chunks of queries in turn (tokens, kernel, hits).
+        """:meth:`search` for each query, in order; with the kernels, the batch is tokenised, then
+        searched in one kernel call per thread over :attr:`threads` contiguous parts of about equal
+        postings, run at the same time.
 
         Example:
             >>> from swirl_env.retrieval import Passage
@@ -468,44 +470,42 @@ class SparseBM25Retriever(PerThreadState, Retriever):
                 self._check_query(q)
             return [[] for _ in queries]
         kk = min(k, len(self))
-        out: list[list[Hit]] = [[] for _ in queries]
-        chunks = itertools.count()
-        size = _BATCH_CHUNK
-        indptr, indices, data, idf, passages = self.indptr, self.indices, self.data, self.idf, self.passages
-
-        def work(buffer: np.ndarray) -> None:
-            # chunks taken in turn: while one thread tokenizes or builds hits (holding the GIL) the
-            # others run their kernel (which releases it)
-            while (lo := next(chunks) * size) < nq:
-                hi = min(nq, lo + size)
-                terms = [np.array(self._term_ids(q), dtype=np.int64) for q in queries[lo:hi]]
-                docs, vals, n = kernels.top_k_many(indptr, indices, data, idf, terms, kk, buffer)
-                for i, c in enumerate(n.tolist()):
-                    out[lo + i] = _rank(docs[i, :c], vals[i, :c], passages)
-
-        threads = max(1, min(self.threads or kernels.thread_count(), -(-nq // size)))
-        if threads == 1:
-            work(self._buffer())
-            return out
-        spare = self._take_spare(threads - 1)
+        terms = [np.array(self._term_ids(q), dtype=np.int64) for q in queries]
+        indptr = self.indptr
+        # contiguous parts of about equal postings (a few queries may hold most of the work)
+        cost = np.cumsum(
+            [_QUERY_COST + int((indptr[t + 1] - indptr[t]).sum()) for t in terms], dtype=np.float64
+        )
+        threads = max(1, min(self.threads or kernels.thread_count(), nq))
+        if nq == 0 or cost[-1] < _SPLIT_COST:
+            threads = 1
+        bounds = [0] + [int(np.searchsorted(cost, cost[-1] * i / threads)) for i in range(1, threads)] + [nq]
+        parts: list[Any] = [None] * threads
         errors: list[BaseException] = []
 
-        def run(buffer: np.ndarray) -> None:
-            try:
-                work(buffer)
+        def run(i: int, buffer: np.ndarray) -> None:
+            try:  # the kernel releases the GIL: the parts run at the same time
+                parts[i] = kernels.top_k_many(
+                    indptr, self.indices, self.data, self.idf, terms[bounds[i] : bounds[i + 1]], kk, buffer
+                )
             except BaseException as e:  # re-raised in the caller
                 errors.append(e)
 
-        workers = [threading.Thread(target=run, args=(b,), daemon=True) for b in spare]
+        spare = self._take_spare(threads - 1)
+        workers = [threading.Thread(target=run, args=(i + 1, b), daemon=True) for i, b in enumerate(spare)]
         for w in workers:
             w.start()
-        run(self._buffer())
+        run(0, self._buffer())
         for w in workers:
             w.join()
         with _SPARE_LOCK:  # back to the pool (the kernels leave them all 0.0)
             self.__dict__.setdefault("_spare", []).extend(spare)
         if errors:
             raise errors[0]
+        passages = self.passages
+        out: list[list[Hit]] = []
+        for docs, vals, n in parts:
+            out += [_rank(docs[i, :c], vals[i, :c], passages) for i, c in enumerate(n.tolist())]
         return out
 
     def _top(self, terms: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:

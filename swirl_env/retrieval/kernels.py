@@ -13,9 +13,8 @@ while read. A one-token query needs no buffer: its posting list is the score lis
 The kernels release the GIL, so several threads search at once, each with its own buffer. They are
 compiled on first use, once per machine: numba's on-disk cache (``__pycache__`` next to this file,
 the user cache directory when that is read-only, or ``NUMBA_CACHE_DIR``) lets a new process load
-them instead of compiling. Without numba, or with
-``SWIRL_NO_NUMBA=1`` in the environment, :data:`AVAILABLE` is false and the backend uses its numpy
-path (same results).
+them instead of compiling. Without numba, or with ``SWIRL_NO_NUMBA=1`` in the environment,
+:data:`AVAILABLE` is false and the backend uses its numpy path (same results).
 
 Example:
     >>> import numpy as np
