@@ -1,7 +1,7 @@
 """Hostile-input families for the calculator and the action parser, and their measurement.
 
-The generators are the test families of ``tests/test_calculator.py``, ``tests/test_parsing.py``
-and ``tests/test_env_core.py``; ``main`` runs them all and prints, per area, the cases tried,
+The generators are the test families of ``tests/swirl_env/tools/test_calculator.py``, ``tests/swirl_env/test_parsing.py``
+and ``tests/swirl_env/test_env_core.py``; ``main`` runs them all and prints, per area, the cases tried,
 how many were handled (a value or a clean error for the calculator, the exact value for the
 separators, an informative parse for the parser, an observation for ``env.step``), the slowest
 case and the peak memory (``tracemalloc``, in a second, untimed pass) of the family.

@@ -4,7 +4,7 @@ A K-step trajectory gives K sub-trajectories (s_i, a_i); every state is a prefix
 per-sub-trajectory path (one sequence per step, as a prompt/completion SFT dataset) encodes
 ``sum_i |s_i + a_i|`` tokens; the single-pass path encodes the whole conversation once
 (``|s_K + a_K|`` tokens) and scores every action from that one forward pass. Both give the same
-loss (tests/test_stepwise.py). This script measures, for K = 2, 5, 10 side by side:
+loss (tests/swirl_algos/learners/test_stepwise.py). This script measures, for K = 2, 5, 10 side by side:
 
 * tokens: real (non-pad) tokens through the model per epoch of the data, and padded tokens;
 * time: wall time of forward + backward of the SFT loss over all the data (median of repeats),

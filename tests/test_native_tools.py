@@ -121,9 +121,7 @@ def test_native_episode_messages_and_record():
 
 @pytest.mark.parametrize("env_id", sorted(ENV_SPECS))
 def test_every_registered_env_has_the_native_style(env_id):
-    from test_registered_envs import DATA_KWARGS
-
-    env = gym.make(env_id, tool_style="native", **DATA_KWARGS.get(env_id, {}))
+    env = gym.make(env_id, tool_style="native", **toys.ENV_DATA_KWARGS.get(env_id, {}))
     base = env.unwrapped
     obs, info = env.reset(seed=1)
     names = [t["function"]["name"] for t in info["tools"]]

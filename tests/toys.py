@@ -18,6 +18,13 @@ from swirl_env import Task, Tool, ToolEnv, ToolResult
 from swirl_env.rewards.judges.base import Judgement, OutcomeJudge
 
 TESTS_DIR = Path(__file__).resolve().parent
+#: the test fixtures (small files in the official formats of the datasets)
+FIXTURES = TESTS_DIR / "fixtures"
+#: data the ids without bundled data need in tests (every other id runs with the registry's kwargs)
+ENV_DATA_KWARGS = {
+    "SwiRL-BeerQA-v0": {"path": str(FIXTURES / "beerqa_dev_v1.0_FIXTURE.json")},
+    "SwiRL-CofCA-v0": {"path": str(FIXTURES / "cofca_FIXTURE.json")},
+}
 
 
 class Add(Tool):

@@ -1,0 +1,171 @@
+"""Benchmark suites on tiny settings: ``perf`` (every component, side-by-side ratios) and ``paper``
+(Table 2 layout, the filter comparison and data-size scaling, end to end with a tiny model)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import pytest
+
+from benchmarks import __main__ as bench_cli
+from benchmarks.paper import EVAL_ENVS, PAPER_TABLE2, PaperConfig, print_report, run_paper
+from benchmarks.perf import bench_env, run_perf, summary_rows
+
+pytestmark = pytest.mark.timeout(900)
+
+
+def test_env_step_overhead_rows():
+    result = bench_env(20)
+    names = [r["env"] for r in result["rows"]]
+    assert names[0].startswith("CartPole") and "ToolEnv, no-op tool" in names
+    for r in result["rows"]:
+        assert r["steps"] > 0 and r["us_per_step"] > 0 and r["x_cartpole"] > 0
+    rows = {r["env"]: r for r in result["rows"]}
+    # the framework does strictly more work than appending text: parsing, records, copies
+    assert rows["ToolEnv, no-op tool"]["us_per_step"] > rows["minimal text env (append only)"]["us_per_step"]
+    assert rows["SwiRL-Arithmetic-v0, SymPy calculator"]["steps"] == 20 * 5
+
+
+def test_stepwise_benchmark_writes_its_rows_as_json(tmp_path, capsys):
+    from benchmarks import bench_stepwise
+
+    out = tmp_path / "s.json"
+    argv = ["--ks", "2", "3", "--n-traj", "2", "--hidden-size", "32", "--layers", "1", "--repeats", "1"]
+    assert bench_stepwise.main([*argv, "--no-sft", "--device", "cpu", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["K"] for r in rows] == [2, 3]
+    for r in rows:
+        assert r["tokens_per_step"] > r["tokens_single_pass"] > 0 and r["x_tokens"] > 1
+        assert r["same_loss"] and r["loss_per_step"] == pytest.approx(r["loss_single_pass"], abs=1e-4)
+    assert "speed-up" in capsys.readouterr().out
+
+
+def test_perf_quick_runs_every_component_and_reports_ratios(tmp_path):
+    results = run_perf(quick=True, device="cpu")
+    assert results["retrieval"]["rows"] and results["retrieval"]["rows"][0]["x_qps"] > 1
+    assert results["retrieval"]["rows"][0]["same_topk"] is True
+    assert [r["K"] for r in results["stepwise"]["rows"]] == [2, 5, 10]
+    assert all(r["same_loss"] and r["x_tokens"] > 1 for r in results["stepwise"]["rows"])
+    roll = results["rollout"]["rows"]
+    assert [r["num_envs"] for r in roll] == [1, 8] and roll[1]["same_trajectories"].split("/")[0] == (
+        roll[1]["same_trajectories"].split("/")[1]
+    )
+    step = results["swirl_step"]["rows"]
+    assert [r["setting"] for r in step] == ["demo"]
+    # same states, G and action length; the shared prefix processes several times fewer tokens
+    assert step[0]["action_tokens_ours"] == pytest.approx(step[0]["action_tokens_trl"], rel=0.2)
+    assert step[0]["x_tokens"] > 3
+    lines = summary_rows(results)
+    assert {r["component"] for r in lines} == {
+        "env step",
+        "retrieval",
+        "learner loss",
+        "rollout",
+        "SWiRL step",
+    }
+    assert all(r["ours"] > 0 and r["reference"] > 0 for r in lines)
+
+
+def test_bench_command_dispatches_to_the_suites(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    bench_cli.add_arguments(parser)
+    out = tmp_path / "perf.json"
+    code = bench_cli.run(parser.parse_args(["perf", "--only", "env", "--quick", "--json", str(out)]))
+    assert code == 0 and json.loads(out.read_text())["env"]["rows"]
+    assert "env step cost" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        parser.parse_args(["nope"])
+    args = parser.parse_args(["paper", "filters", "--n-questions", "3", "--data", "beerqa=/x.json"])
+    assert args.experiments == ["filters"] and args.n_questions == 3
+
+
+def _tiny_config(tmp_path, **kw):
+    settings = {
+        "output_dir": str(tmp_path / "paper"),
+        "n_questions": 2,
+        "samples": 2,
+        "n_eval": 2,
+        "swirl_steps": 1,
+        "num_generations": 2,
+        "batch_size": 4,
+        "sizes": [2, 4],
+        "max_new_tokens": 12,
+        "num_envs": 4,
+        "tiny_warmstart_steps": 3,
+        "tiny_warmstart_tasks": 12,
+        "arithmetic_base": {
+            "oracle_tasks": 24,
+            "warmstart_steps": 4,
+            "vocab_size": 300,
+            "hidden_size": 32,
+            "num_layers": 1,
+            "num_heads": 2,
+            "num_envs": 8,
+        },
+        "progress": False,
+    }
+    settings.update(kw)
+    return PaperConfig(**settings)
+
+
+def test_paper_suite_end_to_end_on_tiny_settings(tmp_path, capsys):
+    cfg = _tiny_config(tmp_path)
+    results = run_paper(cfg)
+    t2 = results["table2"]
+    assert list(t2) == list(EVAL_ENVS)
+    for row in ("GSM8K", "HotPotQA", "MuSiQue"):
+        for col in ("base", "trained on gsm8k", "trained on hotpotqa"):
+            acc = t2[row][col]["accuracy"]
+            assert 0.0 <= acc["mean"] <= 1.0, (row, col)
+    assert t2["BeerQA"]["base"] is None and t2["CofCA"]["base"] is None  # no bundled data
+    f = results["filters"]
+    assert f["eval_env"] == "Arithmetic" and results["scaling"]["eval_env"] == "Arithmetic"
+    assert set(f["kept_trajectories"]) == {"none", "process", "outcome", "process+outcome"}
+    assert f["kept_trajectories"]["none"] == cfg.n_questions * cfg.samples
+    assert all(f["results"][f"{a}-{m}"] for a in ("swirl", "sft") for m in f["kept_trajectories"])
+    assert set(results["scaling"]["results"]) == {"0", "2", "4"}
+    print_report(results)
+    printed = capsys.readouterr().out
+    assert "Table 2 layout" in printed and "no data" in printed and "data-size scaling" in printed
+    assert json.loads((tmp_path / "paper" / "results.json").read_text())["config"]["n_questions"] == 2
+    # a second run re-uses every unit
+    again = run_paper(cfg, ["filters"])
+    assert again["unit_seconds"] == {}
+    assert again["filters"]["results"] == f["results"]
+
+
+def test_paper_config_validation():
+    with pytest.raises(ValueError, match="train_env"):
+        PaperConfig(train_env="musique")
+    with pytest.raises(ValueError, match="--data"):
+        PaperConfig(data={"arithmetic-train": "/x"})  # generated on demand: no file
+    with pytest.raises(ValueError, match="--data"):
+        PaperConfig(data={"wikipedia": "/x"})
+    with pytest.raises(ValueError, match="multiple"):
+        PaperConfig(batch_size=6, num_generations=4)
+    assert set(PAPER_TABLE2) == set(EVAL_ENVS) and not math.isnan(PAPER_TABLE2["GSM8K"][1])
+
+
+def test_sweep_demo_parses_variants_and_rejects_malformed_ones():
+    from benchmarks.sweep_demo import parse_variant
+
+    assert parse_variant("big=swirl_batch_size=256,swirl_lr=3e-4,swirl_advantage=group_norm") == (
+        "big",
+        {"swirl_batch_size": 256, "swirl_lr": 3e-4, "swirl_advantage": "group_norm"},
+    )
+    assert parse_variant("defaults=") == ("defaults", {})
+    for bad in ("no-equals", "=swirl_lr=1", "x=swirl_lr"):
+        with pytest.raises(ValueError):
+            parse_variant(bad)
+
+
+@pytest.mark.slow
+def test_bench_outcome_rl_trains_both_paths_on_one_budget():
+    from benchmarks import bench_outcome_rl
+
+    rows = bench_outcome_rl.run(steps=1, tasks_per_step=1, generations=2, max_new_tokens=6, max_tool_calls=1)
+    assert [r["steps"] for r in rows] == [1, 1]
+    assert all(r["s_per_step"] > 0 and 0.0 <= r["reward"] <= 1.0 for r in rows)
+    assert rows[0]["speed_vs_trl"] > 0

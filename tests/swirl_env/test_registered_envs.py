@@ -1,0 +1,46 @@
+"""One test over every registered SwiRL id: Gymnasium's checker and a short, partly hostile episode."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+import toys
+from gymnasium.utils.env_checker import check_env
+
+from swirl_env import ENV_SPECS
+
+DATA_KWARGS = toys.ENV_DATA_KWARGS
+
+
+@pytest.mark.parametrize("env_id", sorted(ENV_SPECS))
+def test_every_registered_env_passes_check_env_and_survives_a_short_hostile_episode(env_id):
+    env = gym.make(env_id, **DATA_KWARGS.get(env_id, {}))
+    assert env.spec is not None and env.spec.id == env_id
+    assert env.spec.entry_point == ENV_SPECS[env_id][0]
+    check_env(env.unwrapped, skip_render_check=True)
+
+    obs, info = env.reset(seed=0)
+    assert isinstance(obs, str) and info["task"]["question"] in obs
+    assert env.observation_space.contains(obs)
+
+    # no call, a malformed call, text with a NUL and a lone surrogate: informative observations,
+    # the episode goes on and nothing raises
+    for action in ("I am not sure.", "<answer> unterminated", "\x00 \ud800 <<<>>>"):
+        obs2, reward, terminated, _truncated, _info = env.step(action)
+        assert isinstance(obs2, str) and len(obs2) > len(obs)
+        assert not terminated and float(reward) == 0.0
+        assert env.observation_space.contains(obs2)
+        obs = obs2
+
+    _obs, reward, terminated, truncated, info3 = env.step("<answer> 42 </answer>")
+    assert terminated and not truncated
+    assert 0.0 <= float(reward) <= 1.0
+    assert info3["final_answer"] == "42"
+    env.close()
+
+
+def test_the_registry_is_the_single_list_of_ids():
+    import swirl_env  # noqa: F401
+
+    ours = {k for k in gym.registry if k.startswith("SwiRL-")}
+    assert ours == set(ENV_SPECS)
