@@ -5,7 +5,8 @@ per-device batch of 2 against 1 process with a batch of 2 and 2 gradient-accumul
 same 4 examples per step, in the same order). Parameters agree to within 1e-4 (float32 sums may
 be added in a different order), while 3 steps at lr 1e-3 move them by about 3e-3. SWiRL (native
 engine, KL to the initial policy) the same way: 2 processes x 4 states against 1 process x 4 states
-x 2 accumulation steps, each state's actions sampled from its own seed.
+x 2 accumulation steps, each state's actions sampled from its own seed. Outcome RL runs in 2
+processes too (each rolls out its own tasks, so its weights are not compared with 1 process).
 """
 
 from __future__ import annotations
@@ -145,3 +146,18 @@ def test_swirl_native_engine_trains_in_two_processes(tmp_path):
     history = json.loads((tmp_path / "out" / "train_summary.json").read_text())["log_history"]
     steps = [h for h in history if "loss" in h]
     assert len(steps) == 3 and all("reward" in h and "tokens_processed" in h for h in steps)
+
+
+def test_outcome_rl_trains_in_two_processes(tmp_path):
+    """Outcome RL (our accelerate loop) under ``torchrun --nproc_per_node 2``: each process rolls
+    out its own tasks, the step statistics are summed over both, and the model is saved once."""
+    import json
+
+    _tiny_data(tmp_path, n_tasks=8)
+    args = ["--algo", "outcome-rl", "--env-id", "SwiRL-Arithmetic-v0"]
+    args += ["--env-kwargs", '{"max_ops": 2, "n_tasks": 8}', "--n-tasks", "8", "--tasks-per-step", "1"]
+    args += ["--num-generations", "2", "--max-steps", "2", "--max-new-tokens", "6", "--num-envs", "2"]
+    _train(tmp_path, "orl", 2, args)
+    history = json.loads((tmp_path / "orl" / "train_summary.json").read_text())["log_history"]
+    steps = [h for h in history if "episodes" in h]
+    assert len(steps) == 2 and all(h["episodes"] == 4 for h in steps)  # 2 processes x 1 task x G=2
