@@ -1,7 +1,7 @@
 """Passage retrieval for the search environments: BM25 over a local corpus, or a remote server.
 
 * :class:`RankBM25Retriever`: the reference, ``rank_bm25.BM25Okapi``;
-* :class:`SparseBM25Retriever`: the fast backend (scipy.sparse), bit-identical scores;
+* :class:`SparseBM25Retriever`: the fast backend (numba kernels over a CSR index), bit-identical scores;
 * :class:`HTTPRetriever`: a Search-R1-style ``/retrieve`` server (``python -m swirl_env.retrieval.server``);
 * :func:`get_retriever`: one shared instance per process, optional on-disk index (:func:`save_index`,
   :func:`load_index`).
