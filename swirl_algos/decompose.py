@@ -109,6 +109,18 @@ def _check_messages(value: Any, name: str) -> None:
                 raise RecordError(f"{name}[{i}].{key}", got)
 
 
+def _tools_ok(value: Any) -> bool:
+    from swirl_algos.prompt_settings import decode_tools
+
+    if not isinstance(value, str | list):
+        return False
+    try:
+        decode_tools(value)
+    except ValueError:
+        return False
+    return True
+
+
 #: (field, check, description) of the optional fields of a step record.
 _STEP_RECORD_FIELDS: tuple[tuple[str, Any, str], ...] = (
     ("trajectory_id", lambda v: isinstance(v, str), "a string"),
@@ -119,7 +131,7 @@ _STEP_RECORD_FIELDS: tuple[tuple[str, Any, str], ...] = (
     ("process_label", lambda v: v is None or isinstance(v, bool), "true, false or null"),
     ("process_score", lambda v: v is None or _is_number(v), "a number or null"),
     ("outcome_score", lambda v: v is None or _is_number(v), "a number or null"),
-    ("tools", lambda v: v is None or isinstance(v, str | list), "a JSON string, a list or null"),
+    ("tools", lambda v: v is None or _tools_ok(v), "null, or a list of tool schemas (or its JSON string)"),
 )
 
 

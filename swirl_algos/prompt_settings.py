@@ -38,6 +38,7 @@ __all__ = [
     "save_prompt_settings",
     "template_kwargs",
     "template_renders_tools",
+    "tools_json",
 ]
 
 SETTINGS_FILE = "swirl_prompt.json"
@@ -89,13 +90,16 @@ def decode_tools(tools: Any) -> list[dict[str, Any]] | None:
     """Tool schemas from a record's ``tools`` field: a list, its JSON string (TRL's convention for
     a dataset column) or ``None``/empty (no tools: the tag style).
 
+    Raises:
+        ValueError: anything else (invalid JSON, not a list, an entry that is not an object).
+
     Example:
         >>> decode_tools('[{"type": "function", "function": {"name": "calculator"}}]')[0]["type"]
         'function'
         >>> decode_tools(None) is None
         True
     """
-    if tools is None or tools == "" or tools == []:
+    if tools is None or (isinstance(tools, str | list) and len(tools) == 0):
         return None
     if isinstance(tools, str):
         try:
@@ -140,3 +144,14 @@ def template_renders_tools(tokenizer: Any, chat_template_kwargs: Mapping[str, An
         probe, tokenize=False, add_generation_prompt=True, tools=[tool], **kw
     )
     return plain != with_tools
+
+
+def tools_json(tools: Any) -> str | None:
+    """A record's ``tools`` checked and as the JSON string a dataset column holds (``None``: no tools).
+
+    Example:
+        >>> tools_json([{"type": "function"}])
+        '[{"type": "function"}]'
+    """
+    decoded = decode_tools(tools)
+    return None if decoded is None else json.dumps(decoded, ensure_ascii=False)

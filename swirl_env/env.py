@@ -186,9 +186,10 @@ class ToolEnv(gym.Env[str, str]):
             >>> gym.make("SwiRL-GSM8K-v0", tool_style="native").unwrapped.format_call("calculator", "48/2")
             '<tool_call>\\n{"name": "calculator", "arguments": {"expression": "48/2"}}\\n</tool_call>'
         """
-        if self.tool_style == "tags":
-            return self.parser.format_call(tool, argument)
-        name = self.parser.tool_tags.get(tool.lower(), tool)
+        tag = self.parser.tag_for(tool)  # a name or a tag, any case (KeyError names the known ones)
+        if self.tool_style == "tags" or tag == "answer":  # the answer is in <answer> tags in both styles
+            return self.parser.format_call(tag, argument)
+        name = self.parser.tool_tags[tag]
         args = {self.tools[name].parameter: argument}
         return (
             f"<tool_call>\n{json.dumps({'name': name, 'arguments': args}, ensure_ascii=False)}\n</tool_call>"

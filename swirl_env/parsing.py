@@ -183,6 +183,15 @@ class ActionParser:
         broken = [c for c in candidates if c.kind == "malformed"]
         if broken:
             return min(broken, key=lambda c: c.span[0] if c.span else 0)
+        wrapper = _WRAP_ANY.search(text) if "json" in self.syntaxes else None
+        if wrapper is not None:  # a <tool_call> with no JSON call in it
+            return ParsedAction(
+                "malformed",
+                syntax="json",
+                span=(wrapper.start(), len(text)),
+                error='<tool_call> holds no JSON call; write <tool_call>{"name": TOOL, "arguments": '
+                '{"ARGUMENT": "VALUE"}}</tool_call>',
+            )
         return ParsedAction(
             "none",
             error="no tool call or answer found; write exactly one call such as "
@@ -345,6 +354,7 @@ class ActionParser:
 
 
 _WRAP_OPEN = re.compile(rf"<\s*{TOOL_CALL_TAG}\s*>\s*$", re.IGNORECASE)
+_WRAP_ANY = re.compile(rf"<\s*{TOOL_CALL_TAG}\s*>", re.IGNORECASE)
 _WRAP_CLOSE = re.compile(rf"\s*<\s*/\s*{TOOL_CALL_TAG}\s*>", re.IGNORECASE)
 
 
@@ -353,14 +363,19 @@ def _with_wrapper(text: str, action: ParsedAction) -> ParsedAction:
     kept action (what the model wrote up to the end of its call) ends with the closing tag, which
     is where a generator stops."""
     start, end = action.span  # type: ignore[misc]
-    before = max(0, start - 64)
-    opening, close = _WRAP_OPEN.search(text[before:start]), _WRAP_CLOSE.match(text, end)
-    if opening is None or close is None:
+    close = _WRAP_CLOSE.match(text, end)
+    if close is None:
+        return action
+    head = text[:start].rstrip()  # the opening tag, then any whitespace, then the JSON
+    before = max(0, len(head) - 32)
+    opening = _WRAP_OPEN.search(head[before:])
+    if opening is None:
         return action
     return replace(action, span=(before + opening.start(), close.end()))
 
 
-_JSON_START = re.compile(r'\{\s*"(?:name|tool)"')
+# a JSON call's opening: an object whose first key is one a call has ("arguments" may come first)
+_JSON_START = re.compile(r'\{\s*"(?:name|tool|arguments|parameters|args)"')
 _QUOTE = re.compile(r'(?<!\\)\\*"')  # a quote and the backslashes before it (odd length: not escaped)
 _BRACKET = re.compile(r"[{}\[\]]")
 

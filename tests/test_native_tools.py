@@ -285,12 +285,18 @@ def test_openai_policy_sends_tools_and_writes_parsed_calls_back_as_text():
         httpd.shutdown()
         httpd.server_close()
     assert seen[0]["tools"] == [toys.Add.schema()]
+    call = seen[1]["messages"][1]  # the earlier call goes back in the OpenAI API's form
+    assert call["content"] == "I add." and call["tool_calls"][0]["id"] == "call_2"
+    assert json.loads(call["tool_calls"][0]["function"]["arguments"]) == {"input": "1 + 2"}
     tool_msgs = [m for m in seen[1]["messages"] if m["role"] == "tool"]
     assert tool_msgs == [{"role": "tool", "content": "3", "tool_call_id": "call_2", "name": "calculator"}]
     assert trajs[0].steps[0].argument == "1 + 2" and trajs[0].outcome["score"] == 1.0
     assert trajs[0].messages[1]["content"].startswith("I add.\n<tool_call>\n")
     assert tool_calls_text([{"function": {"name": "f", "arguments": "not json"}}]).count("not json") == 1
-    assert tool_calls_text([{"function": "broken"}, "x"]) == "" and tool_calls_text(None) == ""
+    assert (
+        tool_calls_text([{"function": "broken"}, "x"]).startswith("<tool_call>")
+        and tool_calls_text(None) == ""
+    )
 
 
 # ---------------------------------------------------------------------------------------------- real template

@@ -40,7 +40,7 @@ from swirl_algos.learners.common import (
 )
 from swirl_algos.learners.config import SupervisedConfig
 from swirl_algos.learners.stepwise import StepwiseSequence, encode_trajectory, truncate_sequence
-from swirl_algos.prompt_settings import template_kwargs
+from swirl_algos.prompt_settings import template_kwargs, tools_json
 
 logger = logging.getLogger(__name__)
 
@@ -121,9 +121,10 @@ def build_sft_dataset(
             {"prompt": [_msg(m) for m in r["prompt"]], "completion": [_msg(r["completion"][0])]}
             for r in records
         ]
-        if any(r.get("tools") for r in records):  # native tool calling: TRL reads a "tools" column
-            for row, r in zip(rows, records):
-                row["tools"] = r.get("tools") or None
+        tools = [tools_json(r.get("tools")) for r in records]  # checked: a clear error here, not in TRL
+        if any(tools):  # native tool calling: TRL reads a "tools" column
+            for row, t in zip(rows, tools):
+                row["tools"] = t
         stats["examples"] = len(rows)
         return Dataset.from_list(rows)
     if mode != "single_pass":

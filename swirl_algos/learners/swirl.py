@@ -44,7 +44,7 @@ from swirl_algos.learners.common import (
 )
 from swirl_algos.learners.config import SwirlConfig
 from swirl_algos.learners.stepwise import encode_messages
-from swirl_algos.prompt_settings import template_kwargs
+from swirl_algos.prompt_settings import template_kwargs, tools_json
 from swirl_env._lazy import moved_names
 from swirl_env.parsing import ActionParser
 from swirl_env.rewards.judges.base import (
@@ -111,8 +111,7 @@ def prepare_state_dataset(
             raise ValueError(
                 f"state of {r['trajectory_id']!r} step {r['step_index']} ends with an assistant turn"
             )
-        tools = r.get("tools")
-        tools = json.dumps(tools, ensure_ascii=False) if isinstance(tools, list) else (tools or None)
+        tools = tools_json(r.get("tools"))  # checked here, not when the trainer renders the state
         if deduplicate:
             key = json.dumps([prompt, tools], sort_keys=True, ensure_ascii=False)
             if key in seen:

@@ -91,26 +91,62 @@ def restore_stop(
     return text + best[1] if best is not None else text
 
 
-def _wire_message(index: int, m: Mapping[str, Any]) -> dict[str, Any]:
-    """A state's message as sent: role and content, plus what servers require of a tool result."""
-    out = {"role": m["role"], "content": m["content"]}
-    if m["role"] == "tool":
-        out["tool_call_id"] = str(m.get("tool_call_id") or f"call_{index}")
-        if m.get("name"):
-            out["name"] = str(m["name"])
+_WRAPPED_CALL = re.compile(r"<\s*tool_call\s*>(.*?)<\s*/\s*tool_call\s*>", re.DOTALL | re.IGNORECASE)
+
+
+def _wire_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A state's messages as sent. Tag-style turns go as role and content. An assistant turn whose
+    result follows as a ``role: "tool"`` message goes as the OpenAI API has it: its text before the
+    call as ``content`` and the call as a ``tool_calls`` entry, which the tool message answers by
+    ``tool_call_id`` (the server's chat template renders the call again in the model's format)."""
+    out = []
+    for i, m in enumerate(messages):
+        msg: dict[str, Any] = {"role": m["role"], "content": m["content"]}
+        if m["role"] == "tool":
+            msg["tool_call_id"] = f"call_{i}"
+            if m.get("name"):
+                msg["name"] = str(m["name"])
+        elif m["role"] == "assistant" and i + 1 < len(messages) and messages[i + 1]["role"] == "tool":
+            call = _structured_call(str(m["content"]), f"call_{i + 1}")
+            if call is not None:
+                msg["content"], msg["tool_calls"] = call
+        out.append(msg)
     return out
+
+
+def _structured_call(text: str, call_id: str) -> tuple[str, list[dict[str, Any]]] | None:
+    """``(text before the call, [tool_calls entry])`` of an action with a ``<tool_call>`` JSON call."""
+    m = _WRAPPED_CALL.search(text)
+    if m is None:
+        return None
+    try:
+        obj = json.loads(m.group(1))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
+        return None
+    args = obj.get("arguments", obj.get("parameters", {}))
+    arguments = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
+    entry = {"id": call_id, "type": "function", "function": {"name": obj["name"], "arguments": arguments}}
+    return text[: m.start()].rstrip(), [entry]
+
+
+#: characters of an unreadable tool call kept in the action text
+_MAX_RAW_CALL = 4096
 
 
 def tool_calls_text(tool_calls: Any) -> str:
     """The first of a reply's parsed ``tool_calls`` as the text a tool-calling model writes,
-    ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` (``""`` when there is none).
+    ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` (``""`` when there is none). When
+    no entry has a function with a string name, the first entry is kept as it came (as JSON, at
+    most 4,096 characters), so the env reports the malformed call instead of losing it.
 
     Example:
         >>> tool_calls_text([{"type": "function", "function": {"name": "calculator",
         ...                   "arguments": "{\\"expression\\": \\"48/2\\"}"}}])
         '<tool_call>\\n{"name": "calculator", "arguments": {"expression": "48/2"}}\\n</tool_call>'
     """
-    if not isinstance(tool_calls, list):
+    if not isinstance(tool_calls, list) or not tool_calls:
         return ""
     for call in tool_calls:
         fn = call.get("function") if isinstance(call, Mapping) else None
@@ -122,7 +158,12 @@ def tool_calls_text(tool_calls: Any) -> str:
                 args = json.loads(args)
         text = json.dumps({"name": fn["name"], "arguments": args}, ensure_ascii=False)
         return f"<tool_call>\n{text}\n</tool_call>"
-    return ""
+    # no call the policy can read: keep what the server sent (bounded), so the env names the problem
+    try:
+        raw = json.dumps(tool_calls[0], ensure_ascii=False, default=str)
+    except (ValueError, RecursionError):
+        raw = repr(tool_calls[0])
+    return f"<tool_call>\n{raw[:_MAX_RAW_CALL]}\n</tool_call>"
 
 
 class OpenAIPolicy(Policy):
@@ -306,7 +347,7 @@ class OpenAIPolicy(Policy):
     def _body(self, messages: list[Any], seed: int | None) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [_wire_message(i, m) for i, m in enumerate(messages)],
+            "messages": _wire_messages(messages),
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
