@@ -19,7 +19,6 @@ from swirl_env.retrieval import (
     Passage,
     RankBM25Retriever,
     SparseBM25Retriever,
-    bm25,
     kernels,
     load_index,
     save_index,
@@ -115,7 +114,7 @@ def test_ties_go_to_corpus_order():
 
 
 def test_batches_split_over_threads(monkeypatch):
-    monkeypatch.setattr(bm25, "_SPLIT_COST", 0)
+    monkeypatch.setattr(kernels, "_SPLIT_COST", 0)
     passages = small_corpus(6, 1500, 200)
     fast = SparseBM25Retriever(passages, progress=False)
     fast.threads = 3
@@ -133,7 +132,7 @@ def test_batches_split_over_threads(monkeypatch):
 
 
 def test_threads_searching_at_once(monkeypatch):
-    monkeypatch.setattr(bm25, "_SPLIT_COST", 0)
+    monkeypatch.setattr(kernels, "_SPLIT_COST", 0)
     passages = small_corpus(8, 2000, 300)
     fast = SparseBM25Retriever(passages, progress=False)
     queries = query_mix(passages, 9, 120)

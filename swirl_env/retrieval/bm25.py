@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import math
-import operator
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -33,6 +32,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from swirl_env.retrieval.base import Hit, PerThreadState, Retriever
+from swirl_env.retrieval.bm25_args import _as_passages, _check_k, _check_params
 from swirl_env.retrieval.corpus import Passage
 from swirl_env.retrieval.tokenizer import _WORD, STOPWORDS, tokenize
 
@@ -44,44 +44,7 @@ __all__ = ["BM25Params", "RankBM25Retriever", "SparseBM25Retriever"]
 _BUILD_CHUNK = 20_000
 
 
-def _check_params(k1: float, b: float, epsilon: float) -> dict[str, float]:
-    for name, v in (("k1", k1), ("b", b), ("epsilon", epsilon)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ValueError(f"BM25 parameter {name} must be a finite number, got {v!r}")
-    if k1 < 0:
-        raise ValueError(f"BM25 parameter k1 must be >= 0, got {k1}")
-    if not 0 <= b <= 1:
-        raise ValueError(f"BM25 parameter b must be in [0, 1], got {b}")
-    if epsilon < 0:
-        raise ValueError(f"BM25 parameter epsilon must be >= 0, got {epsilon}")
-    return {"k1": float(k1), "b": float(b), "epsilon": float(epsilon)}
-
-
 BM25Params = dict[str, float]
-
-
-def _as_passages(passages: Iterable[Passage]) -> Sequence[Passage]:
-    if isinstance(passages, (str, bytes)):
-        raise TypeError(
-            "expected a sequence of Passage; to read a file use load_corpus(path) or get_retriever(path)"
-        )
-    seq = passages if isinstance(passages, Sequence) else list(passages)
-    if len(seq) == 0:
-        raise ValueError("cannot index an empty corpus")
-    for p in (seq[0], seq[-1]):
-        if not isinstance(p, Passage):
-            raise TypeError(f"expected Passage objects, got {type(p).__name__}")
-    return seq
-
-
-def _check_k(k: int) -> int:
-    try:
-        k = operator.index(k)
-    except TypeError:
-        raise TypeError(f"k must be an integer, got {k!r}") from None
-    if k < 0:
-        raise ValueError(f"k must be >= 0, got {k}")
-    return k
 
 
 def _rank(order_ids: np.ndarray, scores: np.ndarray, passages: Sequence[Passage]) -> list[Hit]:
@@ -100,10 +63,6 @@ def _kernels_module() -> Any:
 
 _KERNELS: Any = None
 _SPARE_LOCK = threading.Lock()
-#: :meth:`SparseBM25Retriever.search_batch` splits a batch over threads from this many postings
-#: (counting ``_QUERY_COST`` per query); a smaller batch runs on the calling thread.
-_SPLIT_COST = 100_000
-_QUERY_COST = 64
 
 
 def _top_k(cand: np.ndarray, vals: np.ndarray, k: int, copies: int) -> tuple[np.ndarray, np.ndarray]:
@@ -464,44 +423,19 @@ class SparseBM25Retriever(PerThreadState, Retriever):
             return super().search_batch(queries, k)
         k = _check_k(k)
         queries = list(queries)
-        nq = len(queries)
         if k == 0:
             for q in queries:
                 self._check_query(q)
             return [[] for _ in queries]
         kk = min(k, len(self))
         terms = [np.array(self._term_ids(q), dtype=np.int64) for q in queries]
-        indptr = self.indptr
-        # contiguous parts of about equal postings (a few queries may hold most of the work)
-        cost = np.cumsum(
-            [_QUERY_COST + int((indptr[t + 1] - indptr[t]).sum()) for t in terms], dtype=np.float64
+        bounds = kernels.split(self.indptr, terms, self.threads or kernels.thread_count())
+        spare = self._take_spare(len(bounds) - 2)
+        parts = kernels.top_k_parts(
+            self.indptr, self.indices, self.data, self.idf, terms, kk, bounds, [self._buffer(), *spare]
         )
-        threads = max(1, min(self.threads or kernels.thread_count(), nq))
-        if nq == 0 or cost[-1] < _SPLIT_COST:
-            threads = 1
-        bounds = [0] + [int(np.searchsorted(cost, cost[-1] * i / threads)) for i in range(1, threads)] + [nq]
-        parts: list[Any] = [None] * threads
-        errors: list[BaseException] = []
-
-        def run(i: int, buffer: np.ndarray) -> None:
-            try:  # the kernel releases the GIL: the parts run at the same time
-                parts[i] = kernels.top_k_many(
-                    indptr, self.indices, self.data, self.idf, terms[bounds[i] : bounds[i + 1]], kk, buffer
-                )
-            except BaseException as e:  # re-raised in the caller
-                errors.append(e)
-
-        spare = self._take_spare(threads - 1)
-        workers = [threading.Thread(target=run, args=(i + 1, b), daemon=True) for i, b in enumerate(spare)]
-        for w in workers:
-            w.start()
-        run(0, self._buffer())
-        for w in workers:
-            w.join()
         with _SPARE_LOCK:  # back to the pool (the kernels leave them all 0.0)
             self.__dict__.setdefault("_spare", []).extend(spare)
-        if errors:
-            raise errors[0]
         passages = self.passages
         out: list[list[Hit]] = []
         for docs, vals, n in parts:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -41,13 +42,18 @@ __all__ = [
     "AVAILABLE",
     "compile_seconds",
     "new_buffer",
+    "split",
     "thread_count",
     "top_k",
     "top_k_many",
+    "top_k_parts",
 ]
 
 #: A query whose postings number at least ``n_docs // _DENSE_DIV`` scans the whole buffer.
 _DENSE_DIV = 4
+#: :func:`split` keeps a batch of fewer postings (counting ``_QUERY_COST`` per query) in one part.
+_SPLIT_COST = 100_000
+_QUERY_COST = 64
 
 _numba: Any = None
 if os.environ.get("SWIRL_NO_NUMBA", "").strip().lower() not in ("1", "true", "yes"):
@@ -346,6 +352,73 @@ def top_k_many(
     out_n = np.zeros(nq, dtype=np.int64)
     _many(indptr, indices, data, idf, q_ptr, q_terms, k, 0, nq, buffer, out_scores, out_docs, out_n)
     return out_docs, out_scores, out_n
+
+
+def split(indptr: np.ndarray, queries: Sequence[np.ndarray], threads: int) -> list[int]:
+    """Bounds of up to ``threads`` contiguous parts of a batch with about equal postings (a few
+    queries may hold most of the work); one part for a batch of few postings.
+
+    Example:
+        >>> split(np.array([0, 100_000, 100_001]), [np.array([0]), np.array([1]), np.array([1])], 2)
+        [0, 1, 3]
+    """
+    nq = len(queries)
+    if threads <= 1 or nq <= 1:
+        return [0, nq]
+    cost = np.cumsum(
+        [_QUERY_COST + int((indptr[q + 1] - indptr[q]).sum()) for q in queries], dtype=np.float64
+    )
+    if cost[-1] < _SPLIT_COST:
+        return [0, nq]
+    parts = min(threads, nq)
+    # part i ends just after the query where the running cost reaches i / parts of the total
+    return (
+        [0] + [min(nq, int(np.searchsorted(cost, cost[-1] * i / parts)) + 1) for i in range(1, parts)] + [nq]
+    )
+
+
+def top_k_parts(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    idf: np.ndarray,
+    queries: Sequence[np.ndarray],
+    k: int,
+    bounds: Sequence[int],
+    buffers: Sequence[np.ndarray],
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`top_k_many` over each part ``queries[bounds[i]:bounds[i + 1]]`` of a batch, all at
+    the same time, part ``i`` on its own thread with ``buffers[i]`` (part 0 on the calling thread).
+
+    Example:
+        >>> indptr = np.array([0, 2, 3]); indices = np.array([0, 1, 1], dtype=np.int32)
+        >>> data, idf = np.array([1.0, 2.0, 0.5]), np.array([1.0, 0.5])
+        >>> parts = top_k_parts(indptr, indices, data, idf, [np.array([0]), np.array([1])], 2, [0, 1, 2],
+        ...                     [new_buffer(2), new_buffer(2)])
+        >>> [docs[0, : n[0]].tolist() for docs, _, n in parts]
+        [[1, 0], [1]]
+    """
+    count = len(bounds) - 1
+    parts: list[Any] = [None] * count
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:  # the kernel releases the GIL: the parts run at the same time
+            parts[i] = top_k_many(
+                indptr, indices, data, idf, queries[bounds[i] : bounds[i + 1]], k, buffers[i]
+            )
+        except BaseException as e:  # re-raised in the caller
+            errors.append(e)
+
+    workers = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(1, count)]
+    for w in workers:
+        w.start()
+    run(0)
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+    return parts
 
 
 def compile_seconds() -> float:
