@@ -27,7 +27,7 @@ from swirl_env.retrieval.synthetic import synthetic_corpus, synthetic_queries
 
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed (or SWIRL_NO_NUMBA=1)")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def ranking(hits: list[Hit]) -> list[tuple[str, float, int]]:

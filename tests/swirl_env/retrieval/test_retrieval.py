@@ -27,7 +27,7 @@ from swirl_env.retrieval import (
 )
 from swirl_env.retrieval.synthetic import synthetic_corpus, synthetic_queries
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "hotpotqa_dev500_xinowo"
+DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "hotpotqa_dev500_xinowo"
 HOTPOT_CORPUS = DATA / "pooled_corpus_validation_500_title_text.jsonl"
 HOTPOT_QUESTIONS = DATA / "hotpotqa_dev500_questions_DERIVED.jsonl"
 
