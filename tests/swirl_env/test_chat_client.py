@@ -102,7 +102,7 @@ class _Handler(socketserver.BaseRequestHandler):
     def do_drip_headers(self) -> None:
         self._drip(self._head(length=len(OK)) + OK.encode())
 
-    def do_drip_slow(self) -> None:  # a byte every 0.5 s: the server
+    def do_drip_slow(self) -> None:  # a byte every 0.5 s: a server that drips its reply
         self._drip(self._head(length=len(OK)) + OK.encode(), every=0.5)
 
     def do_drip_body(self) -> None:

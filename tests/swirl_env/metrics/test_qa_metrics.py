@@ -143,7 +143,7 @@ def test_rule_judge_uses_this_normaliser():
 
 
 def test_styles_differ_as_the_official_scripts_do():
-    # MuSiQue (metrics/answer.py) has no yes/no rule: the example
+    # MuSiQue (metrics/answer.py) has no yes/no rule: an example
     assert qa_metrics("No", ["numero symbol, No"], style="musique")["f1"] == 0.5
     assert qa_metrics("No", ["numero symbol, No"], style="squad2")["f1"] == 0.5  # same script
     assert qa_metrics("No", ["numero symbol, No"], style="hotpotqa")["f1"] == 0.0

@@ -40,7 +40,7 @@ FIX = toys.FIXTURES
 
 
 # ------------------------------------------------------------------ the pairs
-#: gold lists that exercise the scripts' corner cases (first the issue's MuSiQue example)
+#: gold lists that exercise the scripts' corner cases (first a MuSiQue example with an aliased gold answer)
 EDGE_GOLDS: list[list[str]] = [
     ["numero symbol, No"],
     ["No"],
