@@ -269,12 +269,7 @@ def test_openai_policy_sends_tools_and_writes_parsed_calls_back_as_text():
             message = {"role": "assistant", "content": "I add.", "tool_calls": [call]}
             if body["messages"][-1]["role"] == "tool":
                 message = {"role": "assistant", "content": "<answer> 3 </answer>"}
-            data = json.dumps({"choices": [{"message": message, "finish_reason": "stop"}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            toys.send_json(self, {"choices": [{"message": message, "finish_reason": "stop"}]})
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()

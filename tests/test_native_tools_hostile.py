@@ -313,12 +313,7 @@ class _Server:
             def do_POST(self):
                 outer.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 message = outer.messages.pop(0) if outer.messages else {"content": "<answer> 0 </answer>"}
-                data = json.dumps({"choices": [{"message": message, "finish_reason": "stop"}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                toys.send_json(self, {"choices": [{"message": message, "finish_reason": "stop"}]})
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()

@@ -160,3 +160,15 @@ def trl_sft_trainer(model, tokenizer, dataset, output_dir):
         completion_only_loss=True,
     )
     return SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+
+
+def send_json(handler, payload, status=200):
+    """Answer an ``http.server`` request with ``payload`` as JSON (the fake servers of the tests)."""
+    import json
+
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
