@@ -323,7 +323,7 @@ def resolve_parser(env_id: str | None = None, tool_tags: Mapping[str, str] | Non
 
     Example:
         >>> resolve_parser(tool_tags={"math_exp": "calculator"}).stop_strings
-        ['</math_exp>', '</answer>']
+        ['</math_exp>', '</answer>', '</tool_call>']
     """
     from swirl_env.parsing import ActionParser
 

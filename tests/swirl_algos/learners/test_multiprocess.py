@@ -11,6 +11,7 @@ processes too (each rolls out its own tasks, so its weights are not compared wit
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -108,6 +109,9 @@ def test_swirl_two_processes_match_one_process(tmp_path):
     diff = max((one[k] - two[k]).abs().max().item() for k in one)
     assert moved > 10 * TOLERANCE, f"training barely moved the weights ({moved})"
     assert diff < TOLERANCE, f"1 vs 2 processes differ by {diff} (training moved weights by {moved})"
+    history = json.loads((tmp_path / "two" / "train_summary.json").read_text())["log_history"]
+    steps = [h for h in history if "loss" in h]  # the native engine's step metrics, from 2 processes
+    assert len(steps) == 3 and all("reward" in h and "tokens_processed" in h for h in steps)
 
 
 def _write_parity_judge(tmp_path):
@@ -121,43 +125,14 @@ def _write_parity_judge(tmp_path):
     )
 
 
-def test_swirl_native_engine_trains_in_two_processes(tmp_path):
-    """SWiRL (shared-prefix engine) under ``torchrun --nproc_per_node 2``: each process samples and
-    judges its own states, DDP averages the gradients; the run ends, saves a moved model, and
-    logs the step metrics of the native engine."""
-    import json
-
-    initial = _tiny_data(tmp_path, n_tasks=16)
-    _write_parity_judge(tmp_path)
-    args = ["--algo", "swirl", "--process-judge", "parity_judge:EvenLengthJudge", "--num-generations", "4"]
-    args += [
-        "--per-device-train-batch-size",
-        "8",
-        "--max-steps",
-        "3",
-        "--learning-rate",
-        "1e-2",
-        "--max-completion-length",
-        "12",
-    ]
-    trained = _train(tmp_path, "out", 2, args)
-    moved = max((trained[k] - initial[k]).abs().max().item() for k in trained if k in initial)
-    assert moved > 1e-4, f"two-process SWiRL did not move the weights ({moved})"
-    history = json.loads((tmp_path / "out" / "train_summary.json").read_text())["log_history"]
-    steps = [h for h in history if "loss" in h]
-    assert len(steps) == 3 and all("reward" in h and "tokens_processed" in h for h in steps)
-
-
 def test_outcome_rl_trains_in_two_processes(tmp_path):
     """Outcome RL (our accelerate loop) under ``torchrun --nproc_per_node 2``: each process rolls
     out its own tasks, the step statistics are summed over both, and the model is saved once."""
-    import json
-
     _tiny_data(tmp_path, n_tasks=8)
     args = ["--algo", "outcome-rl", "--env-id", "SwiRL-Arithmetic-v0"]
     args += ["--env-kwargs", '{"max_ops": 2, "n_tasks": 8}', "--n-tasks", "8", "--tasks-per-step", "1"]
-    args += ["--num-generations", "2", "--max-steps", "2", "--max-new-tokens", "6", "--num-envs", "2"]
+    args += ["--num-generations", "2", "--max-steps", "1", "--max-new-tokens", "6", "--num-envs", "2"]
     _train(tmp_path, "orl", 2, args)
     history = json.loads((tmp_path / "orl" / "train_summary.json").read_text())["log_history"]
     steps = [h for h in history if "episodes" in h]
-    assert len(steps) == 2 and all(h["episodes"] == 4 for h in steps)  # 2 processes x 1 task x G=2
+    assert len(steps) == 1 and steps[0]["episodes"] == 4  # 2 processes x 1 task x G=2
