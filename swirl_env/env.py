@@ -151,6 +151,8 @@ class ToolEnv(gym.Env[str, str]):
             from swirl_env.prompts import render_demonstrations
 
             render_demonstrations(self.demonstrations)  # a malformed one fails here, not at reset
+        # the examples as the prompt shows them, in this env's tool style (once, not at every reset)
+        self._prompt_demonstrations = [self._restyle_demonstration(d) for d in self.demonstrations] or None
         self.observation_space = UnicodeText(max_length=max_observation_chars)
         self.action_space = UnicodeText(max_length=max_action_chars)
         self.task: Task | None = None
@@ -168,12 +170,11 @@ class ToolEnv(gym.Env[str, str]):
     def build_prompt(self, task: Task) -> str:
         """The first user message (state ``s_1``). Override to change how a task is shown."""
         tags = [t.tag for t in self.tools.values()]
-        demos = [self._restyle_demonstration(d) for d in self.demonstrations] or None
         return self.prompt.render(
             task.question,
             self.max_tool_calls,
             tags,
-            demos,
+            self._prompt_demonstrations,
             tool_style=self.tool_style,
             tool_names=list(self.tools),
         )
