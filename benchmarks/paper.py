@@ -27,7 +27,7 @@ Full scale (a GPU; the paper's sizes):
     python -m benchmarks paper all --model Qwen/Qwen2.5-7B-Instruct --device cuda \\
         --n-questions 1000 --samples 5 --n-eval 500 \\
         --judge openai:Qwen/Qwen2.5-72B-Instruct@http://localhost:8001/v1 \\
-        --swirl-steps 500 --swirl-lr 1e-6 --batch-size 32 --num-generations 8 \\
+        --set swirl.max_steps=500 --set swirl.learning_rate=1e-6 \\
         --data beerqa=/data/beerqa_dev_v1.0.json --data cofca=/data/cofca.json \\
         --data hotpotqa-train=/data/hotpot_train_v1.1.json --data gsm8k-train=/data/gsm8k/train.jsonl \\
         --train-env gsm8k --sizes 100 1000 10000 --output runs/paper-7b
@@ -70,6 +70,7 @@ from benchmarks.paper_units import (
     unit_model_dir,
     unit_records,
 )
+from swirl_algos.config_args import parse_assignments
 from swirl_algos.stages import Stages
 from swirl_algos.terminal import quiet_libraries
 
@@ -291,11 +292,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--train-env", default=d.train_env, choices=sorted(TRAIN_ENVS), help="filters/scaling"
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=d.sizes, help="trajectory counts (scaling)")
-    parser.add_argument("--swirl-steps", type=int, default=d.swirl_steps)
-    parser.add_argument("--swirl-lr", type=float, default=d.swirl_lr)
-    parser.add_argument("--beta", type=float, default=d.beta)
-    parser.add_argument("--num-generations", type=int, default=d.num_generations)
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set a PaperConfig field, a nested learner field by its dotted name (VALUE parsed as "
+        "JSON when it parses), e.g. --set swirl.max_steps=500 --set swirl.learning_rate=1e-6 "
+        "--set sft.num_train_epochs=2",
+    )
+    for old, kind in (
+        ("swirl_steps", int),
+        ("swirl_lr", float),
+        ("beta", float),
+        ("num_generations", int),
+        ("batch_size", int),
+    ):
+        new = PaperConfig.RENAMED[old]
+        target = new if isinstance(new, str) else " and ".join(new)
+        parser.add_argument(
+            "--" + old.replace("_", "-"),
+            dest=old,
+            type=kind,
+            default=None,
+            help=f"deprecated: use --set {target}",
+        )
     parser.add_argument("--temperature", type=float, default=d.temperature)
     parser.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
     parser.add_argument("--num-envs", type=int, default=d.num_envs)
@@ -320,31 +341,31 @@ def config_from_args(args: argparse.Namespace) -> tuple[PaperConfig, list[str]]:
         data[name.strip().lower()] = path
     exps = list(EXPERIMENTS) if args.experiments in ([], ["all"]) else list(args.experiments)
     try:
-        cfg = PaperConfig(
-            output_dir=args.output,
-            model=args.model,
-            device=args.device,
-            n_questions=args.n_questions,
-            samples=args.samples,
-            n_eval=args.n_eval,
-            judge=args.judge,
-            outcome_judge=args.outcome_judge,
-            judge_cache=args.judge_cache,
-            train_env=args.train_env,
-            sizes=args.sizes,
-            swirl_steps=args.swirl_steps,
-            swirl_lr=args.swirl_lr,
-            beta=args.beta,
-            num_generations=args.num_generations,
-            batch_size=args.batch_size,
-            temperature=args.temperature,
-            max_new_tokens=args.max_new_tokens,
-            num_envs=args.num_envs,
-            seed=args.seed,
-            data=data,
-            progress=not args.no_progress,
-        )
-    except ValueError as e:
+        values: dict[str, Any] = {
+            "output_dir": args.output,
+            "model": args.model,
+            "device": args.device,
+            "n_questions": args.n_questions,
+            "samples": args.samples,
+            "n_eval": args.n_eval,
+            "judge": args.judge,
+            "outcome_judge": args.outcome_judge,
+            "judge_cache": args.judge_cache,
+            "train_env": args.train_env,
+            "sizes": args.sizes,
+            "temperature": args.temperature,
+            "max_new_tokens": args.max_new_tokens,
+            "num_envs": args.num_envs,
+            "seed": args.seed,
+            "data": data,
+            "progress": not args.no_progress,
+        }
+        for old in ("swirl_steps", "swirl_lr", "beta", "num_generations", "batch_size"):
+            if getattr(args, old) is not None:  # the earlier flags: a FutureWarning names the new field
+                values[old] = getattr(args, old)
+        values.update(parse_assignments(args.set, what="--set"))
+        cfg = PaperConfig.from_assignments(values)
+    except (TypeError, ValueError) as e:
         raise SystemExit(f"paper: {e}") from None
     bad = sorted(set(exps) - set(EXPERIMENTS))
     if bad:

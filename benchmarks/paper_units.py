@@ -9,15 +9,18 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from swirl_algos.filtering import FILTER_MODES
+from swirl_algos.learners.config import SupervisedConfig, SwirlConfig
+from swirl_algos.suite_config import SuiteConfig, nested_config
 from swirl_algos.terminal import trainer_logs_to
 
 logger = logging.getLogger(__name__)
@@ -74,9 +77,38 @@ PAPER_TABLE2 = {
 }
 
 
+def _swirl_defaults() -> SwirlConfig:
+    return SwirlConfig(
+        learning_rate=1e-4,
+        beta=0.02,
+        num_generations=8,
+        per_device_train_batch_size=32,
+        max_steps=60,
+        lr_scheduler_type="constant",
+        logging_steps=6,
+        save_steps=0,
+    )
+
+
+def _sft_defaults() -> SupervisedConfig:
+    return SupervisedConfig(
+        learning_rate=1e-4,
+        num_train_epochs=1.0,
+        per_device_train_batch_size=32,
+        logging_steps=5,
+        save_steps=0,
+    )
+
+
 @dataclass
-class PaperConfig:
-    """Settings of the paper suite (see the module docstring and ``--help``)."""
+class PaperConfig(SuiteConfig):
+    """Settings of the paper suite (see the module docstring and ``--help``).
+
+    SWiRL and SFT are the learners' own configs (``swirl``, ``sft``), nested with the suite's
+    defaults and set by dotted name (``--set swirl.learning_rate=1e-6``); the suite sets their
+    ``output_dir`` and ``seed`` (the suite's ``seed``), and SWiRL's ``max_completion_length`` and
+    ``temperature`` (the suite's ``max_new_tokens`` and ``temperature``) for every run.
+    """
 
     output_dir: str = "runs/bench/paper"
     model: str = "tiny"
@@ -89,13 +121,10 @@ class PaperConfig:
     judge_cache: str | None = None
     train_env: str = "arithmetic"
     sizes: list[int] = field(default_factory=lambda: [50, 100, 300])
-    swirl_steps: int = 60
-    swirl_lr: float = 1e-4
-    beta: float = 0.02
-    num_generations: int = 8
-    batch_size: int = 32
-    sft_epochs: float = 1.0
-    sft_lr: float = 1e-4
+    swirl: SwirlConfig = nested_config(
+        _swirl_defaults, per_run=("output_dir", "seed", "max_completion_length", "temperature")
+    )
+    sft: SupervisedConfig = nested_config(_sft_defaults, per_run=("output_dir", "seed"))
     temperature: float = 0.7
     max_new_tokens: int = 48
     num_envs: int = 16
@@ -106,14 +135,25 @@ class PaperConfig:
     arithmetic_base: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
 
+    RENAMED: ClassVar[dict[str, str | tuple[str, ...]]] = {
+        "swirl_steps": "swirl.max_steps",
+        "swirl_lr": "swirl.learning_rate",
+        "beta": "swirl.beta",
+        "num_generations": "swirl.num_generations",
+        "batch_size": ("swirl.per_device_train_batch_size", "sft.per_device_train_batch_size"),
+        "sft_epochs": "sft.num_train_epochs",
+        "sft_lr": "sft.learning_rate",
+    }
+
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.train_env not in TRAIN_ENVS:
             raise ValueError(f"train_env must be one of {sorted(TRAIN_ENVS)}, got {self.train_env!r}")
-        for name in ("n_questions", "samples", "n_eval", "swirl_steps", "num_generations", "batch_size"):
+        for name in ("n_questions", "samples", "n_eval"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1")
-        if self.batch_size % self.num_generations:
-            raise ValueError("batch_size must be a multiple of num_generations")
+        if self.swirl.max_steps < 1:
+            raise ValueError(f"swirl.max_steps must be >= 1, got {self.swirl.max_steps}")
         known = {k.lower() for k in EVAL_ENVS} | {f"{k}-train" for k in TABLE2_TRAIN}
         bad = sorted(set(self.data) - known)
         if bad:
@@ -276,48 +316,24 @@ def train_model(
         (out / "model_dir.txt").write_text("", encoding="utf-8")  # nothing kept: the base model stands in
         return
     if algo == "swirl":
-        from swirl_algos.learners.config import SwirlConfig
         from swirl_algos.learners.swirl import train_swirl
 
         process, _ = _judges(cfg, env_id)
+        swirl = dataclasses.replace(
+            cfg.swirl,
+            output_dir=str(out),
+            seed=cfg.seed,
+            max_completion_length=cfg.max_new_tokens,
+            temperature=cfg.temperature,
+        )
         with trainer_logs_to(out / "train.log"):
-            result = train_swirl(
-                SwirlConfig(
-                    output_dir=str(out),
-                    learning_rate=cfg.swirl_lr,
-                    beta=cfg.beta,
-                    num_generations=cfg.num_generations,
-                    per_device_train_batch_size=cfg.batch_size,
-                    max_steps=cfg.swirl_steps,
-                    max_completion_length=cfg.max_new_tokens,
-                    temperature=cfg.temperature,
-                    lr_scheduler_type="constant",
-                    save_steps=0,
-                    logging_steps=max(1, cfg.swirl_steps // 10),
-                    seed=cfg.seed,
-                ),
-                records,
-                process,
-                model=base,
-            )
+            result = train_swirl(swirl, records, process, model=base)
     else:
-        from swirl_algos.learners.config import SupervisedConfig
         from swirl_algos.learners.sft import train_sft
 
+        sft = dataclasses.replace(cfg.sft, output_dir=str(out), seed=cfg.seed)
         with trainer_logs_to(out / "train.log"):
-            result = train_sft(
-                SupervisedConfig(
-                    output_dir=str(out),
-                    learning_rate=cfg.sft_lr,
-                    num_train_epochs=cfg.sft_epochs,
-                    per_device_train_batch_size=cfg.batch_size,
-                    save_steps=0,
-                    logging_steps=5,
-                    seed=cfg.seed,
-                ),
-                records,
-                model=base,
-            )
+            result = train_sft(sft, records, model=base)
     (out / "model_dir.txt").write_text(result.model_dir, encoding="utf-8")
     (out / "log_history.json").write_text(json.dumps(result.log_history), encoding="utf-8")
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-__all__ = ["ENV_ID", "METHOD_LABELS", "PROCESS_JUDGES", "DemoConfig"]
+from swirl_algos.learners.config import SupervisedConfig, SwirlConfig
+from swirl_algos.suite_config import SuiteConfig, nested_config, nested_settings
+
+__all__ = ["ENV_ID", "METHOD_LABELS", "PER_RUN", "PROCESS_JUDGES", "RENAMED", "DemoConfig"]
 
 ENV_ID = "SwiRL-Arithmetic-v0"
 #: ``DemoConfig.process_judge`` -> the judge's short name in the judge registry
@@ -29,14 +32,84 @@ METHOD_LABELS = {
 }
 
 
+def _swirl_defaults() -> SwirlConfig:
+    return SwirlConfig(
+        learning_rate=1e-4,
+        beta=0.1,
+        advantage="rloo",
+        num_generations=8,
+        per_device_train_batch_size=64,
+        max_steps=60,
+        temperature=1.0,
+        dynamic_sampling="resample",
+        lr_scheduler_type="constant_with_warmup",
+        warmup_steps=5,
+        logging_steps=5,
+        save_steps=0,
+    )
+
+
+def _sft_defaults() -> SupervisedConfig:
+    return SupervisedConfig(
+        learning_rate=1e-4,
+        num_train_epochs=2.0,
+        per_device_train_batch_size=16,
+        lr_scheduler_type="constant",
+        logging_steps=2,
+        save_steps=0,
+        max_length=1024,
+    )
+
+
+def _warmstart_defaults() -> SupervisedConfig:
+    return SupervisedConfig(
+        learning_rate=1e-3,
+        max_steps=600,
+        per_device_train_batch_size=16,
+        lr_scheduler_type="cosine",
+        warmup_steps=30,
+        logging_steps=25,
+        save_steps=0,
+        max_length=1024,
+    )
+
+
+#: the fields the demo sets itself for every training run of a nested learner config
+PER_RUN = ("output_dir", "seed")
+#: and of SWiRL's (``max_completion_length`` is the demo's ``max_new_tokens``)
+SWIRL_PER_RUN = (*PER_RUN, "max_completion_length")
+#: the demo's earlier flat names -> the nested fields that replaced them (accepted for one release)
+RENAMED: dict[str, str | tuple[str, ...]] = {
+    "warmstart_steps": "warmstart.max_steps",
+    "warmstart_lr": "warmstart.learning_rate",
+    "warmstart_batch_size": "warmstart.per_device_train_batch_size",
+    "swirl_steps": "swirl.max_steps",
+    "swirl_lr": "swirl.learning_rate",
+    "swirl_beta": "swirl.beta",
+    "swirl_advantage": "swirl.advantage",
+    "swirl_temperature": "swirl.temperature",
+    "swirl_dynamic_sampling": "swirl.dynamic_sampling",
+    "swirl_lr_scheduler": "swirl.lr_scheduler_type",
+    "num_generations": "swirl.num_generations",
+    "swirl_batch_size": "swirl.per_device_train_batch_size",
+    "sft_epochs": "sft.num_train_epochs",
+    "sft_lr": "sft.learning_rate",
+    "sft_batch_size": "sft.per_device_train_batch_size",
+}
+
+
 @dataclass
-class DemoConfig:
+class DemoConfig(SuiteConfig):
     """Every setting of the demo (defaults: the full run; its measured time is in docs/benchmarks.md).
 
     Each field that a stage's output depends on is tagged with that stage (``metadata["stages"]``:
     ``tiny``, ``oracle``, ``warmstart``, ``generate``, ``swirl``, ``sft``, ``eval``); the stage's
     fingerprint is made of those fields (:meth:`stage_settings`), so a new setting is declared
-    in one place.
+    in one place. The three trainings are the learners' own configs, nested with the demo's
+    defaults (``swirl``, ``sft``, ``warmstart``) and fingerprinted whole; the demo sets their
+    ``output_dir``, ``seed`` and ``max_completion_length`` for every run. Set a nested field by
+    its dotted name: ``swirl demo --set swirl.learning_rate=3e-4``, or
+    ``DemoConfig(swirl={"learning_rate": 3e-4})`` (merged onto the demo's defaults).
 
     Attributes:
         output_dir: where every stage's output goes (re-used on re-runs).
@@ -45,10 +118,13 @@ class DemoConfig:
         vocab_size / hidden_size / num_layers / num_heads: the tiny model.
         oracle_tasks: training questions the scripted oracle solves for the warm start.
         oracle_error_rate: per-step mistake probability of the oracle (spread over its error types).
-        warmstart_steps / warmstart_lr / warmstart_batch_size: the warm-start SFT.
+        warmstart: the warm-start SFT on the oracle's trajectories
+            (:class:`~swirl_algos.learners.config.SupervisedConfig`; its seed is ``data_seed``).
         gen_tasks / gen_samples: Stage 1: new training questions and trajectories per question.
-        temperature: sampling temperature of generation, SWiRL's sampled actions and evaluation.
-        max_new_tokens: longest action in tokens (actions also stop at the first closing tag).
+        temperature: sampling temperature of generation and evaluation (SWiRL's sampled actions
+            use ``swirl.temperature``).
+        max_new_tokens: longest action in tokens (actions also stop at the first closing tag);
+            also SWiRL's ``max_completion_length``.
         process_judge: the process judge of Stage 1, of SWiRL's reward and of the evaluation's
             process label: ``"step"`` (the default, as the paper's judge: it sees the question and
             the conversation, never the gold answer or solution;
@@ -57,15 +133,10 @@ class DemoConfig:
             The outcome judge always compares the final answer with the gold answer.
         swirl_filters: the filters SWiRL is trained with (one run per filter and seed).
         sft_filters: the filters the SFT baseline is trained with.
-        swirl_steps / swirl_lr / swirl_beta / num_generations / swirl_batch_size: SWiRL
-            (``swirl_batch_size`` counts sampled actions, so states per step = batch / G).
-        swirl_advantage: ``"rloo"`` (leave-one-out baseline) or ``"group_norm"`` (GRPO-style).
-        swirl_temperature: sampling temperature of SWiRL's actions at the stored states (exploration;
-            generation and evaluation use ``temperature``).
-        swirl_dynamic_sampling: ``SwirlConfig.dynamic_sampling`` (``"resample"``: states whose G
-            rewards are all equal are replaced by fresh ones).
-        swirl_lr_scheduler: the SWiRL learning-rate schedule (a ``transformers`` scheduler name).
-        sft_epochs / sft_lr / sft_batch_size: the SFT baseline on the filtered sub-trajectories.
+        swirl: SWiRL (:class:`~swirl_algos.learners.config.SwirlConfig`;
+            ``per_device_train_batch_size`` counts sampled actions, so states per step = batch / G).
+        sft: the SFT baseline on the filtered sub-trajectories
+            (:class:`~swirl_algos.learners.config.SupervisedConfig`).
         eval_tasks: held-out test questions per evaluation.
         eval_greedy: also evaluate every model with greedy decoding (deterministic).
         num_envs: episodes generated together (the batch of the HF policy).
@@ -87,9 +158,7 @@ class DemoConfig:
     num_heads: int = field(default=4, metadata={"stages": ("tiny",)})
     oracle_tasks: int = field(default=4000, metadata={"stages": ("oracle",)})
     oracle_error_rate: float = field(default=0.1, metadata={"stages": ("tiny", "oracle")})
-    warmstart_steps: int = field(default=600, metadata={"stages": ("warmstart",)})
-    warmstart_lr: float = field(default=1e-3, metadata={"stages": ("warmstart",)})
-    warmstart_batch_size: int = field(default=16, metadata={"stages": ("warmstart",)})
+    warmstart: SupervisedConfig = nested_config(_warmstart_defaults, stages=("warmstart",), per_run=PER_RUN)
     gen_tasks: int = field(default=300, metadata={"stages": ("generate",)})
     gen_samples: int = field(default=2, metadata={"stages": ("generate",)})
     temperature: float = field(default=0.7, metadata={"stages": ("generate", "eval")})
@@ -97,18 +166,8 @@ class DemoConfig:
     process_judge: str = field(default="step", metadata={"stages": ("generate", "eval", "swirl")})
     swirl_filters: list[str] = field(default_factory=lambda: ["process"])
     sft_filters: list[str] = field(default_factory=lambda: ["process"])
-    swirl_steps: int = field(default=60, metadata={"stages": ("swirl",)})
-    swirl_lr: float = field(default=1e-4, metadata={"stages": ("swirl",)})
-    swirl_beta: float = field(default=0.1, metadata={"stages": ("swirl",)})
-    swirl_advantage: str = field(default="rloo", metadata={"stages": ("swirl",)})
-    swirl_temperature: float = field(default=1.0, metadata={"stages": ("swirl",)})
-    swirl_dynamic_sampling: str = field(default="resample", metadata={"stages": ("swirl",)})
-    swirl_lr_scheduler: str = field(default="constant_with_warmup", metadata={"stages": ("swirl",)})
-    num_generations: int = field(default=8, metadata={"stages": ("swirl",)})
-    swirl_batch_size: int = field(default=64, metadata={"stages": ("swirl",)})
-    sft_epochs: float = field(default=2.0, metadata={"stages": ("sft",)})
-    sft_lr: float = field(default=1e-4, metadata={"stages": ("sft",)})
-    sft_batch_size: int = field(default=16, metadata={"stages": ("sft",)})
+    swirl: SwirlConfig = nested_config(_swirl_defaults, stages=("swirl",), per_run=SWIRL_PER_RUN)
+    sft: SupervisedConfig = nested_config(_sft_defaults, stages=("sft",), per_run=PER_RUN)
     eval_tasks: int = field(default=200, metadata={"stages": ("eval",)})
     eval_greedy: bool = True
     num_envs: int = field(default=64, metadata={"stages": ("generate",)})
@@ -117,9 +176,12 @@ class DemoConfig:
     progress: bool = True
     bootstrap: int = 2000
 
+    RENAMED: ClassVar[dict[str, str | tuple[str, ...]]] = RENAMED
+
     def __post_init__(self) -> None:
         from swirl_algos.filtering import FILTER_MODES
 
+        super().__post_init__()
         self.seeds = [int(s) for s in self.seeds]
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct and non-empty, got {self.seeds}")
@@ -131,19 +193,12 @@ class DemoConfig:
             setattr(self, name, modes)
         if not self.swirl_filters:
             raise ValueError("swirl_filters must name at least one filter")
-        for name in (
-            "oracle_tasks",
-            "warmstart_steps",
-            "gen_tasks",
-            "gen_samples",
-            "swirl_steps",
-            "eval_tasks",
-            "num_envs",
-        ):
+        for name in ("oracle_tasks", "gen_tasks", "gen_samples", "eval_tasks", "num_envs"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.num_generations < 2 or self.swirl_batch_size % self.num_generations:
-            raise ValueError("num_generations must be >= 2 and divide swirl_batch_size")
+        for name in ("warmstart", "swirl"):
+            if getattr(self, name).max_steps < 1:
+                raise ValueError(f"{name}.max_steps must be >= 1, got {getattr(self, name).max_steps}")
         if not 0.0 <= self.oracle_error_rate <= 1.0:
             raise ValueError(f"oracle_error_rate must be in [0, 1], got {self.oracle_error_rate}")
         if self.temperature <= 0:
@@ -152,6 +207,18 @@ class DemoConfig:
             raise ValueError(
                 f"process_judge must be one of {sorted(PROCESS_JUDGES)}, got {self.process_judge!r}"
             )
+
+    @classmethod
+    def from_assignments(cls, values: dict[str, Any], *, quick: bool = False) -> DemoConfig:
+        """A config from flat assignments (``{"swirl.learning_rate": 3e-4, "seeds": [0]}``; the
+        earlier flat names such as ``swirl_lr`` still work, with a ``FutureWarning``), on top of
+        the full run's defaults or, with ``quick``, of :meth:`quick_config`'s.
+
+        Example:
+            >>> DemoConfig.from_assignments({"swirl.beta": 0.2}, quick=True).swirl.beta
+            0.2
+        """
+        return super().from_assignments(values, build=cls.quick_config if quick else cls)
 
     @classmethod
     def quick_config(cls, **overrides: Any) -> DemoConfig:
@@ -169,37 +236,44 @@ class DemoConfig:
             "num_layers": 2,
             "num_heads": 4,
             "oracle_tasks": 600,
-            "warmstart_steps": 300,
-            "warmstart_lr": 2e-3,
+            "warmstart": {"max_steps": 300, "learning_rate": 2e-3},
             "gen_tasks": 24,
             "gen_samples": 2,
             "max_new_tokens": 16,
-            "swirl_steps": 3,
-            "num_generations": 4,
-            "swirl_batch_size": 8,
-            "sft_epochs": 1.0,
+            "swirl": {
+                "max_steps": 3,
+                "num_generations": 4,
+                "per_device_train_batch_size": 8,
+                "warmup_steps": 0,
+                "logging_steps": 1,
+            },
+            "sft": {"num_train_epochs": 1.0},
             "swirl_filters": ["none", "process"],
             "sft_filters": ["none"],
             "eval_tasks": 24,
             "num_envs": 24,
             "bootstrap": 300,
         }
-        quick.update(overrides)
+        for key, value in overrides.items():  # nested configs given as dicts merge
+            if isinstance(value, dict) and isinstance(quick.get(key), dict) and key != "env_kwargs":
+                quick[key] = {**quick[key], **value}
+            else:
+                quick[key] = value
         return cls(**quick)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
     def stage_settings(self, stage: str) -> dict[str, Any]:
         """The settings a stage's output depends on (the fields tagged with ``stage``), for its fingerprint.
 
         Example:
-            >>> sorted(DemoConfig().stage_settings("sft"))
-            ['sft_batch_size', 'sft_epochs', 'sft_lr']
+            >>> settings = DemoConfig().stage_settings("sft")
+            >>> list(settings), settings["sft"]["learning_rate"], "seed" in settings["sft"]
+            (['sft'], 0.0001, False)
         """
         values = self.to_dict()
         return {
-            f.name: values[f.name] for f in dataclasses.fields(self) if stage in f.metadata.get("stages", ())
+            f.name: nested_settings(self, f.name) if "nested" in f.metadata else values[f.name]
+            for f in dataclasses.fields(self)
+            if stage in f.metadata.get("stages", ())
         }
 
     def methods(self) -> list[str]:

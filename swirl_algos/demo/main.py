@@ -4,14 +4,13 @@ Example:
     >>> import argparse
     >>> parser = argparse.ArgumentParser()
     >>> add_arguments(parser)
-    >>> config_from_args(parser.parse_args(["--quick", "--set", "swirl_lr=1e-3"])).swirl_lr
+    >>> config_from_args(parser.parse_args(["--quick", "--set", "swirl.learning_rate=1e-3"])).swirl.learning_rate
     0.001
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import time
@@ -136,14 +135,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="training/evaluation seeds")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--eval-tasks", type=int, default=None, help="held-out test questions")
-    parser.add_argument("--swirl-steps", type=int, default=None, help="SWiRL optimiser steps per run")
-    parser.add_argument("--warmstart-steps", type=int, default=None, help="warm-start SFT steps")
+    parser.add_argument(
+        "--swirl-steps",
+        type=int,
+        default=None,
+        help="SWiRL optimiser steps per run (= --set swirl.max_steps=N)",
+    )
+    parser.add_argument(
+        "--warmstart-steps",
+        type=int,
+        default=None,
+        help="warm-start SFT steps (= --set warmstart.max_steps=N)",
+    )
     parser.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="set any DemoConfig field (VALUE parsed as JSON when it parses), e.g. --set swirl_lr=1e-4",
+        help="set any DemoConfig field, a nested learner field by its dotted name (VALUE parsed as JSON "
+        "when it parses), e.g. --set swirl.learning_rate=1e-4 --set eval_tasks=100",
     )
     parser.add_argument(
         "--force", action="store_true", help="recompute every stage (deletes the output directory)"
@@ -153,23 +163,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> DemoConfig:
     """The :class:`DemoConfig` of parsed ``swirl demo`` arguments."""
-    names = {f.name for f in dataclasses.fields(DemoConfig)}
-    overrides: dict[str, Any] = parse_assignments(args.set, names)
-    for flag, key in (
-        ("output", "output_dir"),
-        ("seeds", "seeds"),
-        ("threads", "threads"),
-        ("eval_tasks", "eval_tasks"),
-        ("swirl_steps", "swirl_steps"),
-        ("warmstart_steps", "warmstart_steps"),
-    ):
-        value = getattr(args, flag, None)
-        if value is not None:
-            overrides[key] = value
-    if args.no_progress:
-        overrides["progress"] = False
     try:
-        return DemoConfig.quick_config(**overrides) if args.quick else DemoConfig(**overrides)
+        overrides: dict[str, Any] = parse_assignments(args.set)
+        for flag, key in (
+            ("output", "output_dir"),
+            ("seeds", "seeds"),
+            ("threads", "threads"),
+            ("eval_tasks", "eval_tasks"),
+            ("swirl_steps", "swirl.max_steps"),
+            ("warmstart_steps", "warmstart.max_steps"),
+        ):
+            value = getattr(args, flag, None)
+            if value is not None:
+                overrides[key] = value
+        if args.no_progress:
+            overrides["progress"] = False
+        return DemoConfig.from_assignments(overrides, quick=args.quick)
     except (TypeError, ValueError) as e:
         raise SystemExit(f"swirl demo: {e}") from None
 

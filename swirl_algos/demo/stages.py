@@ -157,23 +157,10 @@ def model_dir(stage: Path) -> Path:
 def _warmstart(config: DemoConfig, tiny: Path, oracle: Path, out: Path) -> None:
     from swirl_algos.decompose import decompose
     from swirl_algos.jsonl import read_trajectories
-    from swirl_algos.learners.config import SupervisedConfig
     from swirl_algos.learners.sft import train_sft
 
     records = decompose(read_trajectories(oracle / "judged.jsonl"))
-    cfg = SupervisedConfig(
-        output_dir=str(out),
-        learning_rate=config.warmstart_lr,
-        max_steps=config.warmstart_steps,
-        per_device_train_batch_size=config.warmstart_batch_size,
-        lr_scheduler_type="cosine",
-        warmup_steps=min(30, max(1, config.warmstart_steps // 10)),
-        weight_decay=0.0,
-        logging_steps=max(1, min(25, config.warmstart_steps // 8)),
-        save_steps=0,
-        seed=config.data_seed,
-        max_length=1024,
-    )
+    cfg = dataclasses.replace(config.warmstart, output_dir=str(out), seed=config.data_seed)
     with trainer_logs_to(out / "train.log"):
         result = train_sft(cfg, records, model=str(tiny / "model"))
     _train_log(result, out)
@@ -234,43 +221,17 @@ def train_model(
         (out / "model_dir.txt").write_text(str(base), encoding="utf-8")
         return
     if algo == "swirl":
-        from swirl_algos.learners.config import SwirlConfig
         from swirl_algos.learners.swirl import train_swirl
 
-        cfg = SwirlConfig(
-            output_dir=str(out),
-            learning_rate=config.swirl_lr,
-            beta=config.swirl_beta,
-            advantage=config.swirl_advantage,
-            num_generations=config.num_generations,
-            per_device_train_batch_size=config.swirl_batch_size,
-            max_steps=config.swirl_steps,
-            max_completion_length=config.max_new_tokens,
-            temperature=config.swirl_temperature,
-            dynamic_sampling=config.swirl_dynamic_sampling,
-            lr_scheduler_type=config.swirl_lr_scheduler,
-            warmup_steps=min(5, max(0, config.swirl_steps // 10)),
-            logging_steps=max(1, min(5, config.swirl_steps // 4)),
-            save_steps=0,
-            seed=seed,
+        cfg = dataclasses.replace(
+            config.swirl, output_dir=str(out), seed=seed, max_completion_length=config.max_new_tokens
         )
         with trainer_logs_to(out / "train.log"):
             result = train_swirl(cfg, records, _process_judge(config), model=str(base))
     else:
-        from swirl_algos.learners.config import SupervisedConfig
         from swirl_algos.learners.sft import train_sft
 
-        cfg = SupervisedConfig(
-            output_dir=str(out),
-            learning_rate=config.sft_lr,
-            num_train_epochs=config.sft_epochs,
-            per_device_train_batch_size=config.sft_batch_size,
-            lr_scheduler_type="constant",
-            logging_steps=2,
-            save_steps=0,
-            seed=seed,
-            max_length=1024,
-        )
+        cfg = dataclasses.replace(config.sft, output_dir=str(out), seed=seed)
         with trainer_logs_to(out / "train.log"):
             result = train_sft(cfg, records, model=str(base))
     _train_log(result, out)

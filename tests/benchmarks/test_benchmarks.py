@@ -87,9 +87,8 @@ def _tiny_config(tmp_path, **kw):
         "n_questions": 2,
         "samples": 2,
         "n_eval": 2,
-        "swirl_steps": 1,
-        "num_generations": 2,
-        "batch_size": 4,
+        "swirl": {"max_steps": 1, "num_generations": 2, "per_device_train_batch_size": 4},
+        "sft": {"per_device_train_batch_size": 4},
         "sizes": [2, 4],
         "max_new_tokens": 12,
         "num_envs": 4,
@@ -97,7 +96,7 @@ def _tiny_config(tmp_path, **kw):
         "tiny_warmstart_tasks": 12,
         "arithmetic_base": {
             "oracle_tasks": 24,
-            "warmstart_steps": 4,
+            "warmstart": {"max_steps": 4},
             "vocab_size": 300,
             "hidden_size": 32,
             "num_layers": 1,
@@ -144,16 +143,20 @@ def test_paper_config_validation():
     with pytest.raises(ValueError, match="--data"):
         PaperConfig(data={"wikipedia": "/x"})
     with pytest.raises(ValueError, match="multiple"):
-        PaperConfig(batch_size=6, num_generations=4)
+        PaperConfig(swirl={"per_device_train_batch_size": 6, "num_generations": 4})
+    with pytest.warns(FutureWarning, match="swirl.per_device_train_batch_size"):
+        old = PaperConfig.from_assignments({"batch_size": 16, "swirl_steps": 5})
+    assert old.swirl.per_device_train_batch_size == old.sft.per_device_train_batch_size == 16
+    assert old.swirl.max_steps == 5
     assert set(PAPER_TABLE2) == set(EVAL_ENVS) and not math.isnan(PAPER_TABLE2["GSM8K"][1])
 
 
 def test_sweep_demo_parses_variants_and_rejects_malformed_ones():
     from benchmarks.sweep_demo import parse_variant
 
-    assert parse_variant("big=swirl_batch_size=256,swirl_lr=3e-4,swirl_advantage=group_norm") == (
+    assert parse_variant("big=swirl.per_device_train_batch_size=256,swirl.advantage=group_norm") == (
         "big",
-        {"swirl_batch_size": 256, "swirl_lr": 3e-4, "swirl_advantage": "group_norm"},
+        {"swirl.per_device_train_batch_size": 256, "swirl.advantage": "group_norm"},
     )
     assert parse_variant("defaults=") == ("defaults", {})
     for bad in ("no-equals", "=swirl_lr=1", "x=swirl_lr"):

@@ -97,7 +97,9 @@ def test_a_rerun_reuses_every_stage_and_gives_the_same_numbers(demo):
 def test_a_changed_setting_reruns_only_what_depends_on_it(demo):
     config, _, _, _ = demo
     console, _ = _console()
-    changed = DemoConfig(**{**config.to_dict(), "swirl_lr": config.swirl_lr * 2, "seeds": [config.seeds[0]]})
+    settings = config.to_dict()
+    settings["swirl"]["learning_rate"] *= 2
+    changed = DemoConfig(**{**settings, "seeds": [config.seeds[0]]})
     results = run_demo(changed, console=console)
     rerun = set(results["timings"]["stages_run"])
     assert rerun and all(s.startswith(("train/swirl-", "eval/swirl-")) for s in rerun), rerun
@@ -113,24 +115,76 @@ def test_command_line_arguments():
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args(
-        ["--quick", "--seeds", "3", "4", "-o", "x", "--set", "swirl_lr=0.001", "--no-progress"]
+        ["--quick", "--seeds", "3", "4", "-o", "x", "--set", "swirl.learning-rate=0.001", "--no-progress"]
     )
     cfg = config_from_args(args)
-    assert cfg.seeds == [3, 4] and cfg.output_dir == "x" and cfg.swirl_lr == 0.001 and not cfg.progress
-    assert cfg.hidden_size == DemoConfig.quick_config().hidden_size
+    assert (
+        cfg.seeds == [3, 4]
+        and cfg.output_dir == "x"
+        and cfg.swirl.learning_rate == 0.001
+        and not cfg.progress
+    )
+    quick = DemoConfig.quick_config()
+    assert cfg.hidden_size == quick.hidden_size and cfg.swirl.max_steps == quick.swirl.max_steps
     full = config_from_args(parser.parse_args([]))
     assert full.output_dir == "runs/demo" and full.seeds == [0, 1]
-    with pytest.raises(SystemExit, match="FIELD=VALUE"):
+    with pytest.raises(SystemExit, match=r"no field 'nope'; its fields are .*swirl\.FIELD"):
         config_from_args(parser.parse_args(["--set", "nope=1"]))
+    with pytest.raises(SystemExit, match="FIELD=VALUE"):
+        config_from_args(parser.parse_args(["--set", "nope"]))
     with pytest.raises(SystemExit, match="filter"):
         config_from_args(parser.parse_args(["--set", 'swirl_filters=["best"]']))
+    with pytest.raises(SystemExit, match="no field 'learning_rat'"):
+        config_from_args(parser.parse_args(["--set", "swirl.learning_rat=1"]))
+    with pytest.raises(SystemExit, match=r"no field 'seeds\.x'"):
+        config_from_args(parser.parse_args(["--set", "seeds.x=1"]))
+    steps = config_from_args(parser.parse_args(["--quick", "--swirl-steps", "7", "--warmstart-steps", "9"]))
+    assert (steps.swirl.max_steps, steps.warmstart.max_steps) == (7, 9)
+    assert steps.swirl.num_generations == DemoConfig.quick_config().swirl.num_generations
+
+
+def test_learner_configs_are_nested_whole_and_fingerprinted_whole():
+    from swirl_algos.learners.config import SupervisedConfig, SwirlConfig
+
+    cfg = DemoConfig(swirl={"beta": 0.3})
+    assert isinstance(cfg.swirl, SwirlConfig) and isinstance(cfg.sft, SupervisedConfig)
+    assert cfg.swirl.beta == 0.3 and cfg.swirl.learning_rate == DemoConfig().swirl.learning_rate
+    assert DemoConfig(**cfg.to_dict()) == cfg  # the config round-trips through its dict (config.json)
+    # any learner field is in its stage's fingerprint, the fields the demo sets per run are not
+    base, other = (
+        DemoConfig().stage_settings("swirl"),
+        DemoConfig(swirl={"max_grad_norm": 0.5}).stage_settings("swirl"),
+    )
+    assert base != other and DemoConfig().stage_settings("sft") == DemoConfig(
+        swirl={"beta": 1}
+    ).stage_settings("sft")
+    assert not {"output_dir", "seed", "max_completion_length"} & set(base["swirl"])
+    with pytest.raises(ValueError, match="for every run"):
+        DemoConfig(swirl={"seed": 3})
+    with pytest.raises(ValueError, match="unknown SupervisedConfig fields"):
+        DemoConfig(sft={"beta": 1.0})
+    # quick overrides of a nested config merge with quick's own
+    quick = DemoConfig.quick_config(swirl={"beta": 0.5})
+    assert quick.swirl.beta == 0.5 and quick.swirl.max_steps == 3
+
+
+def test_the_earlier_flat_names_still_work_with_a_warning():
+    with pytest.warns(FutureWarning, match="swirl.learning_rate"):
+        cfg = DemoConfig.from_assignments({"swirl_lr": 3e-4, "sft_epochs": 3.0})
+    assert cfg.swirl.learning_rate == 3e-4 and cfg.sft.num_train_epochs == 3.0
+    with pytest.warns(FutureWarning, match="DemoConfig.swirl.num_generations"):
+        assert cfg.num_generations == cfg.swirl.num_generations
+    with pytest.raises(AttributeError):
+        _ = cfg.no_such_setting
 
 
 def test_config_validation():
     with pytest.raises(ValueError, match="seeds"):
         DemoConfig(seeds=[1, 1])
     with pytest.raises(ValueError, match="num_generations"):
-        DemoConfig(num_generations=3, swirl_batch_size=8)
+        DemoConfig(swirl={"num_generations": 3, "per_device_train_batch_size": 8})
+    with pytest.raises(ValueError, match="max_steps"):
+        DemoConfig(warmstart={"max_steps": 0})
     with pytest.raises(ValueError, match="temperature"):
         DemoConfig(temperature=0)
     assert Path(DemoConfig().output_dir) == Path("runs/demo")
