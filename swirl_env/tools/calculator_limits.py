@@ -45,11 +45,17 @@ def _hard_deadline(deadline: float) -> Iterator[None]:
     and line and raises :class:`_DeadlineExceeded`. It cannot interrupt one long C operation;
     the size guards keep every such operation (big-integer arithmetic) small. Any trace
     function installed before (a debugger, coverage) is restored afterwards.
+
+    It never interrupts an import: SymPy imports some of its modules on first use (``Add``
+    imports ``sympy.tensor`` the first time it flattens a sum), and a module body cut halfway
+    stays half-initialised for the whole process, so every later evaluation would fail. Past
+    the deadline, the interrupt waits until the import in progress has finished.
     """
     clock = time.perf_counter
+    outside = _stack_ids(sys._getframe())  # the caller's frames: an import there is not ours to wait for
 
     def tracer(frame: FrameType, event: str, arg: Any) -> Any:
-        if clock() > deadline:
+        if clock() > deadline and not _importing(frame, outside):
             raise _DeadlineExceeded
         return tracer
 
@@ -59,6 +65,25 @@ def _hard_deadline(deadline: float) -> Iterator[None]:
         yield
     finally:
         sys.settrace(previous)
+
+
+def _stack_ids(frame: FrameType | None) -> frozenset[int]:
+    ids = []
+    while frame is not None:
+        ids.append(id(frame))
+        frame = frame.f_back
+    return frozenset(ids)
+
+
+def _importing(frame: FrameType | None, outside: frozenset[int]) -> bool:
+    """Whether ``frame`` runs inside an import (a module body or the import machinery) begun
+    under the deadline, that is below the frames ``outside``; walked only past the deadline."""
+    while frame is not None and id(frame) not in outside:
+        code = frame.f_code
+        if code.co_name == "<module>" or code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _plain(x: sympy.Expr) -> bool:

@@ -307,12 +307,18 @@ def test_every_time_bomb_finishes_within_the_deadline() -> None:
 
 
 def test_the_deadline_interrupts_sympy_in_any_thread_and_restores_tracing() -> None:
-    calc = Calculator(timeout_s=0.02)
-    # ~0.5 s of SymPy work each; all different, so that SymPy's cache cannot answer
-    exprs = [
-        f"floor(({p}**(1/6)+11**(1/3)+23**(1/3)+5**(1/7))**{k})"
-        for p, k in [(29, 32), (31, 33), (37, 31), (41, 34)]
-    ]
+    calc = Calculator(timeout_s=0.005)
+
+    def nested_roots(i: int) -> str:  # 60-80 ms of SymPy work here; each different from the others,
+        text = "2"  # so that SymPy's cache cannot answer
+        for n in [3 + i, 5 + i, 7 + 2 * i, 11 + i, 13 + 3 * i, 17 + i, 19 + 2 * i, 23 + i]:
+            text = f"sqrt({n} + {text})"
+        return f"floor(({text})**{7 + 2 * i})"
+
+    exprs = [nested_roots(i) for i in range(4)]
+    # the modules SymPy imports on first use are imported whole even past the deadline (see the
+    # next test); import them here, so that the timings below measure the deadline alone
+    assert Calculator(timeout_s=30)("floor((13**(1/5)+17**(1/7))**3)").ok
     before = sys.gettrace()
     results: list[tuple[float, str]] = []
 
@@ -333,6 +339,28 @@ def test_the_deadline_interrupts_sympy_in_any_thread_and_restores_tracing() -> N
         assert elapsed < calc.timeout_s + _MARGIN_S
     assert len(results) == len(exprs)
     assert Calculator(timeout_s=5)(exprs[0]).ok  # with time enough it is a value
+
+
+def test_the_deadline_never_cuts_an_import_in_half(tmp_path, monkeypatch) -> None:
+    """SymPy imports some modules on first use, inside an evaluation; a module body interrupted
+    halfway would stay half-initialised and break every later evaluation in the process."""
+    from swirl_env.tools.calculator_limits import _DeadlineExceeded, _hard_deadline
+
+    (tmp_path / "slow_module_for_deadline.py").write_text(
+        "import time\nt = time.perf_counter()\nwhile time.perf_counter() - t < 0.05:\n    pass\nDONE = True\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # the deadline still wins, once the import has finished
+    with pytest.raises(_DeadlineExceeded), _hard_deadline(time.perf_counter() + 0.001):
+        import slow_module_for_deadline  # noqa: F401
+
+        while True:  # past the import: interrupted at the next line
+            pass
+    assert sys.modules["slow_module_for_deadline"].DONE is True
+    calc = Calculator(timeout_s=0.001)
+    # called from a module body (a script's top level) it still interrupts: only imports begun
+    # under the deadline are waited for
+    assert "took too long" in calc("floor((29**(1/6)+11**(1/3)+23**(1/3)+5**(1/7))**40)").text
 
 
 @pytest.mark.parametrize(("expr", "exact"), separator_cases(200, seed=5))
