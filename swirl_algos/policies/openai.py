@@ -33,16 +33,16 @@ import contextlib
 import json
 import logging
 import re
-import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from swirl_algos.policies.base import Policy, State
 from swirl_algos.policies.hf import cut_at_stop
-from swirl_env.chat_client import DEFAULT_MAX_REPLY_BYTES, ChatCompletionsClient, ChatRequestError
+from swirl_env.chat_client import ChatRequestError
+from swirl_env.chat_endpoint import EndpointOptions, OpenAIEndpoint
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 logger = logging.getLogger(__name__)
 
@@ -166,35 +166,24 @@ def tool_calls_text(tool_calls: Any) -> str:
     return f"<tool_call>\n{raw[:_MAX_RAW_CALL]}\n</tool_call>"
 
 
-class OpenAIPolicy(Policy):
+class OpenAIPolicy(OpenAIEndpoint, Policy):
     """Generates actions with an OpenAI-compatible chat-completions endpoint.
 
     Args:
-        base_url: the API root (``http://localhost:8000/v1``); a URL ending in
-            ``/chat/completions`` is used as is. Several servers of the same model: a list or a
-            comma-separated string; each request goes to the least-loaded one and a retry to
-            another (:class:`~swirl_env.chat_client.ChatCompletionsClient`).
-        model: the served model name.
-        api_key: the bearer token; default: the ``api_key_env`` environment variable, if set.
-        concurrency: requests in flight at once, per server.
-        timeout: the overall deadline of one request attempt, in seconds: connecting (at most
-            10 s), sending, waiting and reading the whole reply.
-        max_retries: retries after the first attempt.
-        total_timeout: when set, the deadline of one state's request over all its attempts
-            and backoff waits.
-        max_reply_bytes: the largest reply accepted (after decompression); a larger one is a
-            malformed reply.
+        base_url / model / api_key / concurrency / timeout / max_retries: see
+            :class:`~swirl_env.chat_endpoint.OpenAIEndpoint` (``timeout`` bounds one
+            attempt; ``concurrency`` is per server).
         max_tokens / temperature / top_p: sampling settings of every request.
         stop_strings: the ``stop`` sequences (normally set by the rollout from the env's parser).
         send_seed: send each state's seed as the request's ``seed``.
-        backoff_base / backoff_max: the n-th retry waits ``min(backoff_max, backoff_base * 2**n)``
-            with jitter, or longer when ``Retry-After`` says so.
-        extra_body: more JSON fields per request (e.g. ``{"top_k": 20}`` for vLLM).
         chat_template_kwargs: sent as the request's ``chat_template_kwargs`` (vLLM, SGLang and
             ``transformers serve`` pass it to ``apply_chat_template``), e.g. ``{"enable_thinking": False}``.
-        headers: more HTTP headers.
-        api_key_env: the environment variable holding the key.
-        client: an ``httpx.Client`` to use instead of one made here.
+        **options: the other request options of
+            :class:`~swirl_env.chat_endpoint.OpenAIEndpoint`
+            (:class:`~swirl_env.chat_endpoint.EndpointOptions`): ``total_timeout`` (the
+            deadline of one state's request over all its attempts and backoff waits),
+            ``max_reply_bytes``, ``backoff_base`` / ``backoff_max``, ``extra_body`` (e.g.
+            ``{"top_k": 20}`` for vLLM), ``headers``, ``api_key_env`` and ``client``.
 
     Attributes:
         stats: ``requests``, ``retries``, ``failures``, ``prompt_tokens``, ``completion_tokens``.
@@ -220,63 +209,31 @@ class OpenAIPolicy(Policy):
         top_p: float = 1.0,
         stop_strings: Sequence[str] | None = None,
         send_seed: bool = True,
-        backoff_base: float = 1.0,
-        backoff_max: float = 30.0,
-        extra_body: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
-        client: httpx.Client | None = None,
         chat_template_kwargs: Mapping[str, Any] | None = None,
-        total_timeout: float | None = None,
-        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        **options: Unpack[EndpointOptions],
     ) -> None:
-        if not model:
-            raise ValueError("model is required (the served model name)")
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
-        self._chat = ChatCompletionsClient(
+        super().__init__(
             base_url,
-            api_key=api_key,
-            api_key_env=api_key_env,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-            headers=headers,
-            max_connections=concurrency,
-            name="generation request",
-            client=client,
-            total_timeout=total_timeout,
-            max_reply_bytes=max_reply_bytes,
+            model,
+            api_key,
+            concurrency,
+            timeout,
+            max_retries,
+            request_name="generation request",
+            **options,
         )
-        self.url = self._chat.url
-        self.base_url = base_url
-        self.model = model
-        self.concurrency = concurrency
-        self.timeout = self._chat.timeout
-        self.max_retries = max_retries
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.top_p = top_p
         self.stop_strings = list(stop_strings or [])
         self.send_seed = send_seed
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.extra_body = dict(extra_body or {})
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
         self.tools: list[dict[str, Any]] | None = None
-        self._lock = threading.Lock()
-        self.stats: dict[str, int] = {
-            "requests": 0,
-            "retries": 0,
-            "failures": 0,
-            "prompt_tokens": 0,
-            "completion_tokens": 0,
-        }
+        self.stats.update(prompt_tokens=0, completion_tokens=0)
 
     # ------------------------------------------------------------------ Policy API
     def set_stop_strings(self, stop_strings: Sequence[str]) -> None:
@@ -328,14 +285,7 @@ class OpenAIPolicy(Policy):
         if not states:
             return []
         jobs = [(list(s), None if seeds is None else int(seeds[i])) for i, s in enumerate(states)]
-        if len(jobs) == 1 or self._chat.max_in_flight == 1:
-            return [self._one(m, s) for m, s in jobs]
-        with ThreadPoolExecutor(max_workers=min(self._chat.max_in_flight, len(jobs))) as pool:
-            return list(pool.map(lambda job: self._one(*job), jobs))
-
-    def close(self) -> None:
-        """Close the HTTP client (when this policy made it)."""
-        self._chat.close()
+        return self._map(lambda job: self._one(*job), jobs)
 
     def __enter__(self) -> OpenAIPolicy:
         return self
@@ -370,7 +320,12 @@ class OpenAIPolicy(Policy):
         except ChatRequestError as e:
             self._count(e.attempts, failed=True)
             raise PolicyRequestError(str(e), attempts=e.attempts, status=e.status, raw=e.raw) from e
-        self._count(reply.attempts, usage=reply.usage)
+        usage = reply.usage or {}
+        self._count(
+            reply.attempts,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+        )
         choice = reply.choice
         message = choice.get("message")
         calls = tool_calls_text(message.get("tool_calls") if isinstance(message, Mapping) else None)
@@ -380,12 +335,3 @@ class OpenAIPolicy(Policy):
             reply.content, self.stop_strings, choice.get("finish_reason"), choice.get("stop_reason")
         )
         return cut_at_stop(content, self.stop_strings)[0]
-
-    def _count(self, attempts: int, *, failed: bool = False, usage: Mapping[str, Any] | None = None) -> None:
-        usage = usage or {}
-        with self._lock:
-            self.stats["requests"] += attempts
-            self.stats["retries"] += attempts - 1
-            self.stats["failures"] += int(failed)
-            self.stats["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
-            self.stats["completion_tokens"] += int(usage.get("completion_tokens") or 0)

@@ -56,7 +56,19 @@ __all__ = [
 
 Mode = Literal["generate", "score"]
 
-_PROCESS_SEARCH = """\
+#: the end of every process prompt: the conversation so far and the action to judge
+_PROCESS_CONTEXT = """
+
+Conversation so far:
+{conversation}
+
+Last message of the assistant (judge this one):
+{action}
+
+{ending}"""
+
+_PROCESS_SEARCH = (
+    """\
 You are checking the work of an assistant that answers a question step by step with the help of a \
 search engine. At each step the assistant writes either one search query in <search_query> tags or \
 a final answer in <answer> tags; the search results come back in the form QUERY -> RESULT.
@@ -69,17 +81,12 @@ Do not use your own knowledge: an answer that the search results do not support 
 it may be true.
 - A message with neither a query nor an answer is BAD.
 
-Question: {question}
+Question: {question}"""
+    + _PROCESS_CONTEXT
+)
 
-Conversation so far:
-{conversation}
-
-Last message of the assistant (judge this one):
-{action}
-
-{ending}"""
-
-_PROCESS_MATH = """\
+_PROCESS_MATH = (
+    """\
 You are checking the work of an assistant that solves a math word problem step by step with the \
 help of a calculator. At each step the assistant writes either one expression for the calculator \
 in <math_exp> tags or a final answer in <answer> tags; the calculator results come back in the \
@@ -96,15 +103,9 @@ yourself: an answer that needed a calculation the assistant never made is BAD, e
 is right.
 - A message with neither an expression nor an answer is BAD.
 
-Problem: {question}
-
-Conversation so far:
-{conversation}
-
-Last message of the assistant (judge this one):
-{action}
-
-{ending}"""
+Problem: {question}"""
+    + _PROCESS_CONTEXT
+)
 
 _OUTCOME = """\
 You are grading the final answer to a question against the answer key.

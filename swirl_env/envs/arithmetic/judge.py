@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from swirl_env._lazy import private_helpers
 from swirl_env.envs.arithmetic.step_arithmetic import (
@@ -55,6 +55,18 @@ __all__ = ["ArithmeticProcessJudge", "ArithmeticStepJudge", "gold_values"]
 
 
 # ---------------------------------------------------------------------------------------------- judge
+class _StepView(NamedTuple):
+    """A judged step as the arithmetic rules read it, with the episode's calculator calls so far."""
+
+    step: dict[str, Any]
+    kind: str | None
+    tool: str | None
+    argument: str
+    calls: list[_Calc]
+    #: the numbers the calls gave (calls with no number left out)
+    results: list[float]
+
+
 def gold_values(task: Task | None) -> tuple[float, list[float]] | None:
     """``(start, [v1, ..., vK])`` from a task's gold solution steps, or ``None`` without them.
 
@@ -133,6 +145,27 @@ class ArithmeticProcessJudge(RuleProcessJudge):
         return None if gold is None else self._judge_gold(r, *gold)
 
     # ------------------------------------------------------------------ internals
+    def _read(self, r: ProcessRequest) -> _StepView | Verdict:
+        """The step of ``r`` and the context's calculator calls, or the ``no_call`` verdict on a
+        step with no usable call or answer."""
+        step, no_call = self._read_step(r)
+        if no_call is not None:
+            return no_call
+        calls = self._calls(r.context)
+        results = [c.value for c in calls if c.value is not None]
+        return _StepView(step, step.get("kind"), step.get("tool"), step.get("argument") or "", calls, results)
+
+    def _rejected_call(self, view: _StepView) -> Verdict | None:
+        """``math.tool`` for a step that is not a calculator call, ``math.repeat`` for an expression
+        computed before; ``None`` for a new calculator call."""
+        if view.kind != "call" or view.tool not in self.math_tools:
+            return False, "math.tool", f"not a calculator call ({view.kind}, {view.tool})"
+        if self.check_repeats and any(
+            _norm_expr(c.expression) == _norm_expr(view.argument) for c in view.calls
+        ):
+            return False, "math.repeat", f"repeats an earlier calculation ({view.argument})"
+        return None
+
     def _calls(self, context: Sequence[Mapping[str, str]]) -> list[_Calc]:
         """The calculator calls of the context, each with the number it gave (``None`` for an
         error or no result)."""
@@ -192,13 +225,11 @@ class ArithmeticProcessJudge(RuleProcessJudge):
 
     def _judge_gold(self, r: ProcessRequest, start: float, values: list[float]) -> Verdict:
         operands = _step_operands(r.task)
-        step, no_call = self._read_step(r)
-        if no_call is not None:
-            return no_call
-        kind, tool, argument = step.get("kind"), step.get("tool"), step.get("argument") or ""
-        calls = self._calls(r.context)
+        view = self._read(r)
+        if not isinstance(view, _StepView):
+            return view
+        step, kind, _, argument, calls, results = view
         k = self._progress(calls, start, values, operands)
-        results = [c.value for c in calls if c.value is not None]
         final = values[-1]
         if kind == "answer":
             value = first_number(argument)
@@ -227,10 +258,9 @@ class ArithmeticProcessJudge(RuleProcessJudge):
                     f"{_fmt(value)} was not reached by the solution's steps (steps {k + 1}-{len(values)} are missing)",
                 )
             return False, "math.answer", f"{_fmt(value)} follows from a wrong calculation"
-        if kind != "call" or tool not in self.math_tools:
-            return False, "math.tool", f"not a calculator call ({kind}, {tool})"
-        if self.check_repeats and any(_norm_expr(c.expression) == _norm_expr(argument) for c in calls):
-            return False, "math.repeat", f"repeats an earlier calculation ({argument})"
+        rejected = self._rejected_call(view)
+        if rejected is not None:
+            return rejected
         if step.get("tool_ok") is not None:
             ok, text = bool(step["tool_ok"]), str(step.get("tool_result") or "")
             value = parse_number(text) if ok else None
@@ -332,12 +362,10 @@ class ArithmeticStepJudge(ArithmeticProcessJudge):
     def _judge_reading(self, r: ProcessRequest, reading: QuestionReading) -> Verdict:
         from swirl_env.metrics.numeric import extract_number
 
-        step, no_call = self._read_step(r)
-        if no_call is not None:
-            return no_call
-        kind, tool, argument = step.get("kind"), step.get("tool"), step.get("argument") or ""
-        calls = self._calls(r.context)
-        results = [c.value for c in calls if c.value is not None]
+        view = self._read(r)
+        if not isinstance(view, _StepView):
+            return view
+        step, kind, _, argument, calls, results = view
         known = [float(reading.start), *results]
         if kind == "answer":
             value = extract_number(argument)
@@ -362,10 +390,9 @@ class ArithmeticStepJudge(ArithmeticProcessJudge):
                 "math.answer",
                 f"{_fmt(value)} is the latest result and every stated operation is applied",
             )
-        if kind != "call" or tool not in self.math_tools:
-            return False, "math.tool", f"not a calculator call ({kind}, {tool})"
-        if self.check_repeats and any(_norm_expr(c.expression) == _norm_expr(argument) for c in calls):
-            return False, "math.repeat", f"repeats an earlier calculation ({argument})"
+        rejected = self._rejected_call(view)
+        if rejected is not None:
+            return rejected
         if step.get("tool_ok") is not None:
             ok, text = bool(step["tool_ok"]), str(step.get("tool_result") or "")
         else:

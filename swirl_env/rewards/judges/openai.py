@@ -31,14 +31,11 @@ Example:
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from swirl_env.chat_client import DEFAULT_MAX_REPLY_BYTES, ChatCompletionsClient, ChatRequestError
+from swirl_env.chat_client import ChatRequestError
+from swirl_env.chat_endpoint import EndpointOptions, OpenAIEndpoint
 from swirl_env.rewards.judges.base import (
     Judgement,
     OutcomeJudge,
@@ -49,6 +46,9 @@ from swirl_env.rewards.judges.base import (
 from swirl_env.rewards.judges.common import PromptedJudgeMixin, Request
 from swirl_env.rewards.prompts import JudgePrompt
 from swirl_env.trajectory import Message
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 logger = logging.getLogger(__name__)
 
@@ -63,34 +63,19 @@ class JudgeRequestError(ChatRequestError):
     """
 
 
-class OpenAIJudgeBase(PromptedJudgeMixin):
+class OpenAIJudgeBase(OpenAIEndpoint, PromptedJudgeMixin):
     """Shared machinery of :class:`OpenAIProcessJudge` and :class:`OpenAIOutcomeJudge`.
 
     Args:
-        base_url: the API root (``http://localhost:8000/v1``); a URL ending in
-            ``/chat/completions`` is used as is. Several servers of the same model: a list or a
-            comma-separated string; each request goes to the least-loaded one and a retry to
-            another (:class:`~swirl_env.chat_client.ChatCompletionsClient`).
-        model: the served model name.
+        base_url / model: see :class:`OpenAIEndpoint`.
         prompt: ``"auto"``, a prompt version, a :class:`~swirl_env.rewards.prompts.JudgePrompt`,
             or for process judges ``{"math": ..., "search": ...}``.
-        api_key: the bearer token; default: the ``api_key_env`` environment variable, if set.
-        api_key_env: the environment variable holding the key.
-        concurrency: requests in flight at once, per server.
-        timeout: the overall deadline of one request attempt, in seconds: connecting (at most
-            10 s), sending, waiting and reading the whole reply.
-        max_retries: retries after the first attempt.
-        total_timeout: when set, the deadline of one judgement's request over all its attempts
-            and backoff waits.
-        max_reply_bytes: the largest reply accepted (after decompression); a larger one is a
-            malformed reply.
-        backoff_base / backoff_max: the n-th retry waits ``min(backoff_max, backoff_base * 2**n)``,
-            with equal jitter (between half and all of it), or longer when ``Retry-After`` says so.
         temperature / max_tokens: sampling settings sent with each request (greedy by default).
-        extra_body: more JSON fields for each request (e.g. ``{"top_p": 1.0, "seed": 0}``).
-        headers: more HTTP headers.
         progress: show a progress bar.
-        client: an ``httpx.Client`` to use instead of one made here (tests, proxies, mTLS).
+        **options: the request options of :class:`OpenAIEndpoint` (:class:`EndpointOptions`):
+            ``api_key``, ``api_key_env``, ``concurrency``, ``timeout``, ``max_retries``,
+            ``total_timeout``, ``max_reply_bytes``, ``backoff_base`` / ``backoff_max``,
+            ``extra_body`` (e.g. ``{"top_p": 1.0, "seed": 0}``), ``headers`` and ``client``.
     """
 
     name = "openai-judge"
@@ -102,58 +87,23 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
         *,
         kind: str,
         prompt: str | JudgePrompt | Mapping[str, Any] = "auto",
-        api_key: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
-        concurrency: int = 8,
-        timeout: float = 60.0,
-        max_retries: int = 5,
-        backoff_base: float = 1.0,
-        backoff_max: float = 30.0,
         temperature: float = 0.0,
         max_tokens: int = 1024,
-        extra_body: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
         progress: bool = False,
-        client: httpx.Client | None = None,
-        total_timeout: float | None = None,
-        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        **options: Unpack[EndpointOptions],
     ) -> None:
-        if not model:
-            raise ValueError("model is required (the served model name)")
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        self._init_prompts(kind=kind, prompt=prompt)
-        self._chat = ChatCompletionsClient(
+        super().__init__(
             base_url,
-            api_key=api_key,
-            api_key_env=api_key_env,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-            headers=headers,
-            max_connections=concurrency,
+            model,
+            request_name="judge request",
             require_content=True,
-            name="judge request",
             retry_log_level=logging.DEBUG,
-            client=client,
-            total_timeout=total_timeout,
-            max_reply_bytes=max_reply_bytes,
+            **options,
         )
-        self.url = self._chat.url
-        self.base_url = base_url
-        self.model = model
-        self.concurrency = concurrency
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
+        self._init_prompts(kind=kind, prompt=prompt)
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self.extra_body = dict(extra_body or {})
         self.progress = progress
-        self._lock = threading.Lock()
-        self.stats = {"requests": 0, "retries": 0, "failures": 0}
         self.name = f"openai:{model}"
 
     # ------------------------------------------------------------------ config / cache hooks
@@ -168,10 +118,6 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
 
     def cache_payload(self, request: Request) -> Any:  # type: ignore[override]
         return self.render(request)
-
-    def close(self) -> None:
-        """Close the HTTP client (when this judge made it)."""
-        self._chat.close()
 
     # ------------------------------------------------------------------ one request
     def _body(self, messages: list[Message]) -> dict[str, Any]:
@@ -192,11 +138,6 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
             raise JudgeRequestError(str(e), attempts=e.attempts, status=e.status, raw=e.raw) from e
         self._count(reply.attempts)
         return reply.content
-
-    def _count(self, attempts: int) -> None:
-        with self._lock:
-            self.stats["requests"] += attempts
-            self.stats["retries"] += attempts - 1
 
     def _judge_one(self, request: Request) -> Judgement:
         short = self.short_circuit(request, self.name)
@@ -221,16 +162,9 @@ class OpenAIJudgeBase(PromptedJudgeMixin):
             self.check_request(r, self.kind)
         if not requests:
             return []
-        if len(requests) == 1 or self._chat.max_in_flight == 1:
-            results = [self._judge_one(r) for r in requests]
-        else:
-            with ThreadPoolExecutor(max_workers=min(self._chat.max_in_flight, len(requests))) as pool:
-                it = pool.map(self._judge_one, requests)
-                if self.progress:
-                    from tqdm.auto import tqdm
-
-                    it = tqdm(it, total=len(requests), desc=f"{self.kind} judge", unit="req")
-                results = list(it)
+        results = self._map(
+            self._judge_one, requests, progress=f"{self.kind} judge" if self.progress else None
+        )
         failed = sum(j.label is None for j in results)
         if failed:
             logger.warning("%d of %d judgements failed (label=None)", failed, len(results))

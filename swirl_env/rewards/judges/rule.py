@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from swirl_env.rewards.judges.base import Judgement, OutcomeJudge, OutcomeRequest, ProcessRequest
@@ -48,7 +48,6 @@ from swirl_env.rewards.judges.rule_base import DEFAULT_TOOL_TAGS, RuleJudgeBase,
 from swirl_env.rewards.judges.rule_math import MathRuleProcessJudge
 from swirl_env.rewards.judges.rule_search import SUPPORTING_TITLE_KEYS, SearchRuleProcessJudge, normalize_text
 from swirl_env.tasks.base import Task, task_domain
-from swirl_env.tools.base import Tool
 
 logger = logging.getLogger(__name__)
 
@@ -98,48 +97,6 @@ class RuleProcessJudge(MathRuleProcessJudge, SearchRuleProcessJudge):
     """
 
     name = "rule-process"
-
-    def __init__(
-        self,
-        *,
-        tool_tags: Mapping[str, str] | None = None,
-        math_tools: Iterable[str] = ("calculator",),
-        search_tools: Iterable[str] = ("search",),
-        calculator: Tool | None = None,
-        constants: Iterable[float] = (0, 1, 2),
-        unit_constants: bool = True,
-        check_operands: bool = True,
-        check_repeats: bool = True,
-        use_annotations: bool = True,
-        query_check: str = "auto",
-        retriever: Any = None,
-        retriever_k: int = 5,
-        min_overlap: float = 0.5,
-        answer_support: str = "substring",
-        allow_yes_no: bool = True,
-    ) -> None:
-        RuleJudgeBase.__init__(
-            self,
-            tool_tags=tool_tags,
-            math_tools=math_tools,
-            search_tools=search_tools,
-            check_repeats=check_repeats,
-        )
-        self._init_search_rules(
-            query_check=query_check,
-            retriever=retriever,
-            retriever_k=retriever_k,
-            min_overlap=min_overlap,
-            answer_support=answer_support,
-            allow_yes_no=allow_yes_no,
-        )
-        self._init_math_rules(
-            calculator=calculator,
-            constants=constants,
-            unit_constants=unit_constants,
-            check_operands=check_operands,
-            use_annotations=use_annotations,
-        )
 
     def config(self) -> dict[str, Any]:
         return {**RuleJudgeBase.config(self), **self._math_config(), **self._search_config()}

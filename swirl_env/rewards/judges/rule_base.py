@@ -62,11 +62,14 @@ class RuleJudgeBase(ProcessJudge):
         tool_tags: tag -> tool name, to parse actions whose ``step`` record is empty and the
             earlier turns of the context (default: ``math_exp`` -> ``calculator``,
             ``search_query`` -> ``search``).
-        math_tools / search_tools: tool names judged by the math / search rules.
+        math_tools / search_tools: tool names judged by the math / search rules (default: none;
+            each rule set names its own tools).
         check_repeats: switch the repeat rules (``math.repeat``, ``search.repeat``).
 
     Subclasses implement the rules of their tools (:meth:`_math_call`, :meth:`_search_call`) and
-    :meth:`_judge_answer`.
+    :meth:`_judge_answer`. Their constructors take their own keyword arguments and pass the rest
+    on with ``super().__init__(**kwargs)``, so a judge that combines rule sets (as
+    :class:`~swirl_env.rewards.judges.rule.RuleProcessJudge` does) takes the arguments of all.
     """
 
     name = "rule-process"
@@ -75,8 +78,8 @@ class RuleJudgeBase(ProcessJudge):
         self,
         *,
         tool_tags: Mapping[str, str] | None = None,
-        math_tools: Iterable[str] = ("calculator",),
-        search_tools: Iterable[str] = ("search",),
+        math_tools: Iterable[str] = (),
+        search_tools: Iterable[str] = (),
         check_repeats: bool = True,
     ) -> None:
         self.tool_tags = dict(tool_tags or DEFAULT_TOOL_TAGS)

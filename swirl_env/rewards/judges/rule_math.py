@@ -57,8 +57,7 @@ class MathRuleProcessJudge(RuleJudgeBase):
     """Rule-based process judge for calculator (math) episodes (see the module doc).
 
     Args:
-        tool_tags / math_tools / check_repeats: see
-            :class:`~swirl_env.rewards.judges.rule_base.RuleJudgeBase`.
+        math_tools: tool names judged by the math rules.
         calculator: the calculator that checks unexecuted expressions (default: the package's
             SymPy calculator, :class:`swirl_env.tools.calculator.Calculator`).
         constants: numbers an expression may always use (default 0, 1, 2).
@@ -66,6 +65,10 @@ class MathRuleProcessJudge(RuleJudgeBase):
         check_operands: switch the ``math.operands`` rule.
         use_annotations: decide "a computation is needed" from ``task.metadata["annotations"]``
             when present.
+        **kwargs: passed on along the method resolution order, to
+            :class:`~swirl_env.rewards.judges.rule_base.RuleJudgeBase` (``tool_tags``,
+            ``check_repeats``) or, in :class:`~swirl_env.rewards.judges.rule.RuleProcessJudge`,
+            to :class:`~swirl_env.rewards.judges.rule_search.SearchRuleProcessJudge` first.
 
     Example:
         >>> MathRuleProcessJudge(constants=(0, 1)).config()["constants"]
@@ -77,35 +80,15 @@ class MathRuleProcessJudge(RuleJudgeBase):
     def __init__(
         self,
         *,
-        tool_tags: Mapping[str, str] | None = None,
         math_tools: Iterable[str] = ("calculator",),
         calculator: Tool | None = None,
         constants: Iterable[float] = (0, 1, 2),
         unit_constants: bool = True,
         check_operands: bool = True,
-        check_repeats: bool = True,
         use_annotations: bool = True,
+        **kwargs: Any,
     ) -> None:
-        RuleJudgeBase.__init__(
-            self, tool_tags=tool_tags, math_tools=math_tools, search_tools=(), check_repeats=check_repeats
-        )
-        self._init_math_rules(
-            calculator=calculator,
-            constants=constants,
-            unit_constants=unit_constants,
-            check_operands=check_operands,
-            use_annotations=use_annotations,
-        )
-
-    def _init_math_rules(
-        self,
-        *,
-        calculator: Tool | None,
-        constants: Iterable[float],
-        unit_constants: bool,
-        check_operands: bool,
-        use_annotations: bool,
-    ) -> None:
+        super().__init__(math_tools=math_tools, **kwargs)
         self._calculator = calculator
         self.constants = frozenset(float(c) for c in constants)
         self.unit_constants = unit_constants
@@ -121,7 +104,7 @@ class MathRuleProcessJudge(RuleJudgeBase):
         }
 
     def config(self) -> dict[str, Any]:
-        return {**RuleJudgeBase.config(self), **self._math_config()}
+        return {**super().config(), **self._math_config()}
 
     @property
     def calculator(self) -> Tool:

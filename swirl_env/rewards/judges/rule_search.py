@@ -98,8 +98,7 @@ class SearchRuleProcessJudge(RuleJudgeBase):
     """Rule-based process judge for search (QA) episodes (see the module doc).
 
     Args:
-        tool_tags / search_tools / check_repeats: see
-            :class:`~swirl_env.rewards.judges.rule_base.RuleJudgeBase`.
+        search_tools: tool names judged by the search rules.
         query_check: ``"auto"``, ``"gold"``, ``"overlap"`` or ``"none"`` (see the module doc).
         retriever: for unexecuted search actions under ``"gold"``/``"auto"``: a callable
             ``query -> hits`` or an object with ``search(query, k)``; hits are dicts with a
@@ -108,6 +107,8 @@ class SearchRuleProcessJudge(RuleJudgeBase):
         min_overlap: the share of a query's content words that must be known (``"overlap"``).
         answer_support: ``"substring"`` or ``"tokens"`` (see the module doc).
         allow_yes_no: accept yes/no answers to yes/no questions after a search.
+        **kwargs: passed on to :class:`~swirl_env.rewards.judges.rule_base.RuleJudgeBase`
+            (``tool_tags``, ``check_repeats``).
 
     Example:
         >>> SearchRuleProcessJudge(query_check="overlap").config()["query_check"]
@@ -119,38 +120,16 @@ class SearchRuleProcessJudge(RuleJudgeBase):
     def __init__(
         self,
         *,
-        tool_tags: Mapping[str, str] | None = None,
         search_tools: Iterable[str] = ("search",),
-        check_repeats: bool = True,
         query_check: str = "auto",
         retriever: Any = None,
         retriever_k: int = 5,
         min_overlap: float = 0.5,
         answer_support: str = "substring",
         allow_yes_no: bool = True,
+        **kwargs: Any,
     ) -> None:
-        RuleJudgeBase.__init__(
-            self, tool_tags=tool_tags, math_tools=(), search_tools=search_tools, check_repeats=check_repeats
-        )
-        self._init_search_rules(
-            query_check=query_check,
-            retriever=retriever,
-            retriever_k=retriever_k,
-            min_overlap=min_overlap,
-            answer_support=answer_support,
-            allow_yes_no=allow_yes_no,
-        )
-
-    def _init_search_rules(
-        self,
-        *,
-        query_check: str,
-        retriever: Any,
-        retriever_k: int,
-        min_overlap: float,
-        answer_support: str,
-        allow_yes_no: bool,
-    ) -> None:
+        super().__init__(search_tools=search_tools, **kwargs)
         if query_check not in ("auto", "gold", "overlap", "none"):
             raise ValueError(f"query_check must be 'auto', 'gold', 'overlap' or 'none', got {query_check!r}")
         if answer_support not in ("substring", "tokens"):
@@ -175,7 +154,7 @@ class SearchRuleProcessJudge(RuleJudgeBase):
         }
 
     def config(self) -> dict[str, Any]:
-        return {**RuleJudgeBase.config(self), **self._search_config()}
+        return {**super().config(), **self._search_config()}
 
     def _judge_answer(self, r: ProcessRequest, answer: str, history: list[_Call]) -> Verdict:
         return self._search_answer(r, answer, history)
