@@ -5,8 +5,8 @@ action length and reward function, and run the same number of optimiser steps. P
 script reports wall time and the tokens the model processed (every token position of every
 forward pass, padding included: what the compute pays for), and their ratios:
 
-* ``demo``: the demo's model size and settings (states of about 120 tokens, G = 8, 4 states per
-  step, actions of up to 24 tokens);
+* ``demo``: the demo's model size and settings (states of about 120 tokens like the demo's
+  Stage-1 states, G = 8, 8 states per step, actions of up to 24 tokens);
 * ``long``: states of about 1,000 tokens (a HotPotQA state with retrieved passages), G = 8.
 
 The reward is a cheap deterministic function of the action text, so the judge costs nothing and
@@ -39,8 +39,8 @@ logger = logging.getLogger(__name__)
 
 #: (state tokens, action tokens, G, states per step, hidden size, layers) of each setting
 SETTINGS: dict[str, dict[str, int]] = {
-    "demo": {"state_words": 60, "action_tokens": 16, "G": 8, "states": 4, "hidden": 128, "layers": 4},
-    "long": {"state_words": 500, "action_tokens": 32, "G": 8, "states": 4, "hidden": 128, "layers": 4},
+    "demo": {"state_words": 112, "action_tokens": 24, "G": 8, "states": 8, "hidden": 128, "layers": 4},
+    "long": {"state_words": 990, "action_tokens": 32, "G": 8, "states": 4, "hidden": 128, "layers": 4},
 }
 
 _WORDS = (
