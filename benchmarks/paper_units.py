@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from swirl_algos.filtering import FILTER_MODES
 from swirl_algos.learners.config import SupervisedConfig, SwirlConfig
+from swirl_algos.stages import read_model_dir, write_model_dir
 from swirl_algos.suite_config import SuiteConfig, nested_config
 from swirl_algos.terminal import trainer_logs_to
 
@@ -268,7 +269,7 @@ def tiny_base(cfg: PaperConfig, out: Path) -> None:
     )
     with trainer_logs_to(out / "train.log"):
         result = train_sft(cfg_sft, decompose(trajs), model=model, tokenizer=tok)
-    (out / "model_dir.txt").write_text(result.model_dir, encoding="utf-8")
+    write_model_dir(out, result.model_dir)
 
 
 def arithmetic_base(cfg: PaperConfig, out: Path) -> None:
@@ -276,7 +277,7 @@ def arithmetic_base(cfg: PaperConfig, out: Path) -> None:
     from swirl_algos.demo import build_base_model
 
     model_dir = build_base_model(_arithmetic_demo_config(cfg, out))
-    (out / "model_dir.txt").write_text(str(model_dir), encoding="utf-8")
+    write_model_dir(out, model_dir)
 
 
 def generate_unit(cfg: PaperConfig, base: str, name: str, n_questions: int, out: Path) -> None:
@@ -313,7 +314,7 @@ def train_model(
     cfg: PaperConfig, algo: str, base: str, records: list[dict[str, Any]], env_id: str, out: Path
 ) -> None:
     if not records:
-        (out / "model_dir.txt").write_text("", encoding="utf-8")  # nothing kept: the base model stands in
+        write_model_dir(out, None)  # nothing kept: the base model stands in
         return
     if algo == "swirl":
         from swirl_algos.learners.swirl import train_swirl
@@ -334,13 +335,13 @@ def train_model(
         sft = dataclasses.replace(cfg.sft, output_dir=str(out), seed=cfg.seed)
         with trainer_logs_to(out / "train.log"):
             result = train_sft(sft, records, model=base)
-    (out / "model_dir.txt").write_text(result.model_dir, encoding="utf-8")
+    write_model_dir(out, result.model_dir)
     (out / "log_history.json").write_text(json.dumps(result.log_history), encoding="utf-8")
 
 
 def unit_model_dir(unit: Path, base: str) -> str:
-    text = (unit / "model_dir.txt").read_text(encoding="utf-8").strip()
-    return text or base
+    path = read_model_dir(unit)
+    return base if path is None else str(path)
 
 
 def evaluate_unit(

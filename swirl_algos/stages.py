@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -30,9 +31,11 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["STAGE_FILE", "Stages", "fingerprint"]
+__all__ = ["MODEL_DIR_FILE", "STAGE_FILE", "Stages", "fingerprint", "read_model_dir", "write_model_dir"]
 
 STAGE_FILE = "stage.json"
+#: where a training stage names the model it produced
+MODEL_DIR_FILE = "model_dir.txt"
 
 
 def fingerprint(obj: Any) -> str:
@@ -113,3 +116,38 @@ class Stages:
         )
         partial.unlink(missing_ok=True)
         return fp
+
+
+def write_model_dir(stage: Path, model: str | Path | None) -> None:
+    """Record in ``stage`` the model folder it produced (``None``: none, the base model stands in),
+    relative to ``stage`` so that the run folder can be moved or read from another directory.
+
+    Example:
+        >>> import tempfile
+        >>> stage = Path(tempfile.mkdtemp())
+        >>> (stage / "merged").mkdir()
+        >>> write_model_dir(stage, stage / "merged")
+        >>> (stage / MODEL_DIR_FILE).read_text(), read_model_dir(stage) == (stage / "merged").resolve()
+        ('merged', True)
+    """
+    text = (
+        "" if model is None or str(model) == "" else os.path.relpath(Path(model).resolve(), stage.resolve())
+    )
+    (stage / MODEL_DIR_FILE).write_text(text, encoding="utf-8")
+
+
+def read_model_dir(stage: Path) -> Path | None:
+    """The model folder recorded by :func:`write_model_dir` (``None`` when none was kept). A path
+    that an earlier release wrote relative to its working directory is found from the folders
+    above ``stage`` (that directory was one of them when the run wrote under it)."""
+    text = (stage / MODEL_DIR_FILE).read_text(encoding="utf-8").strip()
+    if not text:
+        return None
+    path = Path(text)
+    if path.is_absolute():
+        return path
+    here = stage.resolve()
+    for root in (here, *here.parents):
+        if (root / path).exists():
+            return (root / path).resolve()
+    return (here / path).resolve()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from swirl_algos.demo.config import ENV_ID, PROCESS_JUDGES, DemoConfig
-from swirl_algos.stages import Stages
+from swirl_algos.stages import Stages, read_model_dir, write_model_dir
 from swirl_algos.terminal import make_console, quiet_libraries, trainer_logs_to
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ def _oracle(config: DemoConfig, out: Path) -> None:
 def _train_log(result: Any, out: Path) -> None:
     (out / "log_history.json").write_text(json.dumps(result.log_history, indent=1), encoding="utf-8")
     (out / "compute.json").write_text(json.dumps(_compute(result.log_history), indent=1), encoding="utf-8")
-    (out / "model_dir.txt").write_text(str(result.model_dir), encoding="utf-8")
+    write_model_dir(out, result.model_dir)
 
 
 def _compute(history: Sequence[Mapping[str, Any]]) -> dict[str, float]:
@@ -151,7 +151,10 @@ def _compute(history: Sequence[Mapping[str, Any]]) -> dict[str, float]:
 
 
 def model_dir(stage: Path) -> Path:
-    return Path((stage / "model_dir.txt").read_text(encoding="utf-8").strip())
+    path = read_model_dir(stage)
+    if path is None:
+        raise FileNotFoundError(f"{stage} names no model")
+    return path
 
 
 def _warmstart(config: DemoConfig, tiny: Path, oracle: Path, out: Path) -> None:
@@ -218,7 +221,7 @@ def train_model(
         (out / "skipped.json").write_text(
             json.dumps({"reason": f"the {mode} filter kept no data"}), encoding="utf-8"
         )
-        (out / "model_dir.txt").write_text(str(base), encoding="utf-8")
+        write_model_dir(out, base)
         return
     if algo == "swirl":
         from swirl_algos.learners.swirl import train_swirl
