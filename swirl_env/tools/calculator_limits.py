@@ -52,7 +52,10 @@ def _hard_deadline(deadline: float) -> Iterator[None]:
     the deadline, the interrupt waits until the import in progress has finished.
     """
     clock = time.perf_counter
-    outside = _stack_ids(sys._getframe())  # the caller's frames: an import there is not ours to wait for
+    # the caller's frames: an import there is not ours to wait for. The frames themselves are held
+    # (not only their ids), so that no new frame can take the address of one that has finished.
+    callers = _stack(sys._getframe())
+    outside = frozenset(map(id, callers))
 
     def tracer(frame: FrameType, event: str, arg: Any) -> Any:
         if clock() > deadline and not _importing(frame, outside):
@@ -65,14 +68,15 @@ def _hard_deadline(deadline: float) -> Iterator[None]:
         yield
     finally:
         sys.settrace(previous)
+        callers.clear()  # the list holds this frame itself: break the cycle
 
 
-def _stack_ids(frame: FrameType | None) -> frozenset[int]:
-    ids = []
+def _stack(frame: FrameType | None) -> list[FrameType]:
+    frames = []
     while frame is not None:
-        ids.append(id(frame))
+        frames.append(frame)
         frame = frame.f_back
-    return frozenset(ids)
+    return frames
 
 
 def _importing(frame: FrameType | None, outside: frozenset[int]) -> bool:

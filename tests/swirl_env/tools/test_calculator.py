@@ -350,12 +350,17 @@ def test_the_deadline_never_cuts_an_import_in_half(tmp_path, monkeypatch) -> Non
         "import time\nt = time.perf_counter()\nwhile time.perf_counter() - t < 0.05:\n    pass\nDONE = True\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    # the deadline still wins, once the import has finished
+
+    def spin() -> None:  # bounded, so that a missed interrupt fails the test instead of hanging it
+        start = time.perf_counter()
+        while time.perf_counter() - start < 5:
+            pass
+
+    # the deadline still wins, once the import has finished: at the next call
     with pytest.raises(_DeadlineExceeded), _hard_deadline(time.perf_counter() + 0.001):
         import slow_module_for_deadline  # noqa: F401
 
-        while True:  # past the import: interrupted at the next line
-            pass
+        spin()
     assert sys.modules["slow_module_for_deadline"].DONE is True
     calc = Calculator(timeout_s=0.001)
     # called from a module body (a script's top level) it still interrupts: only imports begun
