@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, ClassVar
 from swirl_algos.filtering import FILTER_MODES
 from swirl_algos.learners.config import SupervisedConfig, SwirlConfig
 from swirl_algos.stages import read_model_dir, write_model_dir
-from swirl_algos.suite_config import SuiteConfig, nested_config
+from swirl_algos.suite_config import SuiteConfig, accepts_renamed, nested_config
 from swirl_algos.terminal import trainer_logs_to
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def _sft_defaults() -> SupervisedConfig:
     )
 
 
+@accepts_renamed
 @dataclass
 class PaperConfig(SuiteConfig):
     """Settings of the paper suite (see the module docstring and ``--help``).
@@ -123,7 +125,9 @@ class PaperConfig(SuiteConfig):
     train_env: str = "arithmetic"
     sizes: list[int] = field(default_factory=lambda: [50, 100, 300])
     swirl: SwirlConfig = nested_config(
-        _swirl_defaults, per_run=("output_dir", "seed", "max_completion_length", "temperature")
+        _swirl_defaults,
+        per_run=("output_dir", "seed", "max_completion_length", "temperature"),
+        scaled={"logging_steps": lambda n: max(1, n // 10)},
     )
     sft: SupervisedConfig = nested_config(_sft_defaults, per_run=("output_dir", "seed"))
     temperature: float = 0.7
@@ -341,7 +345,10 @@ def train_model(
 
 def unit_model_dir(unit: Path, base: str) -> str:
     path = read_model_dir(unit)
-    return base if path is None else str(path)
+    if path is None:
+        return base
+    # relative to the working directory when it is below it: the string the eval units fingerprint
+    return os.path.relpath(path) if path.is_absolute() and path.is_relative_to(Path.cwd()) else str(path)
 
 
 def evaluate_unit(

@@ -119,8 +119,10 @@ class Stages:
 
 
 def write_model_dir(stage: Path, model: str | Path | None) -> None:
-    """Record in ``stage`` the model folder it produced (``None``: none, the base model stands in),
-    relative to ``stage`` so that the run folder can be moved or read from another directory.
+    """Record in ``stage`` the model folder it produced (``None``: none, the base model stands in).
+
+    A folder is written relative to ``stage`` (as ``./...``), so that the run folder can be moved
+    or read from another directory; anything else (a hub id) is written as given.
 
     Example:
         >>> import tempfile
@@ -128,11 +130,17 @@ def write_model_dir(stage: Path, model: str | Path | None) -> None:
         >>> (stage / "merged").mkdir()
         >>> write_model_dir(stage, stage / "merged")
         >>> (stage / MODEL_DIR_FILE).read_text(), read_model_dir(stage) == (stage / "merged").resolve()
-        ('merged', True)
+        ('./merged', True)
+        >>> write_model_dir(stage, "HuggingFaceTB/SmolLM2-135M-Instruct")
+        >>> str(read_model_dir(stage))
+        'HuggingFaceTB/SmolLM2-135M-Instruct'
     """
-    text = (
-        "" if model is None or str(model) == "" else os.path.relpath(Path(model).resolve(), stage.resolve())
-    )
+    if model is None or str(model) == "":
+        text = ""
+    elif Path(model).exists():
+        text = "./" + Path(os.path.relpath(os.path.abspath(model), os.path.abspath(stage))).as_posix()
+    else:
+        text = str(model)
     (stage / MODEL_DIR_FILE).write_text(text, encoding="utf-8")
 
 
@@ -143,11 +151,13 @@ def read_model_dir(stage: Path) -> Path | None:
     text = (stage / MODEL_DIR_FILE).read_text(encoding="utf-8").strip()
     if not text:
         return None
+    if text.startswith("./"):
+        return (stage / text).resolve()
     path = Path(text)
-    if path.is_absolute():
+    if path.is_absolute() or path.exists():
         return path
     here = stage.resolve()
     for root in (here, *here.parents):
         if (root / path).exists():
             return (root / path).resolve()
-    return (here / path).resolve()
+    return path

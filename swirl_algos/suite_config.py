@@ -17,16 +17,28 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import field
 from typing import Any, ClassVar
 
-__all__ = ["SuiteConfig", "expand_assignments", "nested_config", "nested_settings", "resolve_nested"]
+__all__ = [
+    "SuiteConfig",
+    "accepts_renamed",
+    "expand_assignments",
+    "nested_config",
+    "nested_settings",
+    "resolve_nested",
+]
 
 
 def nested_config(
-    factory: Callable[[], Any], *, stages: Sequence[str] = (), per_run: Sequence[str] = ()
+    factory: Callable[[], Any],
+    *,
+    stages: Sequence[str] = (),
+    per_run: Sequence[str] = (),
+    scaled: Mapping[str, Callable[[int], int]] | None = None,
 ) -> Any:
     """A field of a suite's config (the demo's, the paper suite's) that holds a learner's config.
 
@@ -34,7 +46,10 @@ def nested_config(
     the suite sets itself for every run (``output_dir``, ``seed``...), which a user may not set
     and which stay out of the fingerprint (:func:`nested_settings`); ``stages`` tags the field
     for :meth:`stage_settings`-style fingerprints. Call :func:`resolve_nested` in the suite's
-    ``__post_init__``: a ``dict`` given for the field is merged onto ``factory()``.
+    ``__post_init__``: a ``dict`` given for the field is merged onto ``factory()``. ``scaled``
+    maps fields that follow the run's length (``warmup_steps``, ``logging_steps``) to a function
+    of ``max_steps``: when ``max_steps`` is changed and such a field is not, the field becomes
+    that function's value.
 
     Example:
         >>> from dataclasses import dataclass
@@ -51,7 +66,12 @@ def nested_config(
     """
     return field(
         default_factory=factory,
-        metadata={"stages": tuple(stages), "nested": factory, "per_run": tuple(per_run)},
+        metadata={
+            "stages": tuple(stages),
+            "nested": factory,
+            "per_run": tuple(per_run),
+            "scaled": dict(scaled or {}),
+        },
     )
 
 
@@ -69,7 +89,11 @@ def resolve_nested(obj: Any) -> None:
             unknown = sorted(set(value) - {g.name for g in dataclasses.fields(default)})
             if unknown:
                 raise ValueError(f"{f.name}: unknown {type(default).__name__} fields {unknown}")
-            value = dataclasses.replace(default, **value)
+            given = dict(value)
+            value = dataclasses.replace(default, **given)
+            if "max_steps" in given and given["max_steps"] != default.max_steps:
+                follow = {k: fn(value.max_steps) for k, fn in f.metadata["scaled"].items() if k not in given}
+                value = dataclasses.replace(value, **follow)
         elif not isinstance(value, type(default)):
             raise ValueError(
                 f"{f.name} must be a {type(default).__name__} or a dict, got {type(value).__name__}"
@@ -157,6 +181,14 @@ class SuiteConfig:
     def __post_init__(self) -> None:
         resolve_nested(self)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in type(self).RENAMED:
+            renamed = type(self).RENAMED[name]
+            raise AttributeError(
+                f"{type(self).__name__}.{name} was renamed to {renamed!r}; set that field instead"
+            )
+        super().__setattr__(name, value)
+
     def __getattr__(self, name: str) -> Any:
         # an earlier release's flat name (``config.swirl_lr``): read from its new place, with a warning
         renamed = type(self).RENAMED.get(name)
@@ -183,3 +215,35 @@ class SuiteConfig:
     def to_dict(self) -> dict[str, Any]:
         """Every setting, nested configs as dicts (``cls(**config.to_dict())`` is ``config``)."""
         return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+def accepts_renamed(cls: type) -> type:
+    """Class decorator (over ``@dataclass``) of a :class:`SuiteConfig`: its constructor, and so
+    ``dataclasses.replace``, also takes the earlier flat names of ``cls.RENAMED`` (with a
+    ``FutureWarning``), merged into the nested configs they moved to.
+
+    Example:
+        >>> import warnings
+        >>> from swirl_algos.demo import DemoConfig
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     DemoConfig(swirl_lr=3e-4, swirl={"beta": 0.2}).swirl.learning_rate
+        0.0003
+    """
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        old = {k: kwargs.pop(k) for k in list(kwargs) if k in cls.RENAMED}  # type: ignore[attr-defined]
+        for name, values in expand_assignments(cls, old, cls.RENAMED).items():  # type: ignore[attr-defined]
+            given = kwargs.get(name)
+            if isinstance(given, Mapping):
+                kwargs[name] = {**given, **values}
+            elif given is not None and dataclasses.is_dataclass(given):
+                kwargs[name] = dataclasses.replace(given, **values)
+            else:
+                kwargs[name] = values
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    return cls

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from swirl_algos.learners.config import SupervisedConfig, SwirlConfig
-from swirl_algos.suite_config import SuiteConfig, nested_config, nested_settings
+from swirl_algos.suite_config import SuiteConfig, accepts_renamed, nested_config, nested_settings
 
 __all__ = ["ENV_ID", "METHOD_LABELS", "PER_RUN", "PROCESS_JUDGES", "RENAMED", "DemoConfig"]
 
@@ -34,7 +34,7 @@ METHOD_LABELS = {
 
 def _swirl_defaults() -> SwirlConfig:
     # lr 3e-5: the better of 1e-4 and 3e-5 on both sampled and greedy accuracy over two seeds
-    # (docs/benchmarks.md, "Sweep of SWiRL's settings")
+    # (docs/benchmarks.md, "Sweep of SWiRL's learning rate and KL coefficient")
     return SwirlConfig(
         learning_rate=3e-5,
         beta=0.1,
@@ -100,6 +100,7 @@ RENAMED: dict[str, str | tuple[str, ...]] = {
 }
 
 
+@accepts_renamed
 @dataclass
 class DemoConfig(SuiteConfig):
     """Every setting of the demo (defaults: the full run; its measured time is in docs/benchmarks.md).
@@ -160,7 +161,15 @@ class DemoConfig(SuiteConfig):
     num_heads: int = field(default=4, metadata={"stages": ("tiny",)})
     oracle_tasks: int = field(default=4000, metadata={"stages": ("oracle",)})
     oracle_error_rate: float = field(default=0.1, metadata={"stages": ("tiny", "oracle")})
-    warmstart: SupervisedConfig = nested_config(_warmstart_defaults, stages=("warmstart",), per_run=PER_RUN)
+    warmstart: SupervisedConfig = nested_config(
+        _warmstart_defaults,
+        stages=("warmstart",),
+        per_run=PER_RUN,
+        scaled={
+            "warmup_steps": lambda n: min(30, max(1, n // 10)),
+            "logging_steps": lambda n: max(1, min(25, n // 8)),
+        },
+    )
     gen_tasks: int = field(default=300, metadata={"stages": ("generate",)})
     gen_samples: int = field(default=2, metadata={"stages": ("generate",)})
     temperature: float = field(default=0.7, metadata={"stages": ("generate", "eval")})
@@ -168,7 +177,15 @@ class DemoConfig(SuiteConfig):
     process_judge: str = field(default="step", metadata={"stages": ("generate", "eval", "swirl")})
     swirl_filters: list[str] = field(default_factory=lambda: ["process"])
     sft_filters: list[str] = field(default_factory=lambda: ["process"])
-    swirl: SwirlConfig = nested_config(_swirl_defaults, stages=("swirl",), per_run=SWIRL_PER_RUN)
+    swirl: SwirlConfig = nested_config(
+        _swirl_defaults,
+        stages=("swirl",),
+        per_run=SWIRL_PER_RUN,
+        scaled={
+            "warmup_steps": lambda n: min(5, max(0, n // 10)),
+            "logging_steps": lambda n: max(1, min(5, n // 4)),
+        },
+    )
     sft: SupervisedConfig = nested_config(_sft_defaults, stages=("sft",), per_run=PER_RUN)
     eval_tasks: int = field(default=200, metadata={"stages": ("eval",)})
     eval_greedy: bool = True

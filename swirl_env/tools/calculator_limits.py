@@ -47,7 +47,7 @@ def _hard_deadline(deadline: float) -> Iterator[None]:
     function installed before (a debugger, coverage) is restored afterwards.
 
     It never interrupts an import: SymPy imports some of its modules on first use (``Add``
-    imports ``sympy.tensor`` the first time it flattens a sum), and a module body cut halfway
+    imports ``sympy.tensor.tensor`` the first time it flattens a sum), and a module body cut halfway
     stays half-initialised for the whole process, so every later evaluation would fail. Past
     the deadline, the interrupt waits until the import in progress has finished.
     """

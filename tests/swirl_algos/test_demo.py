@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -176,6 +177,26 @@ def test_the_earlier_flat_names_still_work_with_a_warning():
         assert cfg.num_generations == cfg.swirl.num_generations
     with pytest.raises(AttributeError):
         _ = cfg.no_such_setting
+    # in the constructor, in dataclasses.replace and in quick_config too; setting one is an error
+    with pytest.warns(FutureWarning):
+        built = DemoConfig(swirl_lr=3e-4, swirl={"beta": 0.2})
+    assert (built.swirl.learning_rate, built.swirl.beta) == (3e-4, 0.2)
+    with pytest.warns(FutureWarning):
+        assert dataclasses.replace(built, swirl_steps=7).swirl.max_steps == 7
+    with pytest.warns(FutureWarning):
+        assert DemoConfig.quick_config(swirl_lr=2e-3).swirl.learning_rate == 2e-3
+    with pytest.raises(AttributeError, match=r"swirl\.learning_rate"):
+        built.swirl_lr = 1.0
+
+
+def test_warm_up_and_logging_steps_follow_a_changed_step_count():
+    cfg = DemoConfig.from_assignments({"swirl.max_steps": 20, "warmstart.max_steps": 100})
+    assert (cfg.swirl.warmup_steps, cfg.swirl.logging_steps) == (2, 5)
+    assert (cfg.warmstart.warmup_steps, cfg.warmstart.logging_steps) == (10, 12)
+    short = DemoConfig(swirl={"max_steps": 3})
+    assert (short.swirl.warmup_steps, short.swirl.logging_steps) == (0, 1)
+    kept = DemoConfig(swirl={"max_steps": 3, "logging_steps": 3})  # a field set by the user stays
+    assert kept.swirl.logging_steps == 3 and kept.swirl.warmup_steps == 0
 
 
 def test_config_validation():

@@ -92,6 +92,7 @@ class OpenAIJudgeBase(OpenAIEndpoint, PromptedJudgeMixin):
         progress: bool = False,
         **options: Unpack[EndpointOptions],
     ) -> None:
+        self._init_prompts(kind=kind, prompt=prompt)  # a bad prompt fails before a client is made
         super().__init__(
             base_url,
             model,
@@ -100,7 +101,6 @@ class OpenAIJudgeBase(OpenAIEndpoint, PromptedJudgeMixin):
             retry_log_level=logging.DEBUG,
             **options,
         )
-        self._init_prompts(kind=kind, prompt=prompt)
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.progress = progress
