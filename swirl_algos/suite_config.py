@@ -27,6 +27,7 @@ __all__ = [
     "SuiteConfig",
     "accepts_renamed",
     "expand_assignments",
+    "merge_settings",
     "nested_config",
     "nested_settings",
     "resolve_nested",
@@ -217,6 +218,29 @@ class SuiteConfig:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
 
+def merge_settings(cls: type, base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of suite config ``cls``: ``base`` updated by ``overrides``, where a
+    :func:`nested_config` field given on both sides merges field by field (a dict onto a dict, or
+    onto a config object with ``dataclasses.replace``); any other field is replaced.
+
+    Example:
+        >>> from swirl_algos.demo import DemoConfig
+        >>> merge_settings(DemoConfig, {"swirl": {"beta": 0.2}, "seeds": [0]}, {"swirl": {"max_steps": 9}})
+        {'swirl': {'beta': 0.2, 'max_steps': 9}, 'seeds': [0]}
+    """
+    nested = {f.name for f in dataclasses.fields(cls) if "nested" in f.metadata}
+    out = dict(base)
+    for name, value in overrides.items():
+        given = out.get(name)
+        if name in nested and isinstance(value, Mapping) and isinstance(given, Mapping):
+            out[name] = {**given, **value}
+        elif name in nested and isinstance(value, Mapping) and dataclasses.is_dataclass(given):
+            out[name] = dataclasses.replace(given, **value)  # type: ignore[type-var]
+        else:
+            out[name] = value
+    return out
+
+
 def accepts_renamed(cls: type) -> type:
     """Class decorator (over ``@dataclass``) of a :class:`SuiteConfig`: its constructor, and so
     ``dataclasses.replace``, also takes the earlier flat names of ``cls.RENAMED`` (with a
@@ -235,15 +259,7 @@ def accepts_renamed(cls: type) -> type:
     @functools.wraps(init)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         old = {k: kwargs.pop(k) for k in list(kwargs) if k in cls.RENAMED}  # type: ignore[attr-defined]
-        for name, values in expand_assignments(cls, old, cls.RENAMED).items():  # type: ignore[attr-defined]
-            given = kwargs.get(name)
-            if isinstance(given, Mapping):
-                kwargs[name] = {**given, **values}
-            elif given is not None and dataclasses.is_dataclass(given):
-                kwargs[name] = dataclasses.replace(given, **values)
-            else:
-                kwargs[name] = values
-        init(self, *args, **kwargs)
+        init(self, *args, **merge_settings(cls, kwargs, expand_assignments(cls, old, cls.RENAMED)))  # type: ignore[attr-defined]
 
     cls.__init__ = __init__  # type: ignore[method-assign]
     return cls

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from swirl_algos.learners.config import SupervisedConfig, SwirlConfig
-from swirl_algos.suite_config import SuiteConfig, accepts_renamed, nested_config, nested_settings
+from swirl_algos.suite_config import (
+    SuiteConfig,
+    accepts_renamed,
+    merge_settings,
+    nested_config,
+    nested_settings,
+)
 
 __all__ = ["ENV_ID", "METHOD_LABELS", "PER_RUN", "PROCESS_JUDGES", "RENAMED", "DemoConfig"]
 
@@ -273,12 +279,7 @@ class DemoConfig(SuiteConfig):
             "num_envs": 24,
             "bootstrap": 300,
         }
-        for key, value in overrides.items():  # nested configs given as dicts merge
-            if isinstance(value, dict) and isinstance(quick.get(key), dict) and key != "env_kwargs":
-                quick[key] = {**quick[key], **value}
-            else:
-                quick[key] = value
-        return cls(**quick)
+        return cls(**merge_settings(cls, quick, overrides))  # nested configs given as dicts merge
 
     def stage_settings(self, stage: str) -> dict[str, Any]:
         """The settings a stage's output depends on (the fields tagged with ``stage``), for its fingerprint.
