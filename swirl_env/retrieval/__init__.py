@@ -3,8 +3,9 @@
 * :class:`RankBM25Retriever`: the reference, ``rank_bm25.BM25Okapi``;
 * :class:`SparseBM25Retriever`: the fast backend (numba kernels over a CSR index), bit-identical scores;
 * :class:`HTTPRetriever`: a Search-R1-style ``/retrieve`` server (``python -m swirl_env.retrieval.server``);
-* :func:`get_retriever`: one shared instance per process, optional on-disk index (:func:`save_index`,
-  :func:`load_index`).
+* :func:`get_retriever`: one shared instance per process, optional on-disk index (:func:`build_index`
+  streams a corpus of any size into one, :func:`save_index` writes a built retriever's,
+  :func:`load_index` memory-maps it).
 
 Every backend ranks by score (highest first), then corpus order, and returns only passages sharing
 a token with the query (so possibly fewer than ``k`` hits, ``[]`` for an empty query). See
@@ -31,6 +32,7 @@ from swirl_env.retrieval.index import (
     load_index,
     save_index,
 )
+from swirl_env.retrieval.index_build import build_index
 from swirl_env.retrieval.remote import HTTPRetriever, RetrievalHTTPError
 from swirl_env.retrieval.tokenizer import STOPWORDS, TOKENIZER_VERSION, tokenize
 
@@ -50,6 +52,7 @@ __all__ = [
     "Retriever",
     "SparseBM25Retriever",
     "StaleIndexError",
+    "build_index",
     "clear_retriever_cache",
     "corpus_fingerprint",
     "get_retriever",

@@ -87,6 +87,88 @@ def _top_k(cand: np.ndarray, vals: np.ndarray, k: int, copies: int) -> tuple[np.
     return cand[:k], vals[:k]
 
 
+#: Ids ``0 .. N_STOP - 1`` of a build vocabulary are the stopwords (see :func:`new_vocab`).
+N_STOP = len(STOPWORDS)
+
+
+def new_vocab() -> dict[str, int]:
+    """An empty build vocabulary: the stopwords take ids ``0 .. N_STOP - 1``, so that raw tokens are
+    mapped with C-speed dict lookups and the stopwords dropped by one numpy mask; the other words
+    then take ids in order of first appearance (``rank_bm25``'s vocabulary order, which fixes the
+    order of its mean-idf summation)."""
+    return {w: i for i, w in enumerate(sorted(STOPWORDS))}
+
+
+def vocab_of(vocab: dict[str, int]) -> dict[str, int]:
+    """The term ids of a built index from a build vocabulary (stopwords dropped, ids from 0)."""
+    return {w: i - N_STOP for w, i in vocab.items() if i >= N_STOP}
+
+
+def count_terms(
+    texts: Sequence[str], vocab: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tokenise ``texts`` (passages' :attr:`Passage.indexed_text`, as :func:`tokenize` does) and
+    count their terms: ``(doc_len, indptr, terms, tf)``, the passage lengths (stopwords excluded)
+    and a passage-term CSR matrix of term frequencies (term ids without the stopword offset,
+    ascending within a passage). New words are added to ``vocab`` (from :func:`new_vocab`).
+
+    Example:
+        >>> v = new_vocab()
+        >>> doc_len, indptr, terms, tf = count_terms(["Rome is Rome", "Paris"], v)
+        >>> doc_len.tolist(), indptr.tolist(), terms.tolist(), tf.tolist()
+        ([2, 1], [0, 1, 2], [0, 1], [2, 1])
+    """
+    split = _WORD.findall
+    flat: list[str] = []
+    counts = np.empty(len(texts), dtype=np.int64)
+    for j, text in enumerate(texts):
+        toks = split(text.lower())
+        counts[j] = len(toks)
+        flat += toks
+    for w in dict.fromkeys(flat):  # new words, in order of first appearance
+        if w not in vocab:
+            vocab[w] = len(vocab)
+    ids = np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat))
+    del flat
+    rows = np.repeat(np.arange(len(texts), dtype=np.int64), counts)
+    keep = ids >= N_STOP
+    ids, rows = ids[keep] - N_STOP, rows[keep]
+    doc_len = np.bincount(rows, minlength=len(texts)).astype(np.int64, copy=False)
+    # COO -> CSR sums the duplicate (passage, term) pairs: term frequencies.
+    chunk = sp.coo_matrix(
+        (np.ones(ids.shape[0], dtype=np.int32), (rows, ids)), shape=(len(texts), len(vocab) - N_STOP)
+    ).tocsr()
+    return doc_len, chunk.indptr.astype(np.int64), chunk.indices.astype(np.int32, copy=False), chunk.data
+
+
+def bm25_idf(df: np.ndarray, n_docs: int, epsilon: float) -> tuple[np.ndarray, float]:
+    """``(idf, average_idf)`` exactly as ``rank_bm25``: ``math.log`` per word, the mean by sequential
+    summation in vocabulary order, a negative idf floored at ``epsilon * mean``.
+
+    Example:
+        >>> idf, mean = bm25_idf(np.array([1, 1, 3]), 4, 0.25)  # the third word is in 3 of 4 passages
+        >>> [round(v, 4) for v in idf.tolist()], round(mean, 4)
+        ([0.8473, 0.8473, 0.0706], 0.2824)
+    """
+    uniq, inverse = np.unique(df, return_inverse=True)
+    idf_of = np.array([math.log(n_docs - int(f) + 0.5) - math.log(int(f) + 0.5) for f in uniq])
+    idf = idf_of[inverse]
+    average_idf = float(np.cumsum(idf)[-1]) / df.shape[0]
+    return np.where(idf < 0, epsilon * average_idf, idf), average_idf
+
+
+def length_norm(doc_len: np.ndarray, avgdl: float, params: BM25Params) -> np.ndarray:
+    """``k1 * ((1 - b) + b * dl / avgdl)`` per passage, in ``rank_bm25``'s order of operations."""
+    k1, b = params["k1"], params["b"]
+    return k1 * ((1 - b) + b * doc_len / avgdl)
+
+
+def bm25_weights(tf: np.ndarray, idf: np.ndarray, norm: np.ndarray, params: BM25Params) -> np.ndarray:
+    """Posting weights ``idf * (tf * (k1 + 1)) / (tf + norm)`` (each argument per posting), with
+    ``rank_bm25``'s floating-point operations in its order."""
+    return idf * ((tf * (params["k1"] + 1)) / (tf + norm))
+
+
 class RankBM25Retriever(Retriever):
     """The reference backend: ``rank_bm25.BM25Okapi`` over :func:`tokenize`-d passages.
 
@@ -231,13 +313,7 @@ class SparseBM25Retriever(PerThreadState, Retriever):
 
     def _build(self, progress: bool) -> None:
         n = len(self.passages)
-        # The stopwords take ids 0..S-1 so raw tokens can be mapped with C-speed dict lookups and the
-        # stopwords dropped with one numpy mask; the other words keep their first-appearance order
-        # (rank_bm25's vocabulary order, which fixes the order of its mean-idf summation).
-        stop = sorted(STOPWORDS)
-        n_stop = len(stop)
-        vocab: dict[str, int] = {w: i for i, w in enumerate(stop)}
-        split = _WORD.findall
+        vocab = new_vocab()
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         doc_len = np.empty(n, dtype=np.int64)
         bar = tqdm(
@@ -250,30 +326,13 @@ class SparseBM25Retriever(PerThreadState, Retriever):
         )
         for start in range(0, n, _BUILD_CHUNK):
             stop_at = min(n, start + _BUILD_CHUNK)
-            flat: list[str] = []
-            counts = np.empty(stop_at - start, dtype=np.int64)
-            for j in range(start, stop_at):
-                toks = split(self.passages[j].indexed_text.lower())
-                counts[j - start] = len(toks)
-                flat += toks
-            for w in dict.fromkeys(flat):  # new words, in order of first appearance
-                if w not in vocab:
-                    vocab[w] = len(vocab)
-            ids = np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat))
-            del flat
-            rows = np.repeat(np.arange(stop_at - start, dtype=np.int64), counts)
-            keep = ids >= n_stop
-            ids, rows = ids[keep] - n_stop, rows[keep]
-            doc_len[start:stop_at] = np.bincount(rows, minlength=stop_at - start)
-            # COO -> CSR sums the duplicate (passage, term) pairs: term frequencies.
-            chunk = sp.coo_matrix(
-                (np.ones(ids.shape[0], dtype=np.int32), (rows, ids)),
-                shape=(stop_at - start, len(vocab) - n_stop),
-            ).tocsr()
-            parts.append((chunk.indptr.astype(np.int64), chunk.indices, chunk.data))
+            texts = [self.passages[j].indexed_text for j in range(start, stop_at)]
+            lens, indptr, terms, tf = count_terms(texts, vocab)
+            doc_len[start:stop_at] = lens
+            parts.append((indptr, terms, tf))
             bar.update(stop_at - start)
         bar.close()
-        n_terms = len(vocab) - n_stop
+        n_terms = len(vocab) - N_STOP
         if n_terms == 0:
             raise ValueError("the corpus has no indexable token (every passage is empty or stopwords only)")
         offsets = np.cumsum([0] + [p[0][-1] for p in parts])
@@ -286,31 +345,17 @@ class SparseBM25Retriever(PerThreadState, Retriever):
             shape=(n, n_terms),
         )
         del parts
-        vocab = {w: i - n_stop for w, i in vocab.items() if i >= n_stop}
         term_doc = doc_term.tocsc()  # column t = postings of term t, passage ids ascending
         del doc_term
         indptr = term_doc.indptr.astype(np.int64, copy=False)
         indices = term_doc.indices.astype(np.int32, copy=False)
-        tf = term_doc.data.astype(np.float64)
-        df = np.diff(indptr)
-
-        # idf exactly as rank_bm25: math.log per word, mean by sequential summation in vocabulary
-        # order (first appearance), negative idf floored at epsilon * mean idf.
-        uniq, inverse = np.unique(df, return_inverse=True)
-        idf_of = np.array([math.log(n - int(f) + 0.5) - math.log(int(f) + 0.5) for f in uniq])
-        idf = idf_of[inverse]
-        average_idf = float(np.cumsum(idf)[-1]) / n_terms
-        eps = self.params["epsilon"] * average_idf
-        idf = np.where(idf < 0, eps, idf)
-
-        k1, b = self.params["k1"], self.params["b"]
+        idf, average_idf = bm25_idf(np.diff(indptr), n, self.params["epsilon"])
         avgdl = int(doc_len.sum()) / n
-        # same operations, same order as rank_bm25: (1 - b) + (b * dl) / avgdl
-        norm = k1 * ((1 - b) + b * doc_len / avgdl)
-        rows_of = np.repeat(np.arange(n_terms), df)
-        data = idf[rows_of] * ((tf * (k1 + 1)) / (tf + norm[indices]))
+        norm = length_norm(doc_len, avgdl, self.params)
+        rows_of = np.repeat(np.arange(n_terms), np.diff(indptr))
+        data = bm25_weights(term_doc.data.astype(np.float64), idf[rows_of], norm[indices], self.params)
 
-        self.vocab = vocab
+        self.vocab = vocab_of(vocab)
         self.indptr, self.indices, self.data = indptr, indices, data
         self.doc_len, self.idf = doc_len, idf
         self.avgdl, self.average_idf = avgdl, average_idf

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "Passage",
     "corpus_fingerprint",
+    "iter_corpus",
     "load_corpus",
     "passage_from_record",
     "read_json_records",
@@ -168,6 +169,24 @@ def _passage_records(data: Any, path: Path) -> list[Any]:
     return data
 
 
+def iter_corpus(path: str | os.PathLike[str]) -> Iterator[tuple[Passage, str]]:
+    """Stream ``(passage, where)`` from a corpus file, one record at a time (no duplicate-id check;
+    :func:`load_corpus` and the streaming index build check ids). ``where`` is ``"file:line"``.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: a malformed record (with its line number).
+
+    Example:
+        >>> next(iter_corpus("corpus.jsonl"))[0].id  # doctest: +SKIP
+        '0'
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"corpus file not found: {p}")
+    for n, (rec, where) in enumerate(read_json_records(p, _passage_records)):
+        yield passage_from_record(rec, str(n), where), where
+
+
 def load_corpus(path: str | os.PathLike[str]) -> list[Passage]:
     """Read a corpus file (JSONL, JSONL.gz or JSON list; see the module docstring).
 
@@ -178,13 +197,9 @@ def load_corpus(path: str | os.PathLike[str]) -> list[Passage]:
     Example:
         >>> passages = load_corpus("corpus.jsonl")  # doctest: +SKIP
     """
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"corpus file not found: {p}")
     passages: list[Passage] = []
     seen: dict[str, str] = {}
-    for n, (rec, where) in enumerate(read_json_records(p, _passage_records)):
-        passage = passage_from_record(rec, str(n), where)
+    for passage, where in iter_corpus(path):
         if passage.id in seen:
             raise ValueError(
                 f"{where}: duplicate passage id {passage.id!r} (first seen at {seen[passage.id]})"
@@ -192,8 +207,8 @@ def load_corpus(path: str | os.PathLike[str]) -> list[Passage]:
         seen[passage.id] = where
         passages.append(passage)
     if not passages:
-        raise ValueError(f"corpus file {p} holds no passages")
-    logger.info("loaded %d passages from %s", len(passages), p)
+        raise ValueError(f"corpus file {path} holds no passages")
+    logger.info("loaded %d passages from %s", len(passages), path)
     return passages
 
 
@@ -228,10 +243,20 @@ def corpus_fingerprint(corpus: str | os.PathLike[str] | Sequence[Passage]) -> st
             for block in iter(lambda: f.read(1 << 22), b""):
                 h.update(block)
         return h.hexdigest()
-    h.update(b"swirl-passages-v1\0")
+    h.update(PASSAGES_HASH_PREFIX)
     for p in corpus:
-        for field in (p.id, p.title, p.text):
-            b = field.encode("utf-8")
-            h.update(len(b).to_bytes(8, "little"))
-            h.update(b)
+        hash_passage(h, p)
     return h.hexdigest()
+
+
+#: The first bytes of the content hash of a passage sequence (:func:`corpus_fingerprint`).
+PASSAGES_HASH_PREFIX = b"swirl-passages-v1\0"
+
+
+def hash_passage(h: Any, passage: Passage) -> None:
+    """Add one passage to a running content hash (``hashlib`` object) of a passage sequence, as
+    :func:`corpus_fingerprint` does (id, title, text, each length-prefixed)."""
+    for field in (passage.id, passage.title, passage.text):
+        b = field.encode("utf-8")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)

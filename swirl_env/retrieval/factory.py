@@ -25,7 +25,8 @@ from typing import Any
 from swirl_env.retrieval.base import Retriever
 from swirl_env.retrieval.bm25 import RankBM25Retriever, SparseBM25Retriever
 from swirl_env.retrieval.corpus import Passage, corpus_fingerprint, load_corpus
-from swirl_env.retrieval.index import RetrievalIndexError, load_index, save_index
+from swirl_env.retrieval.index import RetrievalIndexError, load_index
+from swirl_env.retrieval.index_build import build_index
 from swirl_env.retrieval.remote import HTTPRetriever
 
 logger = logging.getLogger(__name__)
@@ -80,9 +81,8 @@ def _sparse_with_index(
             )
         except RetrievalIndexError as e:
             logger.warning("%s -- building the index", e)
-        passages = load_corpus(corpus) if isinstance(corpus, (str, os.PathLike)) else corpus
-        built = SparseBM25Retriever(passages, **params)
-        save_index(built, index_dir, corpus=corpus)
+        # streamed from the file into the index files, in bounded memory (a corpus of any size)
+        build_index(corpus, index_dir, **params)
         # serve from the saved files: memory-mapped, shared with other processes
         return load_index(index_dir, corpus=corpus, verify=False)
 

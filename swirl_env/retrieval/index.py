@@ -135,39 +135,52 @@ def save_index(
         "texts": texts.blob,
         "texts_offsets": texts.offsets,
     }
-    corpus_rec = _corpus_record(corpus, passages)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-index-", dir=d))
     try:
-        files: dict[str, dict[str, Any]] = {}
         for name, arr in arrays.items():
-            fn = f"{name}.npy"
-            np.save(tmp / fn, np.ascontiguousarray(arr), allow_pickle=False)
-            files[fn] = {"bytes": (tmp / fn).stat().st_size, "sha256": _sha256_file(tmp / fn)}
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "tokenizer": TOKENIZER_VERSION,
-            "params": dict(retriever.params),
-            "n_docs": len(retriever),
-            "n_terms": retriever.n_terms,
-            "nnz": int(arrays["data"].shape[0]),
-            "avgdl": retriever.avgdl,
-            "average_idf": retriever.average_idf,
-            "corpus": corpus_rec,
-            "files": files,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        }
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(d / MANIFEST)  # the directory is no valid index while files are swapped
-        for fn in files:
-            os.replace(tmp / fn, d / fn)
-        with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=2)
-        os.replace(tmp / MANIFEST, d / MANIFEST)
+            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+        _commit(
+            tmp,
+            d,
+            {
+                "params": dict(retriever.params),
+                "n_docs": len(retriever),
+                "n_terms": retriever.n_terms,
+                "nnz": int(arrays["data"].shape[0]),
+                "avgdl": retriever.avgdl,
+                "average_idf": retriever.average_idf,
+                "corpus": _corpus_record(corpus, passages),
+            },
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     logger.info("saved sparse BM25 index (%d passages) to %s", len(retriever), d)
     return d
+
+
+def _commit(tmp: Path, d: Path, header: dict[str, Any]) -> None:
+    """Move the arrays written to ``tmp`` (``NAME.npy`` for each name of the format) into the index
+    directory ``d`` and write the manifest (``header``: params, n_docs, n_terms, nnz, avgdl,
+    average_idf, corpus; plus the files' sizes and SHA-256) last, atomically."""
+    files: dict[str, dict[str, Any]] = {}
+    for name in _ARRAYS:
+        fn = f"{name}.npy"
+        files[fn] = {"bytes": (tmp / fn).stat().st_size, "sha256": _sha256_file(tmp / fn)}
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tokenizer": TOKENIZER_VERSION,
+        **header,
+        "files": files,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(d / MANIFEST)  # the directory is no valid index while files are swapped
+    for fn in files:
+        os.replace(tmp / fn, d / fn)
+    with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2)
+    os.replace(tmp / MANIFEST, d / MANIFEST)
 
 
 # ---------------------------------------------------------------------------- load

@@ -182,9 +182,13 @@ def _check_arrays(arrays: dict[str, np.ndarray], header: dict[str, Any], d: Path
 
 # ---------------------------------------------------------------------------- corpus
 def _corpus_record(
-    corpus: str | os.PathLike[str] | Sequence[Passage] | None, passages: Sequence[Passage]
+    corpus: str | os.PathLike[str] | Sequence[Passage] | None,
+    passages: Sequence[Passage],
+    passages_sha256: str | None = None,
 ) -> dict:
-    rec: dict[str, Any] = {"passages_sha256": corpus_fingerprint(passages), "sha256": None, "path": None}
+    if passages_sha256 is None:
+        passages_sha256 = corpus_fingerprint(passages)
+    rec: dict[str, Any] = {"passages_sha256": passages_sha256, "sha256": None, "path": None}
     if isinstance(corpus, (str, os.PathLike)):
         p = Path(corpus).resolve()
         st = p.stat()
