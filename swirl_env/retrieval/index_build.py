@@ -5,7 +5,7 @@ index files as ``save_index(SparseBM25Retriever(passages), directory)``, byte fo
 manifest differs only in its ``created`` time), without holding the passages or the postings in
 memory:
 
-1. **Count.** Chunks of passages are tokenised (:func:`~swirl_env.retrieval.bm25.count_terms`)
+1. **Count.** Chunks of passages are tokenised (:func:`~swirl_env.retrieval.bm25_math.count_terms`)
    and their passage-term frequencies appended to spool files on disk, their ids, titles and
    texts to three more; the document frequencies, passage lengths and the content hash grow as
    it goes. Duplicate ids in a corpus file are caught here (by a 64-bit hash of each id, every
@@ -15,7 +15,7 @@ memory:
    memory-mapped ``indices.npy`` and ``data.npy`` (term frequencies first), so the postings of a
    term end up in corpus order.
 3. **Weigh.** ``data.npy`` is turned into BM25 weights in place, in blocks of terms, with
-   ``rank_bm25``'s operations in its order (:func:`~swirl_env.retrieval.bm25.bm25_weights`).
+   ``rank_bm25``'s operations in its order (:func:`~swirl_env.retrieval.bm25_math.bm25_weights`).
 
 Memory: about 56 bytes per passage (lengths, posting counts, id hashes, string lengths, length
 norms), the vocabulary, and blocks of a few million postings; the arrays themselves live in files
@@ -47,8 +47,8 @@ from typing import Any, BinaryIO
 import numpy as np
 from tqdm.auto import tqdm
 
-from swirl_env.retrieval.bm25 import N_STOP, bm25_idf, bm25_weights, count_terms, length_norm, new_vocab
 from swirl_env.retrieval.bm25_args import _check_params
+from swirl_env.retrieval.bm25_math import N_STOP, bm25_idf, bm25_weights, count_terms, length_norm, new_vocab
 from swirl_env.retrieval.corpus import PASSAGES_HASH_PREFIX, Passage, hash_passage, iter_corpus
 from swirl_env.retrieval.index import _commit
 from swirl_env.retrieval.index_checks import _corpus_record
