@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from swirl_env.retrieval.corpus import Passage
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["COMMON_WORDS", "synthetic_corpus", "synthetic_queries"]
+__all__ = ["COMMON_WORDS", "iter_synthetic_corpus", "synthetic_corpus", "synthetic_queries"]
 
 #: Frequent English words, roughly in frequency order; they take the top Zipf ranks.
 # fmt: off
@@ -109,7 +109,18 @@ def synthetic_corpus(
     if vocab_size <= len(COMMON_WORDS):
         raise ValueError(f"vocab_size must exceed {len(COMMON_WORDS)}")
     rng = np.random.default_rng(seed)
-    cdf = _cdf(vocab_size, zipf_s, zipf_q)
+    return _passages(rng, n_passages, 0, _cdf(vocab_size, zipf_s, zipf_q), vocab_size, mean_length)
+
+
+def _passages(
+    rng: np.random.Generator,
+    n_passages: int,
+    first: int,
+    cdf: np.ndarray,
+    vocab_size: int,
+    mean_length: float,
+) -> list[Passage]:
+    """``n_passages`` passages with ids ``s{first}``, ``s{first + 1}``, ... drawn from ``rng``."""
     shape = 4.0
     lengths = np.maximum(5, (rng.gamma(shape, (mean_length - 5) / shape, n_passages) + 5).astype(np.int64))
     title_lengths = rng.integers(1, 4, n_passages)
@@ -129,10 +140,42 @@ def synthetic_corpus(
         n, m = int(lengths[i]), int(title_lengths[i])
         title = " ".join(title_words[t : t + m]).title()
         text = " ".join(text_words[w : w + n])
-        passages.append(Passage(f"s{i}", title, text[0].upper() + text[1:] + "."))
+        passages.append(Passage(f"s{first + i}", title, text[0].upper() + text[1:] + "."))
         t += m
         w += n
     return passages
+
+
+def iter_synthetic_corpus(
+    n_passages: int,
+    *,
+    seed: int = 0,
+    chunk: int = 100_000,
+    vocab_size: int = 1_000_000,
+    mean_length: float = 96.0,
+    zipf_s: float = 1.0,
+    zipf_q: float = 0.0,
+) -> Iterator[Passage]:
+    """The passages of a synthetic corpus of any size, generated ``chunk`` at a time (bounded
+    memory; chunk ``i`` draws from the seed ``(seed, i)``), with the statistics of
+    :func:`synthetic_corpus` (not the same passages). Write one to a file with
+    :func:`~swirl_env.retrieval.corpus.save_corpus`.
+
+    Example:
+        >>> ps = list(iter_synthetic_corpus(5, seed=0, chunk=2))
+        >>> [p.id for p in ps], ps == list(iter_synthetic_corpus(5, seed=0, chunk=2))
+        (['s0', 's1', 's2', 's3', 's4'], True)
+    """
+    if n_passages < 1:
+        raise ValueError(f"n_passages must be >= 1, got {n_passages}")
+    if vocab_size <= len(COMMON_WORDS):
+        raise ValueError(f"vocab_size must exceed {len(COMMON_WORDS)}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    cdf = _cdf(vocab_size, zipf_s, zipf_q)
+    for i, first in enumerate(range(0, n_passages, chunk)):
+        rng = np.random.default_rng([seed, i])
+        yield from _passages(rng, min(chunk, n_passages - first), first, cdf, vocab_size, mean_length)
 
 
 def synthetic_queries(

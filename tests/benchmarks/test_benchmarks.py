@@ -172,3 +172,19 @@ def test_bench_outcome_rl_trains_both_paths_on_one_budget():
     assert [r["steps"] for r in rows] == [1, 1]
     assert all(r["s_per_step"] > 0 and 0.0 <= r["reward"] <= 1.0 for r in rows)
     assert rows[0]["speed_vs_trl"] > 0
+
+
+def test_retrieval_scale_benchmark_builds_loads_and_searches(tmp_path, capsys):
+    from benchmarks import bench_retrieval_scale
+
+    out = tmp_path / "rows.json"
+    argv = ["--sizes", "300", "600", "--queries", "5", "--workdir", str(tmp_path / "w"), "--no-progress"]
+    assert bench_retrieval_scale.main([*argv, "--json", str(out), "--estimate", "1200"]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["passages"] for r in rows] == [300, 600]
+    for r in rows:
+        assert r["build_s"] > 0 and r["index_mb"] > 0 and r["p95_ms"] >= r["p50_ms"] > 0
+        assert r["build_peak_rss_mb"] > 0 and r["search_peak_rss_mb"] > 0 and r["nnz"] > 0
+    assert not (tmp_path / "w" / "n300").exists()  # removed without --keep
+    printed = capsys.readouterr().out
+    assert "estimate for 1,200 passages (line through 300 and 600)" in printed

@@ -157,3 +157,27 @@ def test_gzip_corpus_written_by_hand(tmp_path):
         f.write(json.dumps({"id": "x", "contents": '"Title"\nbody words'}) + "\n")
     r = load_index(build_index(path, tmp_path / "idx", progress=False))
     assert r.search("title")[0].passage.title == "Title"
+
+
+def test_a_streamed_synthetic_corpus_is_chunk_seeded_and_builds_from_its_iterator(tmp_path):
+    from swirl_env.retrieval.synthetic import iter_synthetic_corpus
+
+    ps = list(iter_synthetic_corpus(2500, seed=3, chunk=1000))
+    assert [p.id for p in ps] == [f"s{i}" for i in range(2500)]
+    assert ps == list(iter_synthetic_corpus(2500, seed=3, chunk=1000))  # reproducible
+    assert ps[:1000] == list(iter_synthetic_corpus(1000, seed=3, chunk=1000))  # chunk i: its own seed
+    assert ps != list(iter_synthetic_corpus(2500, seed=4, chunk=1000))
+    lengths = np.array([len(p.text.split()) for p in ps])
+    assert 80 < lengths.mean() < 112  # synthetic_corpus's statistics (mean 96 words)
+    out = build_index(iter_synthetic_corpus(2500, seed=3, chunk=1000), tmp_path / "idx", progress=False)
+    ref = SparseBM25Retriever(ps)
+    r = load_index(out)
+    for q in synthetic_queries(ps, 10, seed=1):
+        assert [(h.passage.id, h.score) for h in r.search(q, 10)] == [
+            (h.passage.id, h.score) for h in ref.search(q, 10)
+        ]
+    for bad in ({"chunk": 0}, {"vocab_size": 10}):
+        with pytest.raises(ValueError):
+            next(iter_synthetic_corpus(5, **bad))
+    with pytest.raises(ValueError):
+        next(iter_synthetic_corpus(0))
