@@ -11,7 +11,7 @@ matches iff its score is > 0, so no marks are needed; otherwise the matching pas
 while read. A one-token query needs no buffer: its posting list is the score list.
 
 The kernels release the GIL, so several threads search at once, each with its own buffer. They are
-compiled on first use, once per machine: numba's on-disk cache (``__pycache__`` next to this file,
+compiled on first use, once per machine: numba's on-disk cache (``__pycache__`` next to ``kernel_loops.py``,
 the user cache directory when that is read-only, or ``NUMBA_CACHE_DIR``) lets a new process load
 them instead of compiling. Without numba, or with ``SWIRL_NO_NUMBA=1`` in the environment,
 :data:`AVAILABLE` is false and the backend uses its numpy path (same results).
@@ -36,10 +36,14 @@ from typing import Any
 
 import numpy as np
 
+from swirl_env.retrieval.kernel_loops import AVAILABLE, _many, _query
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "AVAILABLE",
+    "BLOCK",
+    "BLOCKED_FROM",
     "compile_seconds",
     "new_buffer",
     "split",
@@ -49,213 +53,19 @@ __all__ = [
     "top_k_parts",
 ]
 
-#: A query whose postings number at least ``n_docs // _DENSE_DIV`` scans the whole buffer.
-_DENSE_DIV = 4
+#: Passages per block of a query's additions in a large corpus (4,096 float64: 32 KiB, a core's
+#: L1 data cache), so the scattered additions stay in cache; 0 adds over the whole buffer at once.
+BLOCK = 4096
+#: Corpora of fewer passages add over the whole buffer (its 2 MiB fit a core's L2 cache: measured,
+#: blocking gains nothing there). Both constants are read at each call (tests set them small).
+BLOCKED_FROM = 262_144
 #: :func:`split` keeps a batch of fewer postings (counting ``_QUERY_COST`` per query) in one part.
 _SPLIT_COST = 100_000
 _QUERY_COST = 64
 
-_numba: Any = None
-if os.environ.get("SWIRL_NO_NUMBA", "").strip().lower() not in ("1", "true", "yes"):
-    try:
-        import numba as _numba
-    except ImportError:  # pragma: no cover - numba is a dependency
-        _numba = None
 
-
-def _jit(fn: Any, **options: Any) -> Any:
-    """``numba.njit(cache=True, nogil=True)``, without the on-disk cache when no cache directory
-    is writable (numba refuses ``cache=True`` then)."""
-    try:
-        return _numba.njit(cache=True, nogil=True, **options)(fn)
-    except RuntimeError as e:  # pragma: no cover - "cannot cache function ...: no locator available"
-        logger.warning("numba cannot cache compiled kernels (%s); compiling in every process", e)
-        return _numba.njit(nogil=True, **options)(fn)
-
-
-def _py_push(hs: Any, hd: Any, n: int, k: int, s: float, d: int) -> int:
-    """Offer passage ``d`` with score ``s`` to the min-heap ``hs``/``hd`` of ``n`` entries (root:
-    the worst kept, i.e. lowest score, then latest passage); returns the new size."""
-    if n < k:
-        i = n
-        hs[i] = s
-        hd[i] = d
-        while i > 0:  # sift up
-            p = (i - 1) // 2
-            if hs[i] < hs[p] or (hs[i] == hs[p] and hd[i] > hd[p]):
-                hs[i], hs[p] = hs[p], hs[i]
-                hd[i], hd[p] = hd[p], hd[i]
-                i = p
-            else:
-                break
-        return n + 1
-    if s > hs[0] or (s == hs[0] and d < hd[0]):  # equal scores: the earlier passage wins
-        hs[0] = s
-        hd[0] = d
-        _sift_down(hs, hd, n, 0)
-    return n
-
-
-def _py_sift_down(hs: Any, hd: Any, n: int, i: int) -> None:
-    while True:
-        w = 2 * i + 1
-        if w >= n:
-            return
-        r = w + 1
-        if r < n and (hs[r] < hs[w] or (hs[r] == hs[w] and hd[r] > hd[w])):
-            w = r
-        if hs[w] < hs[i] or (hs[w] == hs[i] and hd[w] > hd[i]):
-            hs[i], hs[w] = hs[w], hs[i]
-            hd[i], hd[w] = hd[w], hd[i]
-            i = w
-        else:
-            return
-
-
-def _py_heap_sort(hs: Any, hd: Any, n: int) -> None:
-    """Sort the heap in place, best first (score desc, then passage asc)."""
-    for end in range(n - 1, 0, -1):
-        hs[0], hs[end] = hs[end], hs[0]
-        hd[0], hd[end] = hd[end], hd[0]
-        _sift_down(hs, hd, end, 0)
-
-
-def _py_seen(terms: Any, i: int) -> bool:
-    # terms[i] already occurs in terms[:i] (a plain loop: numba compiles no any() over a generator)
-    for j in range(i):  # noqa: SIM110
-        if terms[j] == terms[i]:
-            return True
-    return False
-
-
-def _py_query(
-    indptr: Any,
-    indices: Any,
-    data: Any,
-    idf: Any,
-    terms: Any,
-    k: int,
-    acc: Any,
-    hs: Any,
-    hd: Any,
-) -> int:
-    """Top ``k`` of one query into ``hs``/``hd`` (scores, passages; best first); returns how many.
-    ``acc`` (all 0.0) is the thread's work buffer, left all 0.0."""
-    m = terms.shape[0]
-    if m == 0 or k <= 0:
-        return 0
-    n = 0
-    if m == 1:  # one token: the posting list holds the scores (0.0 + w == w)
-        t = terms[0]
-        for p in range(indptr[t], indptr[t + 1]):
-            v = 0.0 + data[p]
-            # postings ascend by passage: once the heap is full only a strictly higher score enters
-            if n < k or v > hs[0]:
-                n = _push(hs, hd, n, k, v, indices[p])
-        _heap_sort(hs, hd, n)
-        return n
-    total = 0
-    positive = True
-    for i in range(m):
-        t = terms[i]
-        total += indptr[t + 1] - indptr[t]
-        if not idf[t] > 0:
-            positive = False
-    for i in range(m):  # query order, repeats included: rank_bm25's additions (from 0.0)
-        t = terms[i]
-        for p in range(indptr[t], indptr[t + 1]):
-            acc[indices[p]] += data[p]
-    if positive:
-        # every weight > 0: a passage matches iff its score is > 0, so the buffer needs no marks;
-        # each entry is read once and reset (a second visit reads 0.0, never above thr >= 0)
-        thr = 0.0
-        if total >= acc.shape[0] // _DENSE_DIV:  # most passages touched: one pass in corpus order
-            for d in range(acc.shape[0]):
-                v = acc[d]
-                acc[d] = 0.0
-                if v > thr:  # passages ascend: an equal score never displaces an earlier passage
-                    n = _push(hs, hd, n, k, v, d)
-                    if n == k:
-                        thr = hs[0]
-        else:
-            for i in range(m):
-                t = terms[i]
-                if _seen(terms, i):
-                    continue
-                for p in range(indptr[t], indptr[t + 1]):
-                    d = indices[p]
-                    v = acc[d]
-                    acc[d] = 0.0
-                    if v > thr or (v == thr and n == k and d < hd[0]):
-                        n = _push(hs, hd, n, k, v, d)
-                        if n == k:
-                            thr = hs[0]
-    else:
-        # a weight <= 0 (a word in most passages of a tiny corpus): a match may score <= 0, so the
-        # matching passages are those of the postings, each taken once (marked NaN), then reset
-        nan = np.nan
-        for i in range(m):
-            t = terms[i]
-            if _seen(terms, i):
-                continue
-            for p in range(indptr[t], indptr[t + 1]):
-                d = indices[p]
-                v = acc[d]
-                if v == v:
-                    acc[d] = nan
-                    if n < k or v > hs[0] or (v == hs[0] and d < hd[0]):
-                        n = _push(hs, hd, n, k, v, d)
-        for i in range(m):
-            t = terms[i]
-            for p in range(indptr[t], indptr[t + 1]):
-                acc[indices[p]] = 0.0
-    _heap_sort(hs, hd, n)
-    return n
-
-
-def _py_many(
-    indptr: Any,
-    indices: Any,
-    data: Any,
-    idf: Any,
-    q_ptr: Any,
-    q_terms: Any,
-    k: int,
-    lo: int,
-    hi: int,
-    acc: Any,
-    out_scores: Any,
-    out_docs: Any,
-    out_n: Any,
-) -> None:
-    """Queries ``lo..hi-1`` of a flattened batch (query ``q``'s terms are
-    ``q_terms[q_ptr[q]:q_ptr[q + 1]]``) into rows of ``out_scores``/``out_docs`` (``(n_queries, k)``)."""
-    for q in range(lo, hi):
-        out_n[q] = _query(
-            indptr,
-            indices,
-            data,
-            idf,
-            q_terms[q_ptr[q] : q_ptr[q + 1]],
-            k,
-            acc,
-            out_scores[q],
-            out_docs[q],
-        )
-
-
-if _numba is not None:
-    _sift_down = _jit(_py_sift_down)
-    _seen = _jit(_py_seen)
-    _push = _jit(_py_push)
-    _heap_sort = _jit(_py_heap_sort)
-    _query = _jit(_py_query)
-    _many = _jit(_py_many)
-    AVAILABLE = True
-else:
-    _sift_down, _seen, _push, _heap_sort = _py_sift_down, _py_seen, _py_push, _py_heap_sort
-    _query, _many = _py_query, _py_many
-    AVAILABLE = False
+def _block(buffer: np.ndarray) -> int:
+    return BLOCK if buffer.shape[0] >= BLOCKED_FROM else 0
 
 
 def new_buffer(n_docs: int) -> np.ndarray:
@@ -313,7 +123,7 @@ def top_k(
     kk = max(k, 1)
     hs = np.empty(kk, dtype=np.float64)
     hd = np.empty(kk, dtype=np.int64)
-    n = _query(indptr, indices, data, idf, terms, k, buffer, hs, hd)
+    n = _query(indptr, indices, data, idf, terms, k, buffer, hs, hd, _block(buffer))
     return hd[:n], hs[:n]
 
 
@@ -350,7 +160,22 @@ def top_k_many(
     out_scores = np.empty((nq, kk), dtype=np.float64)
     out_docs = np.empty((nq, kk), dtype=np.int64)
     out_n = np.zeros(nq, dtype=np.int64)
-    _many(indptr, indices, data, idf, q_ptr, q_terms, k, 0, nq, buffer, out_scores, out_docs, out_n)
+    _many(
+        indptr,
+        indices,
+        data,
+        idf,
+        q_ptr,
+        q_terms,
+        k,
+        0,
+        nq,
+        buffer,
+        out_scores,
+        out_docs,
+        out_n,
+        _block(buffer),
+    )
     return out_docs, out_scores, out_n
 
 

@@ -92,6 +92,28 @@ def test_kernels_on_a_zipf_corpus_dense_and_sparse_queries():
     check_same(fast, queries, ks=(1, 10, 100))
 
 
+@pytest.mark.parametrize("block", [1, 7, 64, 1000])
+def test_blocked_additions_give_the_same_ranking(monkeypatch, block):
+    # a large corpus takes its passages BLOCK at a time; here every corpus counts as large
+    monkeypatch.setattr(kernels, "BLOCK", block)
+    monkeypatch.setattr(kernels, "BLOCKED_FROM", 0)
+    monkeypatch.setattr(kernels, "_SPLIT_COST", 0)
+    passages = synthetic_corpus(2500, seed=8, vocab_size=3000)
+    fast = SparseBM25Retriever(passages, progress=False)
+    fast.threads = 2
+    queries = synthetic_queries(passages, 40, seed=9) + query_mix(passages, 10, 40)
+    check_same(fast, queries, ks=(1, 10, 100))
+    tied = [Passage(str(i), "", "beta gamma" if i % 4 == 1 else f"filler{i} gamma") for i in range(50)]
+    for q in ("gamma beta", "beta beta", "gamma gamma beta"):  # ties across block edges
+        assert [h.passage.id for h in SparseBM25Retriever(tied, progress=False).search(q, 5)] == [
+            "1",
+            "5",
+            "9",
+            "13",
+            "17",
+        ]
+
+
 @pytest.mark.parametrize("epsilon", [0.25, 0.0])
 def test_negative_and_zero_idf_tiny_corpora(epsilon):
     # words in most passages get a negative idf, floored at epsilon * mean idf, itself negative here
