@@ -82,6 +82,15 @@ def _cdf(vocab_size: int, s: float, q: float) -> np.ndarray:
     return c / c[-1]
 
 
+def _checked_cdf(n_passages: int, vocab_size: int, s: float, q: float) -> np.ndarray:
+    """:func:`_cdf` after the checks shared by both corpus generators."""
+    if n_passages < 1:
+        raise ValueError(f"n_passages must be >= 1, got {n_passages}")
+    if vocab_size <= len(COMMON_WORDS):
+        raise ValueError(f"vocab_size must exceed {len(COMMON_WORDS)}")
+    return _cdf(vocab_size, s, q)
+
+
 def synthetic_corpus(
     n_passages: int,
     *,
@@ -104,12 +113,8 @@ def synthetic_corpus(
         >>> synthetic_corpus(2, seed=3)[1].id
         's1'
     """
-    if n_passages < 1:
-        raise ValueError(f"n_passages must be >= 1, got {n_passages}")
-    if vocab_size <= len(COMMON_WORDS):
-        raise ValueError(f"vocab_size must exceed {len(COMMON_WORDS)}")
-    rng = np.random.default_rng(seed)
-    return _passages(rng, n_passages, 0, _cdf(vocab_size, zipf_s, zipf_q), vocab_size, mean_length)
+    cdf = _checked_cdf(n_passages, vocab_size, zipf_s, zipf_q)
+    return _passages(np.random.default_rng(seed), n_passages, 0, cdf, vocab_size, mean_length)
 
 
 def _passages(
@@ -166,13 +171,9 @@ def iter_synthetic_corpus(
         >>> [p.id for p in ps], ps == list(iter_synthetic_corpus(5, seed=0, chunk=2))
         (['s0', 's1', 's2', 's3', 's4'], True)
     """
-    if n_passages < 1:
-        raise ValueError(f"n_passages must be >= 1, got {n_passages}")
-    if vocab_size <= len(COMMON_WORDS):
-        raise ValueError(f"vocab_size must exceed {len(COMMON_WORDS)}")
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    cdf = _cdf(vocab_size, zipf_s, zipf_q)
+    cdf = _checked_cdf(n_passages, vocab_size, zipf_s, zipf_q)
     for i, first in enumerate(range(0, n_passages, chunk)):
         rng = np.random.default_rng([seed, i])
         yield from _passages(rng, min(chunk, n_passages - first), first, cdf, vocab_size, mean_length)
