@@ -253,22 +253,10 @@ def _invert(
     terms_in = np.memmap(tmp / "terms.spool", dtype=np.int32, mode="r", shape=(nnz,))
     tf_in = np.memmap(tmp / "tf.spool", dtype=np.int32, mode="r", shape=(nnz,))
     cursor = indptr[:-1].copy()  # next free slot of each term
-    bar = tqdm(
-        total=nnz,
-        desc="index: invert",
-        unit="posting",
-        unit_scale=True,
-        disable=not progress,
-        leave=False,
-        mininterval=1.0,
-    )
-    d0 = 0
-    while d0 < n:
-        d1 = int(np.searchsorted(doc_ptr, doc_ptr[d0] + BLOCK_POSTINGS, side="right")) - 1
-        d1 = min(n, max(d1, d0 + 1))
+    bar = _postings_bar(nnz, "index: invert", progress)
+    for d0, d1 in _blocks(doc_ptr):
         s, e = int(doc_ptr[d0]), int(doc_ptr[d1])
         if s == e:  # passages without postings (stopwords only)
-            d0 = d1
             continue
         terms = np.asarray(terms_in[s:e])
         order = np.argsort(terms, kind="stable")  # by term, passages in corpus order within a term
@@ -282,7 +270,6 @@ def _invert(
         indices[pos] = docs[order]
         data[pos] = np.asarray(tf_in[s:e])[order]
         bar.update(e - s)
-        d0 = d1
     bar.close()
     del terms_in, tf_in
 
@@ -297,27 +284,39 @@ def _weigh(
     progress: bool,
 ) -> None:
     """Turn the term frequencies in ``data`` into BM25 weights, in place, in blocks of whole terms."""
-    n_terms = indptr.shape[0] - 1
     df = np.diff(indptr)
-    bar = tqdm(
-        total=int(indptr[-1]),
-        desc="index: weigh",
+    bar = _postings_bar(int(indptr[-1]), "index: weigh", progress)
+    for t0, t1 in _blocks(indptr):
+        s, e = int(indptr[t0]), int(indptr[t1])
+        rows = np.repeat(np.arange(t0, t1), df[t0:t1])
+        data[s:e] = bm25_weights(np.asarray(data[s:e]), idf[rows], norm[np.asarray(indices[s:e])], params)
+        bar.update(e - s)
+    bar.close()
+
+
+def _blocks(ptr: np.ndarray) -> Iterator[tuple[int, int]]:
+    """The rows of a row pointer array in consecutive ranges ``[lo, hi)`` of whole rows, each of
+    at most ``BLOCK_POSTINGS`` postings unless a single row holds more."""
+    n = ptr.shape[0] - 1
+    lo = 0
+    while lo < n:
+        hi = int(np.searchsorted(ptr, ptr[lo] + BLOCK_POSTINGS, side="right")) - 1
+        hi = min(n, max(hi, lo + 1))
+        yield lo, hi
+        lo = hi
+
+
+def _postings_bar(total: int, desc: str, progress: bool) -> Any:
+    """A progress bar over ``total`` postings (shown only with ``progress``)."""
+    return tqdm(
+        total=total,
+        desc=desc,
         unit="posting",
         unit_scale=True,
         disable=not progress,
         leave=False,
         mininterval=1.0,
     )
-    t0 = 0
-    while t0 < n_terms:
-        t1 = int(np.searchsorted(indptr, indptr[t0] + BLOCK_POSTINGS, side="right")) - 1
-        t1 = min(n_terms, max(t1, t0 + 1))
-        s, e = int(indptr[t0]), int(indptr[t1])
-        rows = np.repeat(np.arange(t0, t1), df[t0:t1])
-        data[s:e] = bm25_weights(np.asarray(data[s:e]), idf[rows], norm[np.asarray(indices[s:e])], params)
-        bar.update(e - s)
-        t0 = t1
-    bar.close()
 
 
 def _spool_to_npy(spool: Path, target: Path, block: int = 1 << 26) -> None:
