@@ -39,6 +39,17 @@ def step_ok(env, action):
     return info, terminated
 
 
+def one_question_env(tool):
+    """A native-style ToolEnv with one question (answer ``"a"``) and the one tool ``tool``."""
+    return ToolEnv(
+        [Task("t", "Q?", ("a",), "d", "test")],
+        [tool],
+        metric=lambda p, g: {"em": float(p in g)},
+        primary_metric="em",
+        tool_style="native",
+    )
+
+
 # ---------------------------------------------------------------------------------------------- parser / env
 def test_a_call_with_arguments_before_name_is_a_call(env):
     action = '<tool_call>{"arguments": {"expression": "2+2"}, "name": "calculator"}</tool_call>'
@@ -227,13 +238,7 @@ class OddParam(Tool):
 
 
 def test_a_tool_with_an_odd_parameter_name_round_trips():
-    env = ToolEnv(
-        [Task("t", "Q?", ("a",), "d", "test")],
-        [OddParam()],
-        metric=lambda p, g: {"em": float(p in g)},
-        primary_metric="em",
-        tool_style="native",
-    )
+    env = one_question_env(OddParam())
     _, info = env.reset(seed=0)
     assert info["tools"][0]["function"]["parameters"]["required"] == [OddParam.parameter]
     call = env.format_call("echo", 'x "y" \\ z')
@@ -515,13 +520,7 @@ def test_single_pass_loss_stays_exact_on_a_hostile_native_conversation():
 
     tok = _tiny_tools_tokenizer()
     model = build_tiny_model(tok, hidden_size=32, num_layers=2, num_heads=4, seed=3).double().eval()
-    env = ToolEnv(
-        [Task("t", "Q?", ("a",), "d", "test")],
-        [Echo()],
-        metric=lambda p, g: {"em": float(p in g)},
-        primary_metric="em",
-        tool_style="native",
-    )
+    env = one_question_env(Echo())
     env.reset(seed=0)
     for action in [
         "<tool_call>not json</tool_call>",
