@@ -330,17 +330,6 @@ def test_swirl_native_engine_trains_on_native_states(tok, tmp_path):
     schemas, and the judge sees states whose results are tool messages."""
     from swirl_algos.learners.config import SwirlConfig
     from swirl_algos.learners.swirl import build_swirl_trainer
-    from swirl_env.rewards.judges.base import Judgement, ProcessJudge
-
-    class Good(ProcessJudge):
-        name = "good"
-
-        def __init__(self):
-            self.requests = []
-
-        def judge_steps(self, requests):
-            self.requests.extend(requests)
-            return [Judgement(label=True, score=1.0, judge=self.name) for _ in requests]
 
     cfg = SwirlConfig(
         output_dir=str(tmp_path / "swirl"),
@@ -354,7 +343,7 @@ def test_swirl_native_engine_trains_on_native_states(tok, tmp_path):
         dynamic_sampling="none",
         beta=0.0,
     )
-    judge = Good()
+    judge = toys.RecordingJudge(score=1.0)
     trainer = build_swirl_trainer(
         cfg,
         decompose(native_trajectories(3)),

@@ -15,7 +15,7 @@ from pathlib import Path
 import gymnasium as gym
 
 from swirl_env import Task, Tool, ToolEnv, ToolResult
-from swirl_env.rewards.judges.base import Judgement, OutcomeJudge
+from swirl_env.rewards.judges.base import Judgement, OutcomeJudge, ProcessJudge
 
 TESTS_DIR = Path(__file__).resolve().parent
 #: the test fixtures (small files in the official formats of the datasets)
@@ -143,6 +143,20 @@ class KeyJudge(OutcomeJudge):
         return [
             Judgement(label=(r.prediction or "").strip() in r.task.answers, judge=self.name) for r in requests
         ]
+
+
+class RecordingJudge(ProcessJudge):
+    """Always GOOD, with a fixed ``score``; keeps the requests it saw in ``requests``."""
+
+    name = "recording"
+
+    def __init__(self, score=0.25):
+        self.score = score
+        self.requests = []
+
+    def judge_steps(self, requests):
+        self.requests.extend(requests)
+        return [Judgement(label=True, score=self.score, judge=self.name) for _ in requests]
 
 
 def trl_sft_trainer(model, tokenizer, dataset, output_dir):

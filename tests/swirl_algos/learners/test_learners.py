@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import toys
+from toys import RecordingJudge
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from swirl_algos.learners.common import filter_records, load_records, load_trained_model
@@ -42,19 +43,6 @@ class FirstDigitJudge(ProcessJudge):
         return [
             Judgement(label=r.action.strip()[:1].isdigit(), score=None, judge=self.name) for r in requests
         ]
-
-
-class RecordingJudge(ProcessJudge):
-    """Always GOOD; keeps the requests it saw."""
-
-    name = "recording"
-
-    def __init__(self):
-        self.requests = []
-
-    def judge_steps(self, requests):
-        self.requests.extend(requests)
-        return [Judgement(label=True, score=0.25, judge=self.name) for _ in requests]
 
 
 class FlakyJudge(ProcessJudge):
