@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -113,6 +114,10 @@ class ArithmeticSolution:
         return self.steps[-1].value if self.steps else self.start
 
 
+#: The operations of a question on integers (``/`` only where it divides exactly).
+_OPERATIONS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.floordiv}
+
+
 def apply_operation(value: int, operation: str, operand: int) -> int:
     """``value OP operand`` on integers (``/`` must divide exactly).
 
@@ -120,17 +125,11 @@ def apply_operation(value: int, operation: str, operand: int) -> int:
         >>> apply_operation(12, "/", 3), apply_operation(7, "-", 2)
         (4, 5)
     """
-    if operation == "+":
-        return value + operand
-    if operation == "-":
-        return value - operand
-    if operation == "*":
-        return value * operand
-    if operation == "/":
-        if operand == 0 or value % operand:
-            raise ValueError(f"{value} / {operand} is not an exact division")
-        return value // operand
-    raise ValueError(f"unknown operation {operation!r}")
+    if operation not in _OPERATIONS:
+        raise ValueError(f"unknown operation {operation!r}")
+    if operation == "/" and (operand == 0 or value % operand):
+        raise ValueError(f"{value} / {operand} is not an exact division")
+    return _OPERATIONS[operation](value, operand)
 
 
 def _sentences(question: str) -> list[str]:
