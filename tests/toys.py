@@ -1,5 +1,5 @@
 """The toy environment of the tests: integer addition with a calculator tool, with its scripted
-policies and an answer-key judge.
+policies, an answer-key judge and a recording process judge.
 
 Importable as ``toys`` in every test module and doctest run (pytest puts ``tests/`` on
 ``sys.path`` for ``tests/conftest.py``), from ``python tests/<file>.py``, and by the CLI as
