@@ -328,17 +328,13 @@ class CachedJudge:
         return [found.get(k) or fresh[k] for k in keys]
 
     def close(self) -> None:
+        """Close the cache (when this object opened it) and the wrapped judge; a ``with`` block
+        calls it at its end (the judge base classes make every cached judge a context manager)."""
         if self._own_cache:
             self.cache.close()
         close = getattr(self.judge, "close", None)
         if close is not None:
             close()
-
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"CachedJudge({self.judge!r}, {str(self.cache.path)!r})"
