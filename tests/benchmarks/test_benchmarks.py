@@ -188,3 +188,50 @@ def test_retrieval_scale_benchmark_builds_loads_and_searches(tmp_path, capsys):
     assert not (tmp_path / "w" / "n300").exists()  # removed without --keep
     printed = capsys.readouterr().out
     assert "estimate for 1,200 passages (line through 300 and 600)" in printed
+
+
+def test_probe_states_reads_the_reached_states_and_judges_greedy_actions(tmp_path):
+    from benchmarks.probe_states import greedy_good_rate, parse_model, reached_states
+    from swirl_algos.jsonl import write_jsonl
+    from swirl_algos.tiny import build_tiny_model, build_tiny_tokenizer
+    from swirl_env.trajectory import Step, Trajectory
+    from tests.toys import RecordingJudge
+
+    def traj(i, labels):
+        msgs = [{"role": "user", "content": f"Question {i}"}]
+        steps = []
+        for k, lab in enumerate(labels):
+            steps.append(
+                Step(k, len(msgs), f"<math_exp> {k} + 1 </math_exp>", "call", process={"label": lab})
+            )
+            msgs += [
+                {"role": "assistant", "content": steps[-1].action},
+                {"role": "user", "content": f"{k} + 1 -> {k + 1}"},
+            ]
+        return Trajectory(
+            f"q{i}#0", "SwiRL-Arithmetic-v0", {"id": f"q{i}", "question": f"Question {i}"}, msgs, steps
+        )
+
+    judged = tmp_path / "judged.jsonl"
+    write_jsonl(
+        judged, [t.to_dict() for t in (traj(0, [True, True]), traj(1, [True, False, True]), traj(2, [False]))]
+    )
+    records = reached_states(judged)
+    # all of q0; q1 up to and including its first BAD step; the first state of q2
+    assert [(r["trajectory_id"], r["step_index"]) for r in records] == [
+        ("q0#0", 0),
+        ("q0#0", 1),
+        ("q1#0", 0),
+        ("q1#0", 1),
+        ("q2#0", 0),
+    ]
+    tok = build_tiny_tokenizer(["Question 1 <math_exp> 1 + 1 </math_exp>"], vocab_size=300)
+    model_dir = tmp_path / "model"
+    build_tiny_model(tok, hidden_size=32, num_layers=1).save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    judge = RecordingJudge()
+    assert greedy_good_rate(model_dir, records, judge) == 1.0
+    assert len(judge.requests) == len(records)
+    assert parse_model("a=b/c") == ("a", "b/c")
+    with pytest.raises(ValueError, match="NAME=DIR"):
+        parse_model("nodir")
