@@ -56,7 +56,9 @@ def reached_states(judged: Path) -> list[dict[str, Any]]:
     return records
 
 
-def greedy_good_rate(model_dir: Path, records: Sequence[dict[str, Any]], judge: Any) -> float:
+def greedy_good_rate(
+    model_dir: Path, records: Sequence[dict[str, Any]], judge: Any, max_new_tokens: int = 24
+) -> float:
     """Fraction of ``records``' states whose greedy action (stopped at the first closing tag)
     ``judge`` labels GOOD."""
     import torch
@@ -80,7 +82,7 @@ def greedy_good_rate(model_dir: Path, records: Sequence[dict[str, Any]], judge: 
                 tok,
                 prefixes,
                 num_generations=1,
-                max_new_tokens=24,
+                max_new_tokens=max_new_tokens,
                 temperature=0.0,
                 stop_strings=[list(resolve_parser(r["env_id"]).stop_strings) for r in rows],
                 eos_token_ids=[tok.eos_token_id],
@@ -121,7 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         row: dict[str, Any] = {"model": name, "dir": path}
         for key, records in sets.items():
             row[f"{key}_states"] = len(records)
-            row[f"{key}_greedy_good"] = greedy_good_rate(demo.model_dir(Path(path)), records, judge)
+            row[f"{key}_greedy_good"] = greedy_good_rate(
+                demo.model_dir(Path(path)), records, judge, config.max_new_tokens
+            )
         rows.append(row)
         print(json.dumps(row), flush=True)
     print_rows(
