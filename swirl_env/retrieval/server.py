@@ -12,13 +12,16 @@ Endpoints:
     (bare documents when ``return_scores`` is false, as in Search-R1);
     ``GET /health`` -> ``{"status": "ok", "n_docs": N, "backend": ...}``.
 
-Design: one ``asyncio`` event loop owns every connection (HTTP/1.1 keep-alive, no thread per
-socket), so a client that stalls half-way through a request holds a few kilobytes, not a thread,
-and is dropped after ``timeout`` seconds (reading a request, or waiting idle for the next one, or
-writing an answer to a client that does not read). Searches run in a pool of ``workers`` threads
-(the compiled BM25 kernels release the GIL, so they use the cores). An answer's headers and body
-go out in one write with ``TCP_NODELAY``, so keep-alive requests do not pay the Nagle /
-delayed-ACK stall (~40 ms per request).
+Design: one ``asyncio`` event loop owns every connection (HTTP/1.1 keep-alive, pipelining, no
+thread per socket), each an :class:`asyncio.Protocol` (:mod:`swirl_env.retrieval.server_protocol`)
+that frames requests out of a buffer, so a client that stalls half-way through a request holds a
+few kilobytes, not a thread, and is dropped after ``timeout`` seconds (reading a request, or
+waiting idle for the next one, or writing an answer to a client that does not read). Searches run
+in a pool of ``workers`` threads (the compiled BM25 kernels release the GIL, so they use the
+cores), except a one-query request that arrives while no search is running: it is answered
+inline, since the two thread hand-offs would cost more than the search. Answers are encoded with
+orjson and go out, headers and body, in one write with ``TCP_NODELAY``, so keep-alive requests do
+not pay the Nagle / delayed-ACK stall (~40 ms per request).
 
 Every dimension of a request is bounded: header bytes (431), body bytes (413), queries per
 request, characters per query, ``topk`` and queries x ``topk`` (the size of the answer), and a
@@ -47,10 +50,10 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http import HTTPStatus
 from typing import Any
 
 from swirl_env.retrieval.base import Hit, Retriever
+from swirl_env.retrieval.server_protocol import _BadRequest, _Connection, _response
 
 logger = logging.getLogger(__name__)
 
@@ -62,22 +65,7 @@ def _document(hit: Hit) -> dict[str, Any]:
     return {"id": p.id, "contents": p.contents, "title": p.title, "text": p.text}
 
 
-class _BadRequest(Exception):
-    def __init__(self, status: int, message: str, close: bool = False) -> None:
-        super().__init__(message)
-        self.status, self.message, self.close = status, message, close
-
-
-def _response(status: int, body: Any, keep_alive: bool) -> bytes:
-    raw = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    reason = HTTPStatus(status).phrase
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\n"
-        "Content-Type: application/json; charset=utf-8\r\n"
-        f"Content-Length: {len(raw)}\r\n"
-        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
-    ).encode("ascii")
-    return head + raw
+_INLINE_BODY_BYTES = 8192  # requests this small may be answered inline (see RetrievalServer._dispatch)
 
 
 class RetrievalServer:
@@ -151,7 +139,8 @@ class RetrievalServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._conns: set[_Connection] = set()
+        self._inflight = 0  # requests in the worker pool
 
     @property
     def host(self) -> str:
@@ -200,8 +189,16 @@ class RetrievalServer:
             )
         return queries, topk, bool(req.get("return_scores", False))
 
-    def _answer(self, method: str, path: str, body: bytes, keep_alive: bool) -> bytes:
-        """Runs in a worker thread: the whole answer (status line, headers, body) as bytes."""
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        keep_alive: bool,
+        parsed: tuple[list[str], int, bool] | None = None,
+    ) -> bytes:
+        """The whole answer (status line, headers, body) as bytes; ``parsed``: the body already
+        parsed by :meth:`_parse_retrieve`. Runs in a worker thread, or inline (see :meth:`_dispatch`)."""
         path = path.split("?", 1)[0].rstrip("/")
         try:
             if method == "GET" and path == "/health":
@@ -215,7 +212,7 @@ class RetrievalServer:
                 raise _BadRequest(405, f"{method} not allowed on {path}")
             if path != "/retrieve":
                 raise _BadRequest(404, f"unknown path {path!r}; use POST /retrieve or GET /health")
-            queries, topk, return_scores = self._parse_retrieve(body)
+            queries, topk, return_scores = parsed or self._parse_retrieve(body)
             try:
                 results = self.retriever.search_batch(queries, topk)
             except Exception as e:  # report, keep serving
@@ -229,94 +226,59 @@ class RetrievalServer:
         except _BadRequest as e:
             return _response(e.status, {"error": e.message}, keep_alive)
 
-    async def _read_request(
-        self, reader: asyncio.StreamReader
-    ) -> tuple[str, str, dict[str, str], bytes, bool] | None:
-        """One request (method, path, headers, body, keep_alive); ``None`` on a clean close."""
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as e:
-            if e.partial.strip():
-                raise _BadRequest(400, "connection closed inside the request headers", close=True) from None
-            return None
-        except asyncio.LimitOverrunError:
-            raise _BadRequest(
-                431, f"request headers over {self.max_header_bytes} bytes", close=True
-            ) from None
-        try:
-            lines = head.decode("latin-1").split("\r\n")
-            method, path, version = lines[0].split(" ")
-        except ValueError:
-            raise _BadRequest(400, "malformed request line", close=True) from None
-        if not version.startswith("HTTP/1."):
-            raise _BadRequest(505, f"unsupported protocol {version[:20]!r}", close=True)
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if not line:
-                continue
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise _BadRequest(400, "malformed header line", close=True)
-            headers[name.strip().lower()] = value.strip()
-        conn = headers.get("connection", "").lower()
-        keep_alive = "close" not in conn if version == "HTTP/1.1" else "keep-alive" in conn
-        if "transfer-encoding" in headers:
-            raise _BadRequest(411, "chunked bodies are not accepted: send Content-Length", close=True)
-        length = headers.get("content-length")
-        if length is None:
-            if method == "POST":
-                raise _BadRequest(411, "Content-Length required", close=True)
-            return method, path, headers, b"", keep_alive
-        if not length.isdigit():
-            raise _BadRequest(400, "bad Content-Length", close=True)
-        n = int(length)
-        if n > self.max_body_bytes:
-            raise _BadRequest(413, f"request body over {self.max_body_bytes} bytes", close=True)
-        try:
-            body = await reader.readexactly(n)
-        except asyncio.IncompleteReadError:
-            raise _BadRequest(400, "connection closed inside the request body", close=True) from None
-        return method, path, headers, body, keep_alive
-
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.connections += 1
-        self._writers.add(writer)
-        loop = asyncio.get_running_loop()
-        try:
-            if self.connections > self.max_connections:
-                writer.write(_response(503, {"error": "too many connections, retry later"}, False))
-                await asyncio.wait_for(writer.drain(), self.timeout)
-                return
-            while not self._stop.is_set():
+    def _dispatch(self, conn: _Connection, method: str, path: str, body: bytes, keep_alive: bool) -> None:
+        """Answer one request: inline when it is a small one-query search and no search is running
+        (a thread hop costs more than such a search), else in the worker pool."""
+        self._last = time.monotonic()
+        if self._inflight == 0 and len(body) <= _INLINE_BODY_BYTES:
+            fast = self._parse_small(method, path, body)
+            if fast is not None:
                 try:
-                    req = await asyncio.wait_for(self._read_request(reader), self.timeout)
-                except asyncio.TimeoutError:
-                    return  # idle or stalled client: drop it
-                except _BadRequest as e:
-                    writer.write(_response(e.status, {"error": e.message}, False))
-                    await asyncio.wait_for(writer.drain(), self.timeout)
-                    self._count()
+                    answer = self._answer(method, path, body, keep_alive, parsed=fast)
+                except Exception as e:  # _answer reports its own errors: this is a bug
+                    logger.error("retrieval request failed: %r", e)
+                    conn.abort()
                     return
-                if req is None:
-                    return
-                method, path, _, body, keep_alive = req
-                self._last = time.monotonic()
-                answer = await loop.run_in_executor(self._pool, self._answer, method, path, body, keep_alive)
-                writer.write(answer)
-                await asyncio.wait_for(writer.drain(), self.timeout)
-                self._count()
-                if not keep_alive:
-                    return
-        except (ConnectionError, asyncio.TimeoutError, OSError):
-            pass
-        finally:
-            self.connections -= 1
-            self._writers.discard(writer)
-            writer.close()  # the transport flushes what is buffered, then closes
+                conn.send(answer, keep_alive)
+                return
+        self._inflight += 1
+        assert self._loop is not None and self._pool is not None
+        fut = self._loop.run_in_executor(self._pool, self._answer, method, path, body, keep_alive)
+
+        def done(f: asyncio.Future[bytes]) -> None:
+            self._inflight -= 1
+            if f.cancelled():
+                conn.abort()
+                return
+            err = f.exception()
+            if err is not None:  # _answer reports its own errors; this is a bug or shutdown
+                logger.error("retrieval request failed: %r", err)
+                conn.abort()
+                return
+            conn.send(f.result(), keep_alive)
+
+        fut.add_done_callback(done)
+
+    def _parse_small(self, method: str, path: str, body: bytes) -> tuple[list[str], int, bool] | None:
+        """The parsed request when it is a valid search of exactly one query; ``None`` otherwise
+        (the request then takes the normal path, which also reports its errors)."""
+        if method != "POST" or path.split("?", 1)[0].rstrip("/") != "/retrieve":
+            return None
+        try:
+            parsed = self._parse_retrieve(body)
+        except _BadRequest:
+            return None
+        return parsed if len(parsed[0]) == 1 else None
+
+    def _opened(self, conn: _Connection) -> bool:
+        """Register a new connection; ``False`` when it is over ``max_connections``."""
+        self.connections += 1
+        self._conns.add(conn)
+        return self.connections <= self.max_connections
+
+    def _closed(self, conn: _Connection) -> None:
+        self.connections -= 1
+        self._conns.discard(conn)
 
     def _count(self) -> None:
         self.requests += 1
@@ -329,7 +291,8 @@ class RetrievalServer:
     # ------------------------------------------------------------------ lifecycle
     async def _main(self) -> None:
         self._wake = asyncio.Event()
-        server = await asyncio.start_server(self._connection, sock=self._sock, limit=self.max_header_bytes)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: _Connection(self), sock=self._sock)
         try:
             while not self._stop.is_set():
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -339,14 +302,10 @@ class RetrievalServer:
                     break
         finally:
             server.close()
-            # closing the transports ends every connection's reads; its task then returns by itself
-            for w in list(self._writers):
-                w.close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            if tasks:
-                _, pending = await asyncio.wait(tasks, timeout=2.0)
-                for t in pending:  # a search still running in a worker: abandon it
-                    t.cancel()
+            for c in list(self._conns):  # a search still running in a worker is abandoned
+                c.close()
+            for _ in range(3):  # let the transports flush what is buffered and close
+                await asyncio.sleep(0)
 
     def serve(self) -> None:
         """Handle requests until :meth:`stop`, ``max_requests`` or ``idle_timeout``."""

@@ -487,3 +487,132 @@ def test_query_with_a_lone_surrogate_is_sent_and_answered(server, local):
     query = QUERIES[0] + " \ud83d"
     assert ranking(client.search(query)) == ranking(local.search(query, 3))
     client.close()
+
+
+# ---------------------------------------------------------------------------- the lean HTTP/1.1 client
+def _ok_body() -> bytes:
+    return json.dumps({"result": [[{"id": "1", "contents": '"T"\ntext'}]]}).encode()
+
+
+def test_client_reads_chunked_and_informational_answers(raw_server):
+    body = _ok_body()
+    chunks = b"".join(
+        b"%x;ext=1\r\n%s\r\n" % (len(body[i : i + 7]), body[i : i + 7]) for i in range(0, len(body), 7)
+    )
+
+    def handler(conn, stop):
+        conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     + chunks + b"0\r\nX-Trailer: 1\r\n\r\n")  # fmt: skip
+
+    (hit,) = HTTPRetriever(raw_server(handler), retries=0, timeout=5).search("q")
+    assert (hit.passage.id, hit.passage.title, hit.passage.text) == ("1", "T", "text")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 2xx OK\r\nContent-Length: 2\r\n\r\n{}",  # status code
+        b"SPDY/9 200 OK\r\nContent-Length: 2\r\n\r\n{}",  # protocol
+        b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n{}",  # header line
+        b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n{}",  # length
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # chunk size
+        b"HTTP/1.1 200 OK\r\nX: " + b"a" * (70 << 10) + b"\r\n\r\n",  # head size
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n{}",  # encoding
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nnope",  # not gzip
+    ],
+)
+def test_client_rejects_malformed_answers_at_once(raw_server, answer):
+    calls = []
+
+    def handler(conn, stop):
+        calls.append(1)
+        conn.sendall(answer)
+
+    t = time.monotonic()
+    with pytest.raises(RetrievalHTTPError, match="unusable answer"):
+        HTTPRetriever(raw_server(handler), retries=3, backoff=1.0, timeout=5).search("q")
+    assert len(calls) == 1 and time.monotonic() - t < 2  # no retry for a broken answer
+
+
+def test_client_retries_a_request_the_server_drops(raw_server):
+    calls = []
+
+    def handler(conn, stop):  # closes without an answer the first time, answers the second
+        calls.append(1)
+        if len(calls) > 1:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(_ok_body()), _ok_body()))
+
+    client = HTTPRetriever(raw_server(handler), retries=1, backoff=0.01, timeout=5)
+    assert client.search("q")[0].passage.id == "1" and len(calls) == 2
+
+
+def test_client_reconnects_when_a_kept_alive_socket_was_closed(local):
+    """A server that closes idle keep-alive sockets: the next request goes out on a new socket,
+    without using up a retry."""
+    with RetrievalServer(local, timeout=0.3) as srv:
+        client = HTTPRetriever(srv.url, timeout=5, retries=0)
+        first = ranking(client.search(QUERIES[0], 2))
+        time.sleep(0.6)  # the server has dropped the idle connection by now
+        assert ranking(client.search(QUERIES[0], 2)) == first == ranking(local.search(QUERIES[0], 2))
+
+
+def test_client_refuses_header_injection():
+    with pytest.raises(ValueError, match="line break"):
+        HTTPRetriever("http://127.0.0.1:1", headers={"Authorization": "x\r\nX-Evil: 1"})
+    with pytest.raises(ValueError, match="header name"):
+        HTTPRetriever("http://127.0.0.1:1", headers={"Bad Name": "x"})
+
+
+# ---------------------------------------------------------------------------- server framing
+def _read_answers(f, n: int) -> list[tuple[int, dict]]:
+    out = []
+    for _ in range(n):
+        status = int(f.readline().split(b" ")[1])
+        length = 0
+        while (h := f.readline()) != b"\r\n":
+            if h.lower().startswith(b"content-length:"):
+                length = int(h.split(b":")[1])
+        out.append((status, json.loads(f.read(length))))
+    return out
+
+
+def test_server_answers_pipelined_requests_in_order(local):
+    """Several requests in one write (a pipelining client), small ones answered inline and a
+    batch in the worker pool: every answer comes back, in request order."""
+    with RetrievalServer(local, timeout=5) as srv:
+        bodies = [{"queries": [q], "topk": 2} for q in QUERIES[:3]]
+        bodies.insert(1, {"queries": QUERIES, "topk": 1})
+        bodies.insert(3, {"queries": "bad"})
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+            s.sendall(b"".join(_post(json.dumps(b).encode()) for b in bodies))
+            answers = _read_answers(s.makefile("rb"), len(bodies))
+    assert [a[0] for a in answers] == [200, 200, 200, 400, 200]
+    ids = [[[d["id"] for d in hits] for hits in a[1]["result"]] for a in answers if a[0] == 200]
+    want = [
+        [[h.passage.id for h in local.search(q, b["topk"])] for q in b["queries"]]
+        for b in bodies
+        if b["queries"] != "bad"
+    ]
+    assert ids == want
+
+
+def test_server_answers_a_client_that_half_closes(local):
+    """A client that sends its request and then shuts its side down still gets the answer."""
+    with RetrievalServer(local, timeout=5) as srv:
+        for queries in ([QUERIES[0]], QUERIES):  # inline, then through the pool
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+                s.sendall(_post(json.dumps({"queries": queries, "topk": 1}).encode()))
+                s.shutdown(socket.SHUT_WR)
+                ((status, body),) = _read_answers(s.makefile("rb"), 1)
+                assert status == 200 and len(body["result"]) == len(queries)
+                assert s.recv(10) == b""  # then the server closes
+
+
+def test_server_answers_passages_utf8_cannot_encode():
+    """Passage text with a lone surrogate: the answer falls back to escaped ASCII JSON."""
+    from swirl_env.retrieval import Passage
+
+    r = SparseBM25Retriever([Passage("1", "Odd", "broken \ud800 text"), Passage("2", "Fine", "plain text")])
+    with RetrievalServer(r, timeout=5) as srv:
+        (hit,) = HTTPRetriever(srv.url, retries=0, timeout=5).search("broken", 1)
+    assert hit.passage.text == "broken \ud800 text"
