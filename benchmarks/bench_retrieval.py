@@ -14,7 +14,9 @@ Zipf vocabulary, 96 words per passage on average, questions of about 16 words), 
   both ran;
 * bm25s rows (``--no-bm25s`` skips them; ``pip install -e ".[bench]"``): its numba and numpy
   backends on the same tokens, with the JIT time (first search in the process) apart, single-query
-  latency, batched QPS (2 threads) and how many top-k lists equal the exact ones;
+  latency, batched QPS (2 threads) and how many top-k lists equal the exact ones, and the sparse
+  backend's latency paired query by query with theirs (ours, then theirs, on each query: the pair
+  shares the machine's load of that moment);
 * HTTP rows (``--no-http`` skips them): the sparse index behind ``RetrievalServer`` on 127.0.0.1,
   keep-alive single-query latency, batched throughput (``--http-batch`` queries per request), and
   a load test of ``--http-clients`` concurrent clients x ``--http-requests`` requests (p50/p99).
@@ -194,10 +196,15 @@ def bench_bm25s(
     n: int,
     expected: list[list[str]],
     exp_scores: list[list[float]],
+    ours: Retriever | None = None,
 ) -> list[dict[str, Any]]:
     """Rows for ``bm25s`` (numba and numpy backends, float32, BM25Okapi's ``robertson`` method) on
     the same tokens as ours (``tokenize``): build, JIT (first search, reported apart), single-query
-    latency, batched QPS (2 threads), and agreement with our exact top-k."""
+    latency, batched QPS (2 threads), and agreement with our exact top-k.
+
+    With ``ours``, each timed bm25s query is also paired with ``ours.search`` of the same query
+    just before it (``paired_*`` fields): both then share whatever load the machine has at that
+    moment, which the rows measured one after the other do not."""
     try:
         import bm25s
     except ImportError:
@@ -215,8 +222,12 @@ def bench_bm25s(
         t = time.perf_counter()
         r.retrieve(qtoks[:1], k=k, show_progress=False, n_threads=1)
         jit = time.perf_counter() - t
-        times, ids, scores = [], [], []
-        for q in qtoks:
+        times, ids, scores, paired = [], [], [], []
+        for q, text in zip(qtoks, queries):
+            if ours is not None:
+                t = time.perf_counter()
+                ours.search(text, k)
+                paired.append(time.perf_counter() - t)
             t = time.perf_counter()
             d, sc = r.retrieve([q], k=k, show_progress=False, n_threads=1)
             times.append(time.perf_counter() - t)
@@ -237,6 +248,13 @@ def bench_bm25s(
                "max_score_diff": diff,
                "note": f"JIT/first searches {jit:.2f}s; batched (2 threads) {batched:,.0f} QPS; same top-{k} as "
                        f"exact on {same}/{len(qtoks)} queries, max |score diff| there {diff:.1e}"}  # fmt: skip
+        if paired:
+            pa, pb = np.asarray(paired), np.asarray(times)
+            row.update(paired_ours_p50_ms=float(np.percentile(pa, 50) * 1e3),
+                       paired_ours_p95_ms=float(np.percentile(pa, 95) * 1e3),
+                       paired_ratio_median=float(np.median(pa / pb)))  # fmt: skip
+            row["note"] += (f"; paired query by query with ours: ours p50 {row['paired_ours_p50_ms']:.3f} / p95 "
+                            f"{row['paired_ours_p95_ms']:.3f} ms, median ours/bm25s time {row['paired_ratio_median']:.2f}")  # fmt: skip
         rows.append(row)
         print(
             f"  {row['backend']:<17} build {build:7.2f}s  p50 {row['p50_ms']:.3f} ms  {row['note']}",
@@ -304,7 +322,7 @@ def bench_size(n: int, args: argparse.Namespace, ref: dict[str, Any] | None) -> 
     if args.http:
         rows += bench_http(sparse, queries, args.k, args, n, sparse_ids)
     if args.bm25s:
-        rows += bench_bm25s(passages, queries, args.k, n, sparse_ids, sparse_scores)
+        rows += bench_bm25s(passages, queries, args.k, n, sparse_ids, sparse_scores, ours=sparse)
 
     if args.mmap:
         d = tempfile.mkdtemp(prefix="swirl-bench-index-")

@@ -235,3 +235,26 @@ def test_probe_states_reads_the_reached_states_and_judges_greedy_actions(tmp_pat
     assert parse_model("a=b/c") == ("a", "b/c")
     with pytest.raises(ValueError, match="NAME=DIR"):
         parse_model("nodir")
+
+
+def test_retrieval_benchmark_rows_side_by_side_with_http_and_bm25s(tmp_path, capsys):
+    """The side-by-side rows, HTTP included (its answers are checked against the in-process ones
+    inside the benchmark); the bm25s rows and their pairing with ours when bm25s is installed."""
+    from benchmarks import bench_retrieval
+
+    out = tmp_path / "rows.json"
+    argv = ["--sizes", "2000", "--queries", "20", "--rank-bm25-queries", "5", "--no-progress", "--no-mmap",
+            "--http-clients", "2", "--http-requests", "5", "--json", str(out)]  # fmt: skip
+    assert bench_retrieval.main(argv) == 0
+    rows = {r["backend"]: r for r in json.loads(out.read_text())["rows"]}
+    assert rows["rank_bm25"]["same_topk"] and rows["rank_bm25"]["max_score_diff"] == 0
+    assert rows["http keep-alive"]["p50_ms"] > 0 and rows["http batched (64/req)"]["qps"] > 0
+    assert rows["http load 2x5"]["errors"] == 0 and rows["http load 2x5"]["queries"] == 10
+    try:
+        import bm25s  # noqa: F401
+    except ImportError:
+        assert "bm25s not installed" in capsys.readouterr().out
+        return
+    numba_row = rows["bm25s numba f32"]
+    assert numba_row["paired_ours_p50_ms"] > 0 and numba_row["paired_ratio_median"] > 0
+    assert "paired query by query with ours" in numba_row["note"]
