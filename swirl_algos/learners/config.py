@@ -263,6 +263,11 @@ class SwirlConfig(TrainingConfig):
         max_resample_rounds: resampling rounds per micro-batch with ``dynamic_sampling="resample"``.
         mask_truncated_completions: leave actions that hit ``max_completion_length`` without
             ending (no closing tag, no end of turn) out of the loss.
+        greedy_branches: of the G actions at each state, how many are the greedy (argmax) action
+            instead of a sample (0, the default: all sampled, as in the paper). The leave-one-out
+            baseline then compares the action greedy decoding takes with the sampled ones, so the
+            update pushes the argmax itself off BAD actions; the greedy action is not a sample of
+            the policy, so this trades the estimator's unbiasedness for that signal. Native engine.
     """
 
     output_dir: str = "outputs/swirl"
@@ -289,9 +294,17 @@ class SwirlConfig(TrainingConfig):
     dynamic_sampling: str = field(default="resample", metadata={"choices": DYNAMIC_SAMPLING})
     max_resample_rounds: int = 2
     mask_truncated_completions: bool = False
+    greedy_branches: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not 0 <= self.greedy_branches < self.num_generations:
+            raise ValueError(
+                f"greedy_branches must be in [0, num_generations - 1] (at least one sampled action per "
+                f"state), got {self.greedy_branches} with num_generations={self.num_generations}"
+            )
+        if self.greedy_branches and self.engine != "native":
+            raise ValueError("greedy_branches needs engine='native'")
         if self.max_resample_rounds < 0:
             raise ValueError(f"max_resample_rounds must be >= 0, got {self.max_resample_rounds}")
         if self.engine == "native":

@@ -175,6 +175,7 @@ def sample_branches(
     max_new_tokens: int,
     temperature: float = 1.0,
     top_k: int = 0,
+    greedy_branches: int = 0,
     top_p: float = 1.0,
     stop_strings: Sequence[Sequence[str]] | Sequence[str] | None = None,
     eos_token_ids: Sequence[int] | None = None,
@@ -189,6 +190,8 @@ def sample_branches(
         num_generations: actions per state (G).
         max_new_tokens: the longest action.
         temperature / top_k / top_p: sampling settings (``temperature=0`` is greedy).
+        greedy_branches: the first this many of each state's G actions are decoded greedily
+            (argmax) instead of sampled; the random draws of the others are unchanged.
         stop_strings: strings that end an action (kept in it), one list for all states or one list
             per state (states of different environments stop at their own closing tags).
         eos_token_ids: tokens that end the turn (default: the tokenizer's EOS); kept as the last id.
@@ -207,6 +210,8 @@ def sample_branches(
     if len(per_state) != n_states:
         raise ValueError(f"{len(per_state)} stop-string lists for {n_states} states")
     per_state_gens = None if generator is None or isinstance(generator, torch.Generator) else list(generator)
+    if not 0 <= greedy_branches <= g:
+        raise ValueError(f"greedy_branches must be in [0, {g}], got {greedy_branches}")
     if per_state_gens is not None and len(per_state_gens) != n_states:
         raise ValueError(f"{len(per_state_gens)} generators for {n_states} states")
     eos = set(eos_token_ids if eos_token_ids is not None else [tokenizer.eos_token_id])
@@ -223,6 +228,9 @@ def sample_branches(
         stops = [per_state[i // g] for i in range(rows)]
         window = [max((len(s) for s in st), default=0) + 8 for st in stops]
         warp = _warpers(temperature, top_k, top_p) if temperature > 0 else None
+        greedy_rows = None
+        if greedy_branches and warp is not None:
+            greedy_rows = torch.tensor([i * g + j for i in range(n_states) for j in range(greedy_branches)])
         out: list[list[int]] = [[] for _ in range(rows)]
         done = [False] * rows
         stopped = [False] * rows
@@ -243,6 +251,8 @@ def sample_branches(
                             for i, gen in enumerate(per_state_gens)
                         ]
                     )
+            if greedy_rows is not None:
+                nxt[greedy_rows] = logits[greedy_rows].argmax(-1)
             ids = nxt.tolist()
             for r in range(rows):
                 if done[r]:

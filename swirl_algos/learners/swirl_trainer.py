@@ -200,6 +200,7 @@ class SwirlTrainer(Trainer):
             temperature=cfg.temperature,
             top_k=cfg.top_k,
             top_p=cfg.top_p,
+            greedy_branches=cfg.greedy_branches,
             stop_strings=[self._stops(r) for r in rows],
             eos_token_ids=self.eos_token_ids,
             generator=self._generators(rows, draw),

@@ -432,6 +432,10 @@ def test_config_validation_and_trl_mapping(tmp_path):
         SwirlConfig(num_generations=3, per_device_train_batch_size=8)
     with pytest.raises(ValueError, match="advantage"):
         SwirlConfig(advantage="ppo")
+    with pytest.raises(ValueError, match="greedy_branches"):
+        SwirlConfig(num_generations=4, greedy_branches=4)  # no sampled action left
+    with pytest.raises(ValueError, match="greedy_branches needs engine='native'"):
+        SwirlConfig(greedy_branches=1, engine="trl")
     with pytest.raises(ValueError, match="data_filter"):
         SupervisedConfig(data_filter="best")
     with pytest.raises(ValueError, match="unknown RLOOConfig fields"):

@@ -100,6 +100,28 @@ def test_sampling_stops_per_state_and_counts_tokens(tok):
     assert greedy.completions[0] == greedy.completions[1]
 
 
+def test_greedy_branches_are_the_argmax_decode_and_leave_the_samples_alone(tok):
+    model = build_tiny_model(tok, hidden_size=32, num_layers=1, seed=3)
+    states = _states(tok)
+
+    def sample(greedy_branches):
+        return sample_branches(
+            model, tok, states, num_generations=4, max_new_tokens=8, temperature=1.5,
+            generator=[torch.Generator().manual_seed(i) for i in range(len(states))],
+            greedy_branches=greedy_branches,
+        ).completions  # fmt: skip
+
+    plain, mixed = sample(0), sample(1)
+    greedy = sample_branches(model, tok, states, num_generations=1, max_new_tokens=8, temperature=0)
+    for i in range(len(states)):
+        assert mixed[4 * i] == greedy.completions[i]  # branch 0 of each state: the greedy action
+        # every row draws at every step, so the sampled branches get the same draws as without
+        assert mixed[4 * i + 1 : 4 * i + 4] == plain[4 * i + 1 : 4 * i + 4]
+    assert len({tuple(c) for c in plain}) > len(states)  # the samples do differ at T=1.5
+    with pytest.raises(ValueError, match="greedy_branches"):
+        sample(5)
+
+
 def test_sampled_actions_follow_the_model_distribution(tok):
     """The first sampled token's frequencies match the unshared next-token distribution."""
     model = build_tiny_model(tok, hidden_size=16, num_layers=1, seed=4).eval()
