@@ -191,16 +191,15 @@ class SwirlTrainer(Trainer):
     ) -> tuple[list[list[int]], torch.Tensor, Any]:
         cfg, g = self.swirl_config, self.num_generations
         model = self.accelerator.unwrap_model(self.model)
+        # the config's sampling fields carry the sampler's parameter names
+        sampling = {k: getattr(cfg, k) for k in ("temperature", "top_k", "top_p", "greedy_branches")}
         branches = sample_branches(
             model,
             self.processing_class,
             [r["prompt_ids"] for r in rows],
             num_generations=g,
             max_new_tokens=cfg.max_completion_length,
-            temperature=cfg.temperature,
-            top_k=cfg.top_k,
-            top_p=cfg.top_p,
-            greedy_branches=cfg.greedy_branches,
+            **sampling,
             stop_strings=[self._stops(r) for r in rows],
             eos_token_ids=self.eos_token_ids,
             generator=self._generators(rows, draw),
