@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import math
+import select
 import socket
 import ssl
 import time
@@ -42,12 +43,22 @@ class _NoAnswer(ConnectionError):
     """The server closed (or reset) the connection before sending a byte of its answer."""
 
 
+_FRAMING_HEADERS = ("content-length", "host", "transfer-encoding", "connection")
+
+
 def check_header(name: str, value: str) -> None:
-    """Raise ``ValueError`` for a header that would break the request (CR/LF injection, bad name)."""
+    """Raise ``ValueError`` for a header that would break the request: CR/LF injection, a bad
+    name, text that is not latin-1, or a header the connection sets itself (framing)."""
     if not name or any(c in name for c in ":\r\n \t") or not name.isascii():
         raise ValueError(f"invalid HTTP header name {name!r}")
+    if name.lower() in _FRAMING_HEADERS:
+        raise ValueError(f"the {name!r} header is set by the connection, not by the caller")
     if "\r" in value or "\n" in value:
         raise ValueError(f"HTTP header {name!r} has a line break in its value")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"HTTP header {name!r} has text latin-1 cannot encode: {value[:40]!r}") from None
 
 
 class Connection:
@@ -81,10 +92,25 @@ class Connection:
         return left
 
     def _connect(self) -> socket.socket:
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=self._left())
-        except TimeoutError:
-            raise DeadlineError("deadline reached while connecting") from None
+        """A new socket to the server: each address the name resolves to in turn, all within the
+        one deadline (``socket.create_connection`` would give each address the whole timeout).
+        The name lookup itself is the system resolver's and is not bounded by the deadline."""
+        err: OSError | None = None
+        for family, kind, proto, _, addr in socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(self._left())
+                sock.connect(addr)
+            except TimeoutError:
+                sock.close()
+                raise DeadlineError("deadline reached while connecting") from None
+            except OSError as e:
+                sock.close()
+                err = e
+                continue
+            break
+        else:
+            raise err or OSError(f"{self.host!r} resolves to no address")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls:
             sock.settimeout(self._left())
@@ -95,6 +121,29 @@ class Connection:
                 raise DeadlineError("deadline reached during the TLS handshake") from None
         self.sock = sock
         return sock
+
+    def _stale(self) -> bool:
+        """Whether the kept-alive socket must not carry a new request: the server has closed or
+        reset it, or sent bytes nobody asked for (a 408 before closing an idle socket, or one
+        answer too many). A TLS socket may be readable for a session ticket only: that is fine."""
+        sock = self.sock
+        assert sock is not None
+        if hasattr(select, "poll"):  # poll: no FD_SETSIZE limit on the descriptor number
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            readable = bool(poller.poll(0))
+        else:
+            readable = bool(select.select([sock], [], [], 0)[0])
+        if not readable:
+            return False
+        sock.settimeout(0)
+        try:
+            sock.recv(1)  # data nobody asked for, or b"" at EOF: either way not reusable
+            return True
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return False  # TLS records without application data (session tickets)
+        except OSError:
+            return True
 
     def _recv(self) -> bytes:
         """More bytes from the socket into the buffer; ``b""`` when the server closed."""
@@ -142,14 +191,17 @@ class Connection:
             lines.append(f"Content-Length: {len(body)}")
         data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
         try:
+            if self.sock is not None and self._stale():
+                self.close()
             reused = self.sock is not None
-            self._send(data)
             try:
+                self._send(data)
                 return self._answer(max_body)
-            except _NoAnswer:
+            except (_NoAnswer, BrokenPipeError, ConnectionResetError):
                 if not reused:
                     raise
-                # the server had closed the kept-alive socket before it read this request
+                # the server closed the kept-alive socket before it read this request: once more
+                # on a new socket (the /retrieve and /health requests are idempotent)
                 self.close()
                 self._send(data)
                 return self._answer(max_body)
@@ -194,7 +246,7 @@ class Connection:
             raw = bytes(self.buf)
             self.buf.clear()
         raw = _decode(raw, headers.get("content-encoding", "identity"), max_body)
-        if not keep:
+        if not keep or self.buf:  # bytes after the answer: the stream is out of step, start afresh
             self.close()
         return status, raw
 
@@ -216,7 +268,11 @@ class Connection:
         del self.buf[: end + 4]
         version, _, rest = lines[0].partition(" ")
         code = rest[:3]
-        if not version.startswith("HTTP/1.") or not (code.isdigit() and len(code) == 3):
+        if (
+            not version.startswith("HTTP/1.")
+            or not (code.isascii() and code.isdigit() and len(code) == 3)
+            or rest[3:4] not in ("", " ")
+        ):
             raise ValueError(f"malformed status line {lines[0][:80]!r}")
         headers: dict[str, str] = {}
         for line in lines[1:]:

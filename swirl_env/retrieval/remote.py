@@ -60,6 +60,8 @@ def _loads(raw: bytes) -> Any:
 def _retrieve_url(url: str) -> str:
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ValueError(f"retriever url must start with http:// or https://, got {url!r}")
+    if not url.isascii() or any(c.isspace() for c in url):
+        raise ValueError(f"retriever url must be ASCII without spaces (percent-encode the rest), got {url!r}")
     parts = urlsplit(url)
     if not parts.netloc:
         raise ValueError(f"retriever url has no host: {url!r}")
@@ -249,8 +251,10 @@ class HTTPRetriever(PerThreadState, Retriever):
                 try:
                     passage = passage_from_record(doc, default_id=f"{qi}-{rank}", where=where)
                     score = float(score) if score is not None else math.nan
-                except (ValueError, TypeError) as e:
-                    raise RetrievalHTTPError(str(e)) from None
+                except (ValueError, TypeError, OverflowError) as e:
+                    raise RetrievalHTTPError(
+                        f"{where}: {e}" if isinstance(e, OverflowError) else str(e)
+                    ) from None
                 hits.append(Hit(passage, score, rank))
             out.append(hits)
         return out

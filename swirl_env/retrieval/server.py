@@ -129,7 +129,8 @@ class RetrievalServer:
         self.max_body_bytes, self.max_header_bytes = max_body_bytes, max_header_bytes
         self.timeout = float(timeout)
         self.workers, self.max_connections = workers, max_connections
-        self._sock = socket.create_server((host, port), backlog=1024, reuse_port=False)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.create_server((host, port), family=family, backlog=1024, reuse_port=False)
         self._sock.setblocking(False)
         self.requests = 0
         self.connections = 0
@@ -152,7 +153,8 @@ class RetrievalServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/retrieve"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/retrieve"
 
     # ------------------------------------------------------------------ request handling
     def _parse_retrieve(self, raw: bytes) -> tuple[list[str], int, bool]:

@@ -60,10 +60,15 @@ def _parse_head(head: bytes) -> tuple[str, str, bool, int | None]:
     for line in lines[1:]:
         if not line:
             continue
+        if line[0] in " \t":
+            raise _BadRequest(400, "folded header lines are not accepted", close=True)
         name, sep, value = line.partition(":")
         if not sep:
             raise _BadRequest(400, "malformed header line", close=True)
-        headers[name.strip().lower()] = value.strip()
+        key, value = name.strip().lower(), value.strip()
+        if key == "content-length" and headers.get(key, value) != value:
+            raise _BadRequest(400, "conflicting Content-Length headers", close=True)
+        headers[key] = value
     conn = headers.get("connection", "").lower()
     keep_alive = "close" not in conn if version == "HTTP/1.1" else "keep-alive" in conn
     if "transfer-encoding" in headers:
@@ -73,8 +78,8 @@ def _parse_head(head: bytes) -> tuple[str, str, bool, int | None]:
         if method == "POST":
             raise _BadRequest(411, "Content-Length required", close=True)
         return method, path, keep_alive, None
-    if not length.isdigit():
-        raise _BadRequest(400, "bad Content-Length", close=True)
+    if not (length.isascii() and length.isdigit() and len(length) <= 18):
+        raise _BadRequest(400, f"bad Content-Length {length[:20]!r}", close=True)
     return method, path, keep_alive, int(length)
 
 
@@ -93,6 +98,8 @@ class _Connection(asyncio.Protocol):
         self.busy = False  # a request is being answered
         self.write_paused = False
         self.eof = False  # the client has sent all it will send
+        self.read_paused = False
+        self.in_next = False  # inside the request loop of _next
         self.timer: asyncio.TimerHandle | None = None
 
     # ---------------------------------------------------------------- asyncio callbacks
@@ -112,18 +119,13 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
-        limit = self.server.max_header_bytes + self.server.max_body_bytes
-        if self.busy and len(self.buf) > limit and self.transport is not None:
-            self.transport.pause_reading()  # a pipelining client waits for the answer in flight
         self._next()
+        self._flow()
 
     def eof_received(self) -> bool:
         self.eof = True
-        if self.busy:
-            return True  # keep the socket open for the answer in flight; send() closes it
-        if self.buf.strip():
-            self._fail(_BadRequest(400, "connection closed inside the request", close=True))
-        return False  # close our side once the answers are written
+        self._next()  # answers what is complete, then closes (see _next)
+        return True  # the transport stays open for those answers; _next closes it
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -138,33 +140,71 @@ class _Connection(asyncio.Protocol):
         self.write_paused = False
         self._disarm()
         self._next()
+        self._flow()
 
     # ---------------------------------------------------------------- requests and answers
-    def _next(self) -> None:
-        """Take the next complete request from the buffer, if any and if nothing is in flight."""
-        if self.busy or self.write_paused or self.transport is None or self.transport.is_closing():
+    def _flow(self) -> None:
+        """Stop reading while the buffer holds more than one request's bound and cannot be worked
+        off (a request in flight, or a client not reading its answers); read again after."""
+        t = self.transport
+        if t is None or t.is_closing():
             return
+        srv = self.server
+        full = len(self.buf) > srv.max_header_bytes + srv.max_body_bytes
+        if full and (self.busy or self.write_paused) and not self.read_paused:
+            t.pause_reading()
+            self.read_paused = True
+        elif self.read_paused and not (full and (self.busy or self.write_paused)):
+            t.resume_reading()
+            self.read_paused = False
+
+    def _next(self) -> None:
+        """Take the complete requests from the buffer, in order, while nothing is in flight (an
+        answer given inline lets the loop go on; one in the pool resumes it from :meth:`send`).
+        Once the client has closed its side, close after the last complete request."""
+        if self.in_next:
+            return  # called from send() inside the loop below: the loop goes on by itself
+        self.in_next = True
+        try:
+            while not (
+                self.busy or self.write_paused or self.transport is None or self.transport.is_closing()
+            ):
+                if not self._take():
+                    if self.eof:
+                        if self.buf.strip():
+                            self._fail(_BadRequest(400, "connection closed inside the request", close=True))
+                        else:
+                            self.transport.close()
+                    return
+        finally:
+            self.in_next = False
+
+    def _take(self) -> bool:
+        """Dispatch the next complete request; ``False`` when the buffer holds none."""
         srv = self.server
         end = self.buf.find(b"\r\n\r\n", 0, srv.max_header_bytes + 4)
         try:
             if end < 0:
                 if len(self.buf) > srv.max_header_bytes:
                     raise _BadRequest(431, f"request headers over {srv.max_header_bytes} bytes", close=True)
-                return
+                if self.buf.find(b"\n\n", 0, srv.max_header_bytes + 2) >= 0:
+                    raise _BadRequest(400, "request lines must end with CRLF", close=True)
+                return False
             method, path, keep_alive, length = _parse_head(bytes(self.buf[:end]))
             if length is not None and length > srv.max_body_bytes:
                 raise _BadRequest(413, f"request body over {srv.max_body_bytes} bytes", close=True)
         except _BadRequest as e:
             self._fail(e)
-            return
+            return True
         start, stop = end + 4, end + 4 + (length or 0)
         if len(self.buf) < stop:
-            return  # the body is still coming
+            return False  # the body is still coming
         body = bytes(self.buf[start:stop])
         del self.buf[:stop]
         self._disarm()
         self.busy = True
         srv._dispatch(self, method, path, body, keep_alive)
+        return True
 
     def send(self, answer: bytes, keep_alive: bool) -> None:
         """Write one answer; then serve the next request, or close."""
@@ -174,14 +214,13 @@ class _Connection(asyncio.Protocol):
             return
         t.write(answer)
         self.server._count()
-        if not keep_alive or self.eof:
+        if not keep_alive:
             t.close()
             return
-        if self.transport is not None:
-            self.transport.resume_reading()
         if not self.write_paused:
             self._arm()
-            self._next()
+        self._next()
+        self._flow()
 
     def _fail(self, e: _BadRequest) -> None:
         """Answer a request that cannot be read and close the connection."""

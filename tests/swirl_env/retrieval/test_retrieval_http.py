@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import socket
@@ -616,3 +617,111 @@ def test_server_answers_passages_utf8_cannot_encode():
     with RetrievalServer(r, timeout=5) as srv:
         (hit,) = HTTPRetriever(srv.url, retries=0, timeout=5).search("broken", 1)
     assert hit.passage.text == "broken \ud800 text"
+
+
+def test_server_bounds_the_buffer_of_a_client_that_does_not_read(local):
+    """Pipelined requests with large answers from a client that never reads: the server stops
+    reading that socket once one request's bound is buffered, instead of buffering all of it."""
+    with RetrievalServer(local, timeout=3, max_body_bytes=20_000, max_header_bytes=2048) as srv:
+        req = _post(json.dumps({"queries": QUERIES, "topk": 50}).encode())
+        sent = 0
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+            s.settimeout(0.5)
+            with contextlib.suppress(TimeoutError, OSError):
+                for _ in range(20_000):  # up to ~20 MB of requests
+                    s.sendall(req)
+                    sent += len(req)
+            conns = list(srv._conns)
+            buffered = max((len(c.buf) for c in conns), default=0)
+        assert sent < 10_000_000, "the server read everything a non-reading client sent"
+        assert buffered <= 20_000 + 2048 + 65536  # one request's bound plus one socket read
+        assert HTTPRetriever(srv.url, retries=0, timeout=5).search(QUERIES[0], 1)  # others still served
+
+
+def test_server_answers_thousands_of_pipelined_requests(local):
+    """Inline answers loop over the buffer (no recursion per request)."""
+    with RetrievalServer(local, timeout=10) as srv:
+        n = 3000
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(_post(json.dumps({"queries": [QUERIES[0]], "topk": 0}).encode()) * n)
+            answers = _read_answers(s.makefile("rb"), n)
+    assert [a[0] for a in answers] == [200] * n
+
+
+def test_server_answers_every_pipelined_request_before_a_half_close(local):
+    with RetrievalServer(local, timeout=5) as srv:
+        for body in ({"queries": QUERIES[:2], "topk": 1}, None):  # through the pool; GET /health
+            raw = _post(json.dumps(body).encode()) if body else b"GET /health HTTP/1.1\r\n\r\n"
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+                s.sendall(raw * 3)
+                s.shutdown(socket.SHUT_WR)
+                answers = _read_answers(s.makefile("rb"), 3)
+                assert [a[0] for a in answers] == [200] * 3 and s.recv(10) == b""
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        ("Content-Length: \u00b2", 400),  # a digit to str.isdigit, not to HTTP
+        ("Content-Length: " + "9" * 5000, 400),  # over int()'s digit limit
+        ("Content-Length: +5", 400),
+        ("Content-Length: 2\r\nContent-Length: 3", 400),  # conflicting
+        ("Content-Length: 2\r\n folded: value", 400),  # obs-fold
+    ],
+)
+def test_server_rejects_bad_framing_headers(local, head, status):
+    with RetrievalServer(local, timeout=3, max_header_bytes=8192) as srv:
+        raw = f"POST /retrieve HTTP/1.1\r\n{head}\r\n\r\n{{}}".encode("latin-1")
+        reply = _send_raw(srv.port, raw)
+        assert int(reply.split(b" ", 2)[1]) == status and b'"error"' in reply
+        bare_lf = _send_raw(srv.port, b"GET /health HTTP/1.1\nHost: x\n\n", timeout=2)
+        assert bare_lf.startswith(b"HTTP/1.1 400") and b"CRLF" in bare_lf
+
+
+def _serve_then(after: bytes):
+    """A raw-server handler: a valid answer to every request, each followed by ``after``
+    (``b"close"``: close the socket; ``b"reset"``: reset it)."""
+
+    def handler(conn, stop):
+        body = _ok_body()
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        if after == b"reset":
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        elif after != b"close":
+            time.sleep(0.05)
+            conn.sendall(after)
+            time.sleep(0.3)
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        b"close",
+        b"reset",
+        b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+    ],
+    ids=["closed", "reset", "idle-408", "extra-answer"],
+)
+def test_client_never_reuses_a_socket_in_a_bad_state(raw_server, after):
+    """Whatever the server did to the kept-alive socket after an answer (closed or reset it, sent
+    a 408 or one answer too many), the next search is answered right, without a retry."""
+    client = HTTPRetriever(raw_server(_serve_then(after)), retries=0, timeout=5)
+    for _ in range(3):
+        assert [h.passage.id for h in client.search("q")] == ["1"]
+        time.sleep(0.1)
+
+
+def test_client_reports_out_of_range_scores_and_bad_urls(raw_server):
+    # an escaped lone surrogate sends the answer to the json fallback, which reads the score as int
+    body = b'{"result": [[{"document": {"id": "1", "contents": "x\\ud800"}, "score": ' + b"9" * 400 + b"}]]}"
+    with pytest.raises(RetrievalHTTPError, match="too large"):
+        HTTPRetriever(raw_server(_reply(body)), retries=0, timeout=5).search("q")
+    for url in ("http://127.0.0.1:1/検索", "http://127.0.0.1:1/re trieve"):
+        with pytest.raises(ValueError, match="ASCII"):
+            HTTPRetriever(url)
+    for headers in ({"Content-Length": "3"}, {"Host": "x"}, {"Authorization": "Bearer \u20ac"}):
+        with pytest.raises(ValueError, match="header"):
+            HTTPRetriever("http://127.0.0.1:1", headers=headers)
