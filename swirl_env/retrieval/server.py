@@ -237,9 +237,8 @@ class RetrievalServer:
             if fast is not None:
                 try:
                     answer = self._answer(method, path, body, keep_alive, parsed=fast)
-                except Exception as e:  # _answer reports its own errors: this is a bug
-                    logger.error("retrieval request failed: %r", e)
-                    conn.abort()
+                except Exception as e:
+                    self._failed(conn, e)
                     return
                 conn.send(answer, keep_alive)
                 return
@@ -249,17 +248,20 @@ class RetrievalServer:
 
         def done(f: asyncio.Future[bytes]) -> None:
             self._inflight -= 1
-            if f.cancelled():
+            if f.cancelled():  # shutdown
                 conn.abort()
-                return
-            err = f.exception()
-            if err is not None:  # _answer reports its own errors; this is a bug or shutdown
-                logger.error("retrieval request failed: %r", err)
-                conn.abort()
-                return
-            conn.send(f.result(), keep_alive)
+            elif (err := f.exception()) is not None:
+                self._failed(conn, err)
+            else:
+                conn.send(f.result(), keep_alive)
 
         fut.add_done_callback(done)
+
+    @staticmethod
+    def _failed(conn: _Connection, err: BaseException) -> None:
+        """``_answer`` turns every request error into an answer: an exception here is a bug."""
+        logger.error("retrieval request failed: %r", err)
+        conn.abort()
 
     def _parse_small(self, method: str, path: str, body: bytes) -> tuple[list[str], int, bool] | None:
         """The parsed request when it is a valid search of exactly one query; ``None`` otherwise

@@ -98,7 +98,6 @@ class _Connection(asyncio.Protocol):
         self.busy = False  # a request is being answered
         self.write_paused = False
         self.eof = False  # the client has sent all it will send
-        self.read_paused = False
         self.in_next = False  # inside the request loop of _next
         self.timer: asyncio.TimerHandle | None = None
 
@@ -150,13 +149,11 @@ class _Connection(asyncio.Protocol):
         if t is None or t.is_closing():
             return
         srv = self.server
-        full = len(self.buf) > srv.max_header_bytes + srv.max_body_bytes
-        if full and (self.busy or self.write_paused) and not self.read_paused:
+        stuck = len(self.buf) > srv.max_header_bytes + srv.max_body_bytes and (self.busy or self.write_paused)
+        if stuck and t.is_reading():  # the transport knows whether it reads: no flag of our own
             t.pause_reading()
-            self.read_paused = True
-        elif self.read_paused and not (full and (self.busy or self.write_paused)):
+        elif not stuck and not t.is_reading():
             t.resume_reading()
-            self.read_paused = False
 
     def _next(self) -> None:
         """Take the complete requests from the buffer, in order, while nothing is in flight (an
