@@ -127,6 +127,10 @@ class DemoConfig(SuiteConfig):
         vocab_size / hidden_size / num_layers / num_heads: the tiny model.
         oracle_tasks: training questions the scripted oracle solves for the warm start.
         oracle_error_rate: per-step mistake probability of the oracle (spread over its error types).
+        oracle_misreading_rate: probability that the oracle reads a transfer sentence ("gets 5 more
+            from Tom", "gives 5 to Tom") with the other operator, at every such sentence: a
+            systematic error the warm-started model inherits
+            (:class:`~swirl_algos.policies.arithmetic_oracle.ArithmeticOraclePolicy`).
         warmstart: the warm-start SFT on the oracle's trajectories
             (:class:`~swirl_algos.learners.config.SupervisedConfig`; its seed is ``data_seed``).
         gen_tasks / gen_samples: Stage 1: new training questions and trajectories per question.
@@ -167,6 +171,7 @@ class DemoConfig(SuiteConfig):
     num_heads: int = field(default=4, metadata={"stages": ("tiny",)})
     oracle_tasks: int = field(default=4000, metadata={"stages": ("oracle",)})
     oracle_error_rate: float = field(default=0.1, metadata={"stages": ("tiny", "oracle")})
+    oracle_misreading_rate: float = field(default=0.0, metadata={"stages": ("tiny", "oracle")})
     warmstart: SupervisedConfig = nested_config(
         _warmstart_defaults,
         stages=("warmstart",),
@@ -224,8 +229,9 @@ class DemoConfig(SuiteConfig):
         for name in ("warmstart", "swirl"):
             if getattr(self, name).max_steps < 1:
                 raise ValueError(f"{name}.max_steps must be >= 1, got {getattr(self, name).max_steps}")
-        if not 0.0 <= self.oracle_error_rate <= 1.0:
-            raise ValueError(f"oracle_error_rate must be in [0, 1], got {self.oracle_error_rate}")
+        for name in ("oracle_error_rate", "oracle_misreading_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.process_judge not in PROCESS_JUDGES:

@@ -51,8 +51,15 @@ def env_kwargs(config: DemoConfig, split: str, n_tasks: int, offset: int = 0) ->
     return {**config.env_kwargs, "split": split, "n_tasks": int(n_tasks), "offset": int(offset)}
 
 
-def _build_tiny(config: DemoConfig, out: Path) -> None:
+def _oracle_policy(config: DemoConfig, *, seed: int) -> Any:
     from swirl_algos.policies.arithmetic_oracle import ArithmeticOraclePolicy
+
+    return ArithmeticOraclePolicy(
+        config.oracle_error_rate, misreading_rate=config.oracle_misreading_rate, seed=seed
+    )
+
+
+def _build_tiny(config: DemoConfig, out: Path) -> None:
     from swirl_algos.rollout import rollout
     from swirl_algos.tiny import build_tiny_model, build_tiny_tokenizer
     from swirl_env.envs.arithmetic.tasks import ArithmeticConfig, ArithmeticTasks, task_texts
@@ -68,7 +75,7 @@ def _build_tiny(config: DemoConfig, out: Path) -> None:
     # the tokenizer also sees the prompt and the tool-result turns, as the model will
     sample = rollout(
         ENV_ID,
-        ArithmeticOraclePolicy(config.oracle_error_rate, seed=config.data_seed + 1),
+        _oracle_policy(config, seed=config.data_seed + 1),
         env_kwargs=env_kwargs(config, "train", 200, offset=10_000_000),
         n_tasks=200,
         num_envs=16,
@@ -109,14 +116,13 @@ def _policy(model_dir: Path | str, config: DemoConfig, *, greedy: bool = False) 
 
 def _oracle(config: DemoConfig, out: Path) -> None:
     from swirl_algos.judging import judge_file
-    from swirl_algos.policies.arithmetic_oracle import ArithmeticOraclePolicy
     from swirl_algos.rollout import rollout
     from swirl_env.envs.arithmetic import ArithmeticProcessJudge
     from swirl_env.rewards.judges.rule import RuleOutcomeJudge
 
     rollout(
         ENV_ID,
-        ArithmeticOraclePolicy(config.oracle_error_rate, seed=config.data_seed),
+        _oracle_policy(config, seed=config.data_seed),
         env_kwargs=env_kwargs(config, "train", config.oracle_tasks),
         n_tasks=config.oracle_tasks,
         num_envs=64,

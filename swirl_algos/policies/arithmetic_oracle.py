@@ -16,6 +16,14 @@ one of these mistakes:
   ``... -> 12``), or mis-copies the final result into the answer (all calculations GOOD, the
   answer wrong).
 
+Those mistakes are spread evenly over the steps, so a model trained on many such trajectories
+takes the right step as its most likely one (greedy decoding averages them away). A
+*misreading* is not: with ``misreading_rate`` the policy reads a sentence about a transfer with
+another person backwards (``gets 5 more from Tom`` as ``- 5``, ``gives 5 to Tom`` as ``+ 5``), at
+every such sentence of every question. Above 0.5 the wrong operator becomes the most likely
+action at those states, a systematic error tied to the wording that a model trained on the
+trajectories inherits and that a judge of the steps recognises.
+
 After a mistake the policy is *off track*; at each later step it recovers with probability
 ``recover_rate`` (redoes the next gold step from the last correct value: a BAD step followed by
 GOOD ones, often with a right outcome), else it carries on from the wrong value (later steps and
@@ -51,7 +59,7 @@ from swirl_env.rewards.number_text import parse_number
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_ERROR_RATES", "ERROR_TYPES", "ArithmeticOraclePolicy"]
+__all__ = ["DEFAULT_ERROR_RATES", "ERROR_TYPES", "TRANSFER_RE", "ArithmeticOraclePolicy"]
 
 ERROR_TYPES = (
     "wrong_operand",
@@ -75,6 +83,8 @@ DEFAULT_ERROR_RATES: dict[str, float] = {
 }
 
 _OTHER_OP = {"+": "-", "-": "+", "*": "/", "/": "*"}
+#: sentences about a transfer with another person: ``gets N more from O`` / ``gives N to O``
+TRANSFER_RE = re.compile(r"\b(?:gets \d+ more from|gives \d+ to) [A-Z]")
 _EXPR_RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([-+*/])\s*(\d+(?:\.\d+)?)\s*$")
 
 
@@ -99,12 +109,18 @@ class ArithmeticOraclePolicy(Policy):
         guess_accuracy: probability that a ``guess_answer`` is the right final value.
         answer_copy_error: probability of mis-copying the final result into the answer
             (``None`` = ``error_rates["copy_wrong"]``).
+        misreading_rate: probability of reading a transfer sentence (``gets N more from O``,
+            ``gives N to O``) with the other operator, at each step that applies one
+            (0 = never; the random stream is then the same as without the option).
         seed: the policy's seed.
 
     Example:
         >>> p = ArithmeticOraclePolicy(error_rates={"wrong_operator": 1.0}, seed=1)
         >>> p.act([[{"role": "user", "content": "Question: Ann has 7 apples. She buys 5 more. "
         ...          "She sells 2. How many apples does Ann have now?"}]])
+        ['<math_exp> 7 - 5 </math_exp>']
+        >>> q = "Question: Ann has 7 apples. She gets 5 more from Tom. How many apples does Ann have now?"
+        >>> ArithmeticOraclePolicy(0.0, misreading_rate=1.0).act([[{"role": "user", "content": q}]])
         ['<math_exp> 7 - 5 </math_exp>']
     """
 
@@ -117,6 +133,7 @@ class ArithmeticOraclePolicy(Policy):
         recover_rate: float = 0.5,
         guess_accuracy: float = 0.5,
         answer_copy_error: float | None = None,
+        misreading_rate: float = 0.0,
         seed: int = 0,
     ) -> None:
         if error_rates is None:
@@ -134,12 +151,17 @@ class ArithmeticOraclePolicy(Policy):
                 raise ValueError(f"error rate {k!r} must be in [0, 1], got {v}")
         if sum(rates.values()) > 1.0 + 1e-9:
             raise ValueError(f"error rates sum to {sum(rates.values()):.3f} > 1")
-        for name, value in (("recover_rate", recover_rate), ("guess_accuracy", guess_accuracy)):
+        for name, value in (
+            ("recover_rate", recover_rate),
+            ("guess_accuracy", guess_accuracy),
+            ("misreading_rate", misreading_rate),
+        ):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         self.error_rates = {k: rates.get(k, 0.0) for k in ERROR_TYPES}
         self.recover_rate = float(recover_rate)
         self.guess_accuracy = float(guess_accuracy)
+        self.misreading_rate = float(misreading_rate)
         self.answer_copy_error = (
             float(answer_copy_error) if answer_copy_error is not None else self.error_rates["copy_wrong"]
         )
@@ -157,6 +179,7 @@ class ArithmeticOraclePolicy(Policy):
             "recover_rate": self.recover_rate,
             "guess_accuracy": self.guess_accuracy,
             "answer_copy_error": self.answer_copy_error,
+            "misreading_rate": self.misreading_rate,
             "seed": self.seed,
         }
 
@@ -215,12 +238,12 @@ class ArithmeticOraclePolicy(Policy):
         if on_track:
             return self._on_track(solution, k, rng)
         if rng.random() < self.recover_rate:
-            return self._call(gold[k], *self._op(solution, k))
+            return self._call(gold[k], *self._read(solution, k, rng))
         # carry on from the wrong value with the operation the policy believes comes next
         attempted = self._attempted(solution, k, since, calls[-1][0])
         if attempted >= n_steps:
             return self._answer(last)  # type: ignore[arg-type]
-        return self._call(last, *self._op(solution, attempted))  # type: ignore[arg-type]
+        return self._call(last, *self._read(solution, attempted, rng))  # type: ignore[arg-type]
 
     def _on_track(self, sol: ArithmeticSolution, k: int, rng: random.Random) -> str:
         gold, n_steps = sol.values, len(sol.steps)
@@ -230,7 +253,7 @@ class ArithmeticOraclePolicy(Policy):
                 return self._answer(self._typo(cur, rng))
             return self._answer(cur)
         error = self._draw_error(rng)
-        op, n = self._op(sol, k)
+        op, n = self._read(sol, k, rng)
         if error is None:
             return self._call(cur, op, n)
         if error == "distractor" and not sol.distractors:
@@ -243,7 +266,7 @@ class ArithmeticOraclePolicy(Policy):
             return self._call(cur, op, rng.choice(sol.distractors))
         if error == "skip_step":
             if k + 1 < n_steps:
-                return self._call(cur, *self._op(sol, k + 1))
+                return self._call(cur, *self._read(sol, k + 1, rng))
             return self._answer(cur)
         if error == "answer_early":
             return self._answer(cur)
@@ -268,6 +291,15 @@ class ArithmeticOraclePolicy(Policy):
     def _op(sol: ArithmeticSolution, k: int) -> tuple[str, int]:
         step = sol.steps[k]
         return step.operation, step.operand
+
+    def _read(self, sol: ArithmeticSolution, k: int, rng: random.Random) -> tuple[str, int]:
+        """Step ``k``'s operation as the policy reads it: a transfer sentence is misread with
+        probability ``misreading_rate`` (no draw when it is 0)."""
+        op, n = self._op(sol, k)
+        transfer = self.misreading_rate > 0 and TRANSFER_RE.search(sol.steps[k].sentence)
+        if transfer and rng.random() < self.misreading_rate:
+            return _OTHER_OP[op], n
+        return op, n
 
     @staticmethod
     def _attempted(sol: ArithmeticSolution, k: int, since: int, last_expr: str) -> int:

@@ -483,3 +483,40 @@ def test_oracle_rates_validation_and_describe():
     assert p.describe()["name"] == "arithmetic-oracle"
     with pytest.raises(ValueError, match="empty state"):
         p.act([[]])
+
+
+def test_misreading_is_systematic_at_transfer_sentences_only():
+    from swirl_env.rewards.judges import make_judge
+
+    step_judge = make_judge("arithmetic-step", "process")
+    policy = ArithmeticOraclePolicy(0.0, misreading_rate=0.7, seed=0)
+    at_transfer, elsewhere = [], []
+    for i in range(80):
+        task = generate_task(i, config=ArithmeticConfig(min_ops=3, max_ops=3))
+        steps = task.metadata["solution_steps"]
+        sentences = solve_question(task.question).steps
+        for k, step in enumerate(steps):
+            turns = [(s["expression"], s["value"]) for s in steps[:k]]
+            actions = policy.act([_state(task, turns)] * 20, seeds=list(range(20)))
+            wrong = [a for a in actions if a != f"<math_exp> {step['expression']} </math_exp>"]
+            transfer = " more from " in sentences[k].sentence or " to " in sentences[k].sentence
+            (at_transfer if transfer else elsewhere).append(len(wrong) / len(actions))
+            stated = {(s.operation, str(s.operand)) for s in sentences}
+            for a in set(wrong):  # the other operator on the stated number
+                left, op, right = a.split()[1:4]
+                assert (left, right) == (step["expression"].split()[0], step["expression"].split()[2])
+                assert {op, step["operation"]} == {"+", "-"}
+                # BAD for the gold-free judge, unless the question also states that operation
+                # (it does not check the order of the operations)
+                if (op, right) not in stated:
+                    judged = step_judge.judge_step(ProcessRequest(task, _state(task, turns), a))
+                    assert judged.label is False, (task.question, a)
+    assert at_transfer and elsewhere
+    assert sum(at_transfer) / len(at_transfer) == pytest.approx(0.7, abs=0.06)
+    assert max(elsewhere) == 0.0
+    # rate 0 draws nothing: the same actions as a policy without the option
+    noisy = ArithmeticOraclePolicy(seed=3).act([_state(generate_task(5))] * 30, seeds=list(range(30)))
+    same = ArithmeticOraclePolicy(seed=3, misreading_rate=0.0)
+    assert same.act([_state(generate_task(5))] * 30, seeds=list(range(30))) == noisy
+    with pytest.raises(ValueError, match="misreading_rate"):
+        ArithmeticOraclePolicy(misreading_rate=1.5)
