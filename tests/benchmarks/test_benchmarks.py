@@ -237,6 +237,50 @@ def test_probe_states_reads_the_reached_states_and_judges_greedy_actions(tmp_pat
         parse_model("nodir")
 
 
+def test_probe_misreading_counts_flipped_transfer_operators(tmp_path, capsys):
+    from benchmarks.probe_misreading import main, misreading_row
+    from swirl_algos.jsonl import write_jsonl
+    from swirl_env.trajectory import Step, Trajectory
+
+    q_transfer = "Ann has 7 apples. She gets 5 more from Tom. She sells 2. How many apples does Ann have now?"
+    q_plain = "Bob has 9 cards. He sells 4. How many cards does Bob have now?"
+
+    def traj(i, question, actions, score):
+        steps = [Step(k, 1 + 2 * k, a, "call") for k, a in enumerate(actions)]
+        return Trajectory(
+            f"q{i}#0",
+            "SwiRL-Arithmetic-v0",
+            {"id": f"q{i}", "question": question},
+            [{"role": "user", "content": "Question: " + question}],
+            steps,
+            outcome={"score": score},
+        )
+
+    judged = tmp_path / "eval" / "base-s0" / "judged.jsonl"
+    judged.parent.mkdir(parents=True)
+    write_jsonl(
+        judged,
+        [
+            t.to_dict()
+            for t in (
+                traj(0, q_transfer, ["<math_exp> 7 - 5 </math_exp>", "<math_exp> 2 - 2 </math_exp>"], 0.0),
+                traj(1, q_transfer, ["<math_exp> 7 + 5 </math_exp>", "<math_exp> 12 - 2 </math_exp>"], 1.0),
+                traj(2, q_transfer, ["<math_exp> 7 + 5 </math_exp>"], 0.0),
+                traj(3, q_plain, ["<math_exp> 9 - 4 </math_exp>"], 1.0),
+            )
+        ],
+    )
+    row = misreading_row(judged)
+    # calls on the transfer number 5: one "-" (flipped), two "+"; "2" is not a transfer number
+    assert row["transfer_calls"] == 3 and row["flipped"] == pytest.approx(1 / 3)
+    assert row["acc_transfer"] == pytest.approx(100 / 3) and row["acc_other"] == 100.0
+    assert (row["questions_transfer"], row["questions_other"]) == (3, 1)
+    assert main(["--demo", str(tmp_path), "--json", str(tmp_path / "rows.json")]) == 0
+    assert "base-s0" in capsys.readouterr().out and (tmp_path / "rows.json").exists()
+    with pytest.raises(SystemExit, match="no evaluations"):
+        main(["--demo", str(tmp_path / "missing")])
+
+
 def test_retrieval_benchmark_rows_side_by_side_with_http_and_bm25s(tmp_path, capsys):
     """The side-by-side rows, HTTP included (its answers are checked against the in-process ones
     inside the benchmark); the bm25s rows and their pairing with ours when bm25s is installed."""
