@@ -43,6 +43,8 @@ from typing import Any
 
 import torch
 
+from swirl_algos.policies.hf import sampling_warpers
+
 __all__ = ["Branches", "branch_logprobs", "end_of_turn_ids", "prefix_forward", "sample_branches"]
 
 
@@ -152,19 +154,6 @@ class Branches:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _warpers(temperature: float, top_k: int, top_p: float) -> Any:
-    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
-
-    procs = LogitsProcessorList()
-    if temperature != 1.0:
-        procs.append(TemperatureLogitsWarper(temperature))
-    if top_k and top_k > 0:
-        procs.append(TopKLogitsWarper(top_k))
-    if top_p < 1.0:
-        procs.append(TopPLogitsWarper(top_p))
-    return procs
-
-
 @torch.no_grad()
 def sample_branches(
     model: Any,
@@ -227,7 +216,7 @@ def sample_branches(
         rows = n_states * g
         stops = [per_state[i // g] for i in range(rows)]
         window = [max((len(s) for s in st), default=0) + 8 for st in stops]
-        warp = _warpers(temperature, top_k, top_p) if temperature > 0 else None
+        warp = sampling_warpers(temperature, top_k, top_p) if temperature > 0 else None
         greedy_rows = None
         if greedy_branches and warp is not None:
             greedy_rows = torch.tensor([i * g + j for i in range(n_states) for j in range(greedy_branches)])

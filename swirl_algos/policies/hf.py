@@ -39,7 +39,7 @@ from swirl_algos.prompt_settings import template_kwargs, template_renders_tools
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Generation", "HFPolicy", "cut_at_stop", "generate_actions"]
+__all__ = ["Generation", "HFPolicy", "cut_at_stop", "generate_actions", "sampling_warpers"]
 
 
 def cut_at_stop(text: str, stop_strings: Sequence[str] | None) -> tuple[str, str | None]:
@@ -77,6 +77,27 @@ class Generation:
     num_tokens: int
     prompt_tokens: int
     finish_reason: str
+
+
+def sampling_warpers(temperature: float, top_k: int | None, top_p: float) -> Any:
+    """The logits warpers of sampling at ``temperature`` / ``top_k`` / ``top_p``, in the order
+    ``transformers`` applies them (temperature, top-k, top-p); settings that change nothing add
+    no warper.
+
+    Example:
+        >>> [type(w).__name__ for w in sampling_warpers(0.7, 0, 0.9)]
+        ['TemperatureLogitsWarper', 'TopPLogitsWarper']
+    """
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    warpers = LogitsProcessorList()
+    if temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(temperature))
+    if top_k and top_k > 0:
+        warpers.append(TopKLogitsWarper(top_k))
+    if top_p < 1.0:
+        warpers.append(TopPLogitsWarper(top_p))
+    return warpers
 
 
 class _SeededSampler:
@@ -182,11 +203,6 @@ def generate_actions(
         >>> # actions = generate_actions(model, tokenizer, [state], stop_strings=["</answer>"], seeds=[0])
     """
     import torch
-    from transformers.generation.logits_process import (
-        TemperatureLogitsWarper,
-        TopKLogitsWarper,
-        TopPLogitsWarper,
-    )
 
     n = len(prompts_messages)
     if max_new_tokens < 1:
@@ -261,13 +277,7 @@ def generate_actions(
                     attention[r, width - len(ids) :] = 1
             processors = []
             if do_sample:
-                warpers: list[Any] = []
-                if temperature != 1.0:
-                    warpers.append(TemperatureLogitsWarper(temperature))
-                if top_k and top_k > 0:
-                    warpers.append(TopKLogitsWarper(top_k))
-                if top_p < 1.0:
-                    warpers.append(TopPLogitsWarper(top_p))
+                warpers = sampling_warpers(temperature, top_k, top_p)
                 processors.append(_SeededSampler(warpers, [seeds[i] for i in idx], device))
             from transformers import LogitsProcessorList
 
