@@ -156,7 +156,7 @@ def read_json_records(path: Path, records_of: Callable[[Any, Path], list[Any]]) 
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+                raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg}, column {e.colno})") from None
             yield rec, f"{path}:{lineno}"
 
 

@@ -33,8 +33,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import gzip
-import json
 import logging
 import os
 import re
@@ -44,6 +42,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from swirl_env.retrieval.corpus import read_json_records
 from swirl_env.tasks import DATA_ROOT
 from swirl_env.tasks.base import Task
 
@@ -155,35 +154,29 @@ def extract_gold_answer(solution: str) -> str:
     return gold
 
 
-def _open(path: Path) -> Any:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open(encoding="utf-8")
-
-
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, record)`` for each non-blank line; errors name the file and line."""
+def _records(path: Path) -> Iterator[tuple[dict[str, Any], str]]:
+    """``(record, "file:line")`` for each non-blank line (or item of a ``.json`` list); errors name
+    the file and line."""
     try:
-        with _open(path) as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg}, column {e.colno})") from None
-                if not isinstance(record, dict):
-                    raise ValueError(
-                        f"{path}:{lineno}: expected a JSON object with 'question' and 'answer', "
-                        f"got {type(record).__name__}"
-                    )
-                yield lineno, record
+        for record, where in read_json_records(path, _listed):
+            if not isinstance(record, dict):
+                raise ValueError(
+                    f"{where}: expected a JSON object with 'question' and 'answer', got {type(record).__name__}"
+                )
+            yield record, where
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except (OSError, EOFError) as e:
         if isinstance(e, FileNotFoundError):
             raise
         raise ValueError(f"{path}: cannot be read ({e})") from None
+
+
+def _listed(data: Any, path: Path) -> list[Any]:
+    """The records of a ``.json`` GSM8K file: its top-level list."""
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: a .json GSM8K file must hold a list of records")
+    return data
 
 
 def _record_to_task(record: dict[str, Any], index: int, split: str, where: str, strict: bool) -> Task:
@@ -235,9 +228,7 @@ def read_gsm8k(path: str | os.PathLike[str], *, split: str | None = None, strict
             "pass path= to an official train.jsonl/test.jsonl)"
         )
     label = split or p.name.split(".")[0].removesuffix("_socratic") or DATASET
-    tasks = [
-        _record_to_task(rec, i, label, f"{p}:{lineno}", strict) for i, (lineno, rec) in enumerate(_records(p))
-    ]
+    tasks = [_record_to_task(rec, i, label, where, strict) for i, (rec, where) in enumerate(_records(p))]
     if not tasks:
         raise ValueError(f"{p}: no GSM8K record in the file")
     logger.debug("read %d GSM8K tasks from %s", len(tasks), p)
