@@ -17,7 +17,8 @@ same layout and is read too.
 The full test split (1,319 questions) and train split (7,473) are bundled (MIT licence, see
 ``swirl_env/tasks/data/gsm8k/README.md``); any other file in this format loads with ``path=``.
 Files are read once per process (:func:`load_gsm8k` caches by resolved path, size and
-modification time). Blank lines are skipped; ``.jsonl.gz`` files are read transparently.
+modification time). Blank lines are skipped; ``.gz`` files are read transparently, and a ``.json``
+file holding a list of the same records reads like JSON Lines.
 A malformed file raises :class:`ValueError` naming the file and the line.
 
 Example:
@@ -208,14 +209,16 @@ def read_gsm8k(path: str | os.PathLike[str], *, split: str | None = None, strict
     """Parse a GSM8K JSONL file into tasks (uncached; see :func:`load_gsm8k`).
 
     Args:
-        path: a ``.jsonl`` (or ``.jsonl.gz``) file in the official format.
+        path: a ``.jsonl`` (or ``.jsonl.gz``) file in the official format, or a ``.json`` list of
+            its records.
         split: the tasks' split label and id prefix (default: the file name before its first
             dot and any ``_socratic`` suffix, e.g. ``"test"`` for ``test.jsonl``).
         strict: reject malformed annotations (see :func:`parse_annotations`).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a malformed line (``FILE:LINE: reason``), or a file with no record.
+        ValueError: a malformed line (``FILE:LINE: reason``; ``FILE item I`` in a ``.json``
+            list), or a file with no record.
 
     Example:
         >>> len(read_gsm8k(DATA_DIR / "test.jsonl"))

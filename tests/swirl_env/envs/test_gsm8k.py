@@ -99,7 +99,7 @@ def test_extraction():
 @pytest.mark.parametrize(
     ("lines", "error"),
     [
-        ([json.dumps(REC), "{not json"], r"bad\.jsonl:2: invalid JSON"),
+        ([json.dumps(REC), "{not json"], r"bad\.jsonl:2: invalid JSON \(.*, column 2\)"),
         ([json.dumps(REC), "", json.dumps([1, 2])], r"bad\.jsonl:3: expected a JSON object"),
         ([json.dumps({"question": "q"})], r"bad\.jsonl:1: missing key 'answer'"),
         ([json.dumps({"question": 3, "answer": "#### 1"})], r":1: 'question' should be a string"),
@@ -128,6 +128,18 @@ def test_missing_and_unreadable_files(tmp_path):
     (tmp_path / "latin1.jsonl").write_bytes(b'{"question": "caf\xe9", "answer": "#### 1"}\n')
     with pytest.raises(ValueError, match="not UTF-8"):
         read_gsm8k(tmp_path / "latin1.jsonl")
+
+
+def test_a_json_list_reads_like_json_lines(tmp_path):
+    (tmp_path / "mine.json").write_text(json.dumps([REC, REC]), encoding="utf-8")
+    tasks = read_gsm8k(tmp_path / "mine.json")
+    assert [t.question for t in tasks] == [REC["question"].strip()] * 2
+    (tmp_path / "bad.json").write_text(json.dumps({"data": [REC]}), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.json: a \.json GSM8K file must hold a list"):
+        read_gsm8k(tmp_path / "bad.json")
+    (tmp_path / "items.json").write_text(json.dumps([REC, [1]]), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"items\.json item 1: expected a JSON object"):
+        read_gsm8k(tmp_path / "items.json")
 
 
 def test_gzip_and_lenient_annotations(tmp_path):
