@@ -107,22 +107,17 @@ class _SeededSampler:
         import torch
 
         self.warpers = warpers
-        self.generators = []
-        for s in seeds:
-            g = torch.Generator(device=device)
-            g.manual_seed(int(s) % (2**63))
-            self.generators.append(g)
+        # ``manual_seed`` returns its generator.
+        self.generators = [torch.Generator(device=device).manual_seed(int(s) % (2**63)) for s in seeds]
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
         for w in self.warpers:
             scores = w(input_ids, scores)
+        n, dev = scores.shape[-1], scores.device
         noise = torch.stack(
-            [
-                torch.rand(scores.shape[-1], generator=g, device=scores.device, dtype=torch.float32)
-                for g in self.generators
-            ]
+            [torch.rand(n, generator=g, device=dev, dtype=torch.float32) for g in self.generators]
         )
         gumbel = -torch.log(-torch.log(noise.clamp_(min=1e-20, max=1.0 - 1e-7)))
         return scores.float() + gumbel
