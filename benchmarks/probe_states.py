@@ -56,47 +56,98 @@ def reached_states(judged: Path) -> list[dict[str, Any]]:
     return records
 
 
-def greedy_good_rate(
-    model_dir: Path, records: Sequence[dict[str, Any]], judge: Any, max_new_tokens: int = 24
-) -> float:
-    """Fraction of ``records``' states whose greedy action (stopped at the first closing tag)
-    ``judge`` labels GOOD."""
-    import torch
+def _load(model_dir: Path) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(model_dir).eval(), AutoTokenizer.from_pretrained(model_dir)
+
+
+def judged_actions(
+    model: Any,
+    tok: Any,
+    records: Sequence[dict[str, Any]],
+    judge: Any,
+    *,
+    num_generations: int = 1,
+    temperature: float = 0.0,
+    max_new_tokens: int = 24,
+    seed: int = 0,
+) -> list[list[float]]:
+    """For each of ``records``' states, the judge's reward of ``num_generations`` actions sampled
+    at ``temperature`` (0: the greedy action), each stopped at the first closing tag."""
+    import torch
 
     from swirl_algos.learners.common import resolve_parser
     from swirl_algos.learners.shared_prefix import sample_branches
     from swirl_algos.learners.stepwise import encode_messages
     from swirl_algos.learners.swirl import ProcessJudgeReward
 
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     reward = ProcessJudgeReward(judge)
-    good = 0.0
+    g = num_generations
+    out: list[list[float]] = []
     for start in range(0, len(records), BATCH):
         rows = records[start : start + BATCH]
         prefixes = [encode_messages(tok, r["prompt"], add_generation_prompt=True) for r in rows]
+        gens = [torch.Generator().manual_seed(seed * 1_000_003 + start + i) for i in range(len(rows))]
         with torch.no_grad():
             branches = sample_branches(
                 model,
                 tok,
                 prefixes,
-                num_generations=1,
+                num_generations=g,
                 max_new_tokens=max_new_tokens,
-                temperature=0.0,
+                temperature=temperature,
                 stop_strings=[list(resolve_parser(r["env_id"]).stop_strings) for r in rows],
                 eos_token_ids=[tok.eos_token_id],
+                generator=gens if temperature > 0 else None,
             )
         texts = [tok.decode(c, skip_special_tokens=True) for c in branches.completions]
+        expand = [r for r in rows for _ in range(g)]
         values = reward(
-            prompts=[r["prompt"] for r in rows],
+            prompts=[r["prompt"] for r in expand],
             completions=[[{"role": "assistant", "content": t}] for t in texts],
-            task=[r["task"] for r in rows],
-            env_id=[r["env_id"] for r in rows],
-            step_index=[r["step_index"] for r in rows],
+            task=[r["task"] for r in expand],
+            env_id=[r["env_id"] for r in expand],
+            step_index=[r["step_index"] for r in expand],
         )
-        good += sum(float(v or 0.0) for v in values)
-    return good / max(1, len(records))
+        flat = [float(v or 0.0) for v in values]
+        out += [flat[i * g : (i + 1) * g] for i in range(len(rows))]
+    return out
+
+
+def greedy_good_rate(
+    model_dir: Path, records: Sequence[dict[str, Any]], judge: Any, max_new_tokens: int = 24
+) -> float:
+    """Fraction of ``records``' states whose greedy action (stopped at the first closing tag)
+    ``judge`` labels GOOD."""
+    model, tok = _load(model_dir)
+    values = judged_actions(model, tok, records, judge, max_new_tokens=max_new_tokens)
+    return sum(v[0] for v in values) / max(1, len(records))
+
+
+def silent_bad_states(
+    model_dir: Path,
+    records: Sequence[dict[str, Any]],
+    judge: Any,
+    num_generations: int = 8,
+    temperature: float = 1.0,
+    max_new_tokens: int = 24,
+) -> tuple[int, int]:
+    """``(greedy-BAD states, of them those whose num_generations samples are all BAD)``: the
+    states where the greedy action is wrong and a SWiRL group of that size has no learning signal."""
+    model, tok = _load(model_dir)
+    greedy = judged_actions(model, tok, records, judge, max_new_tokens=max_new_tokens)
+    bad = [r for r, v in zip(records, greedy) if v[0] < 0.5]
+    sampled = judged_actions(
+        model,
+        tok,
+        bad,
+        judge,
+        num_generations=num_generations,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+    )
+    return len(bad), sum(1 for v in sampled if max(v) < 0.5)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,6 +158,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo", required=True, help="a finished `swirl demo` output directory")
     parser.add_argument("--model", action="append", required=True, help="NAME=DIR (a demo stage directory)")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=0,
+        help="G > 0: also count the reached states whose greedy action is BAD and whose G samples "
+        "at the SWiRL temperature are all BAD (a group without learning signal)",
+    )
     parser.add_argument("--json", default=None, help="write the rows here")
     args = parser.parse_args(argv)
     demo_dir = Path(args.demo)
@@ -126,6 +184,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             row[f"{key}_greedy_good"] = greedy_good_rate(
                 demo.model_dir(Path(path)), records, judge, config.max_new_tokens
             )
+        if args.samples > 0:
+            row["reached_greedy_bad"], row["reached_silent"] = silent_bad_states(
+                demo.model_dir(Path(path)),
+                sets["reached"],
+                judge,
+                args.samples,
+                config.swirl.temperature,
+                config.max_new_tokens,
+            )
         rows.append(row)
         print(json.dumps(row), flush=True)
     print_rows(
@@ -136,6 +203,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("process_greedy_good", "greedy GOOD there"),
             ("reached_states", "states reached by GOOD steps"),
             ("reached_greedy_good", "greedy GOOD there"),
+            *(
+                [
+                    ("reached_greedy_bad", "greedy BAD there"),
+                    ("reached_silent", f"of them all {args.samples} samples BAD"),
+                ]
+                if args.samples > 0
+                else []
+            ),
         ],
     )
     if args.json:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 
@@ -164,6 +165,35 @@ def test_sweep_demo_parses_variants_and_rejects_malformed_ones():
             parse_variant(bad)
 
 
+def test_sweep_demo_state_sets(tmp_path):
+    from benchmarks.sweep_demo import write_state_set
+    from swirl_algos.jsonl import read_jsonl, write_jsonl
+    from swirl_env.trajectory import Step, Trajectory
+
+    def traj(i, labels):
+        msgs, steps = [{"role": "user", "content": "Q"}], []
+        for k, lab in enumerate(labels):
+            steps.append(Step(k, len(msgs), f"a{k}", "call", process={"label": lab}))
+            msgs += [{"role": "assistant", "content": f"a{k}"}, {"role": "user", "content": "r"}]
+        return Trajectory(f"q{i}#0", "E", {"id": f"q{i}"}, msgs, steps, outcome={"score": 1.0})
+
+    demo_dir = tmp_path / "demo"
+    (demo_dir / "generate").mkdir(parents=True)
+    write_jsonl(demo_dir / "generate" / "judged.jsonl", [traj(0, [True, True]), traj(1, [True, False, True])])
+    assert write_state_set(demo_dir, "process", tmp_path / "out") == demo_dir / "generate"
+    got = {}
+    for states in ("reached", "all"):
+        data = write_state_set(demo_dir, states, tmp_path / "out")
+        got[states] = [
+            (r["trajectory_id"], r["step_index"]) for r in read_jsonl(data / f"steps-{states}.jsonl")
+        ]
+    # reached: up to and including the first BAD step; all: every step
+    assert got["reached"] == [("q0#0", 0), ("q0#0", 1), ("q1#0", 0), ("q1#0", 1)]
+    assert got["all"] == [*got["reached"], ("q1#0", 2)]
+    with pytest.raises(ValueError, match="states must be one of"):
+        write_state_set(demo_dir, "outcome", tmp_path / "out")
+
+
 @pytest.mark.slow
 def test_bench_outcome_rl_trains_both_paths_on_one_budget():
     from benchmarks import bench_outcome_rl
@@ -191,7 +221,7 @@ def test_retrieval_scale_benchmark_builds_loads_and_searches(tmp_path, capsys):
 
 
 def test_probe_states_reads_the_reached_states_and_judges_greedy_actions(tmp_path):
-    from benchmarks.probe_states import greedy_good_rate, parse_model, reached_states
+    from benchmarks.probe_states import greedy_good_rate, parse_model, reached_states, silent_bad_states
     from swirl_algos.jsonl import write_jsonl
     from swirl_algos.tiny import build_tiny_model, build_tiny_tokenizer
     from swirl_env.trajectory import Step, Trajectory
@@ -232,6 +262,14 @@ def test_probe_states_reads_the_reached_states_and_judges_greedy_actions(tmp_pat
     judge = RecordingJudge()
     assert greedy_good_rate(model_dir, records, judge) == 1.0
     assert len(judge.requests) == len(records)
+
+    class BadJudge(RecordingJudge):
+        def judge_steps(self, requests):
+            return [dataclasses.replace(j, label=False) for j in super().judge_steps(requests)]
+
+    # greedy BAD everywhere and every sample BAD: every state is a group without signal
+    assert silent_bad_states(model_dir, records, BadJudge(), num_generations=3) == (5, 5)
+    assert silent_bad_states(model_dir, records, RecordingJudge(), num_generations=3) == (0, 0)
     assert parse_model("a=b/c") == ("a", "b/c")
     with pytest.raises(ValueError, match="NAME=DIR"):
         parse_model("nodir")
