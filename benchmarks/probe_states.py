@@ -129,24 +129,18 @@ def silent_bad_states(
     model_dir: Path,
     records: Sequence[dict[str, Any]],
     judge: Any,
-    num_generations: int = 8,
-    temperature: float = 1.0,
+    *,
     max_new_tokens: int = 24,
+    **sampling: Any,
 ) -> tuple[int, int]:
-    """``(greedy-BAD states, of them those whose num_generations samples are all BAD)``: the
-    states where the greedy action is wrong and a SWiRL group of that size has no learning signal."""
+    """``(greedy-BAD states, of them those whose samples are all BAD)``: the states where the
+    greedy action is wrong and a SWiRL group has no learning signal. ``sampling``: the group's
+    ``num_generations`` (default 8) and ``temperature`` (default 1.0)."""
     model, tok = _load(model_dir)
     greedy = judged_actions(model, tok, records, judge, max_new_tokens=max_new_tokens)
     bad = [r for r, v in zip(records, greedy) if v[0] < 0.5]
-    sampled = judged_actions(
-        model,
-        tok,
-        bad,
-        judge,
-        num_generations=num_generations,
-        temperature=temperature,
-        max_new_tokens=max_new_tokens,
-    )
+    sampling = {"num_generations": 8, "temperature": 1.0, **sampling}
+    sampled = judged_actions(model, tok, bad, judge, max_new_tokens=max_new_tokens, **sampling)
     return len(bad), sum(1 for v in sampled if max(v) < 0.5)
 
 
@@ -189,9 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 demo.model_dir(Path(path)),
                 sets["reached"],
                 judge,
-                args.samples,
-                config.swirl.temperature,
-                config.max_new_tokens,
+                max_new_tokens=config.max_new_tokens,
+                num_generations=args.samples,
+                temperature=config.swirl.temperature,
             )
         rows.append(row)
         print(json.dumps(row), flush=True)
