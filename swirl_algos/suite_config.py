@@ -91,10 +91,17 @@ def resolve_nested(obj: Any) -> None:
             if unknown:
                 raise ValueError(f"{f.name}: unknown {type(default).__name__} fields {unknown}")
             given = dict(value)
-            value = dataclasses.replace(default, **given)
-            if "max_steps" in given and given["max_steps"] != default.max_steps:
-                follow = {k: fn(value.max_steps) for k, fn in f.metadata["scaled"].items() if k not in given}
-                value = dataclasses.replace(value, **follow)
+            try:  # the learner config's own checks, named by the dotted field (swirl.temperature)
+                value = dataclasses.replace(default, **given)
+                if "max_steps" in given and given["max_steps"] != default.max_steps:
+                    follow = {
+                        k: fn(value.max_steps) for k, fn in f.metadata["scaled"].items() if k not in given
+                    }
+                    value = dataclasses.replace(value, **follow)
+            except (TypeError, ValueError) as e:
+                raise type(e)(
+                    f"{f.name}.{e}" if str(e).split(" ", 1)[0] in given else f"{f.name}: {e}"
+                ) from None
         elif not isinstance(value, type(default)):
             raise ValueError(
                 f"{f.name} must be a {type(default).__name__} or a dict, got {type(value).__name__}"

@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from swirl_algos.filtering import FILTER_LEVELS, FILTER_MODES
+from swirl_algos.learners.config_checks import Bound, check_fields
 from swirl_env.rewards.judges.base import REWARD_MODES
 
 logger = logging.getLogger(__name__)
@@ -127,11 +128,26 @@ class TrainingConfig:
     outcome_threshold: float = 1.0
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
 
+    #: ranges of the numeric fields (a subclass adds its own); types come from the annotations
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "learning_rate": Bound(low=0, low_open=True),
+        "num_train_epochs": Bound(low=0),
+        "max_steps": Bound(low=-1),
+        "per_device_train_batch_size": Bound(low=1),
+        "gradient_accumulation_steps": Bound(low=1),
+        "warmup_steps": Bound(low=0),
+        "weight_decay": Bound(low=0),
+        "max_grad_norm": Bound(low=0),
+        "logging_steps": Bound(low=1),
+        "save_steps": Bound(low=0),
+        "save_total_limit": Bound(low=1),
+        "lora_r": Bound(low=1),
+        "lora_alpha": Bound(low=1),
+        "lora_dropout": Bound(low=0, high=1, high_open=True),
+    }
+
     def __post_init__(self) -> None:
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.per_device_train_batch_size < 1 or self.gradient_accumulation_steps < 1:
-            raise ValueError("per_device_train_batch_size and gradient_accumulation_steps must be >= 1")
+        check_fields(self)  # every field's type and range, named in the error
         if isinstance(self.report_to, str):
             self.report_to = [self.report_to]
         for f in dataclasses.fields(self):  # every field with choices (its flag's choices too)
@@ -296,6 +312,20 @@ class SwirlConfig(TrainingConfig):
     mask_truncated_completions: bool = False
     greedy_branches: int = 0
 
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "num_generations": Bound(low=2),  # the baseline needs other samples of the same state
+        "beta": Bound(low=0),
+        "temperature": Bound(low=0, low_open=True),  # the log-probs divide the logits by it
+        "top_p": Bound(low=0, high=1, low_open=True),
+        "top_k": Bound(low=0),
+        "max_completion_length": Bound(low=1),
+        "max_prompt_length": Bound(low=1),
+        "num_iterations": Bound(low=1),
+        "epsilon": Bound(low=0, low_open=True),
+        "max_resample_rounds": Bound(low=0),
+        "greedy_branches": Bound(low=0),
+    }
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0 <= self.greedy_branches < self.num_generations:
@@ -305,8 +335,6 @@ class SwirlConfig(TrainingConfig):
             )
         if self.greedy_branches and self.engine != "native":
             raise ValueError("greedy_branches needs engine='native'")
-        if self.max_resample_rounds < 0:
-            raise ValueError(f"max_resample_rounds must be >= 0, got {self.max_resample_rounds}")
         if self.engine == "native":
             if self.num_iterations != 1:
                 raise ValueError(
@@ -319,12 +347,6 @@ class SwirlConfig(TrainingConfig):
                     "engine='native' keeps each state's key/value cache, which activation checkpointing "
                     "disables; set gradient_checkpointing=False or engine='trl'"
                 )
-        if self.num_generations < 2:
-            raise ValueError(
-                "num_generations must be >= 2 (the baseline needs other samples of the same state)"
-            )
-        if self.beta < 0:
-            raise ValueError(f"beta must be >= 0, got {self.beta}")
         if (self.per_device_train_batch_size * self.gradient_accumulation_steps) % self.num_generations:
             raise ValueError(
                 f"per_device_train_batch_size x gradient_accumulation_steps "
@@ -384,6 +406,8 @@ class SupervisedConfig(TrainingConfig):
     sft_mode: str = field(default="single_pass", metadata={"choices": SFT_MODES})
     max_length: int | None = 4096
 
+    BOUNDS: ClassVar[dict[str, Bound]] = {"max_length": Bound(low=1)}
+
     def to_trl(self) -> Any:
         """The ``trl.SFTConfig``."""
         from trl import SFTConfig
@@ -433,11 +457,15 @@ class OutcomeRLConfig(TrainingConfig):
     micro_batch_tokens: int = 16384
     reward_key: str = "score"
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.num_generations < 2:
-            raise ValueError("num_generations must be >= 2 (leave-one-out baseline)")
-        if self.tasks_per_step < 1:
-            raise ValueError("tasks_per_step must be >= 1")
-        if self.beta < 0:
-            raise ValueError(f"beta must be >= 0, got {self.beta}")
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        "n_tasks": Bound(low=1),
+        "tasks_per_step": Bound(low=1),
+        "num_generations": Bound(low=2),  # leave-one-out baseline
+        "beta": Bound(low=0),
+        "temperature": Bound(low=0, low_open=True),
+        "top_p": Bound(low=0, high=1, low_open=True),
+        "max_new_tokens": Bound(low=1),
+        "num_envs": Bound(low=1),
+        "max_length": Bound(low=1),
+        "micro_batch_tokens": Bound(low=1),
+    }

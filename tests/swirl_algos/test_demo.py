@@ -208,4 +208,9 @@ def test_config_validation():
         DemoConfig(warmstart={"max_steps": 0})
     with pytest.raises(ValueError, match="temperature"):
         DemoConfig(temperature=0)
+    # a nested learner field's own check, named by its dotted name
+    with pytest.raises(ValueError, match=r"^swirl\.temperature must be > 0"):
+        DemoConfig(swirl={"temperature": 0})
+    with pytest.raises(TypeError, match=r"^sft\.num_train_epochs must be a number"):
+        DemoConfig.from_assignments({"sft.num_train_epochs": "two"})
     assert Path(DemoConfig().output_dir) == Path("runs/demo")

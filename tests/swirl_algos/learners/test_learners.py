@@ -14,7 +14,7 @@ from toys import RecordingJudge
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from swirl_algos.learners.common import filter_records, load_records, load_trained_model
-from swirl_algos.learners.config import SupervisedConfig, SwirlConfig
+from swirl_algos.learners.config import OutcomeRLConfig, SupervisedConfig, SwirlConfig
 from swirl_algos.learners.shared_prefix import end_of_turn_ids
 from swirl_algos.learners.swirl import (
     ProcessJudgeReward,
@@ -423,6 +423,41 @@ def test_records_load_from_jsonl_and_directories(tmp_path):
     assert len(load_records(tmp_path / "saved")) == 6
     kept, counts = filter_records(recs, "process+outcome")
     assert {r["trajectory_id"] for r in kept} == {"q2#0"} and counts["kept"] == 2
+
+
+@pytest.mark.parametrize(
+    ("field_name", "value"),
+    [
+        ("temperature", 0), ("temperature", -1.0), ("temperature", math.nan), ("temperature", math.inf),
+        ("top_p", 0), ("top_p", 1.5), ("top_p", math.nan), ("top_k", -1), ("top_k", 2.5),
+        ("max_completion_length", 0), ("max_completion_length", 2.5), ("beta", math.nan), ("beta", math.inf),
+        ("beta", -0.1), ("learning_rate", math.nan), ("learning_rate", math.inf), ("learning_rate", "1e-5"),
+        ("num_generations", 2.5), ("num_generations", "4"), ("num_generations", 0), ("num_generations", -3),
+        ("greedy_branches", True), ("greedy_branches", 1.5), ("max_resample_rounds", 1.5),
+        ("max_resample_rounds", -1), ("mask_truncated_completions", "no"), ("mask_truncated_completions", 2),
+        ("mask_truncated_completions", None), ("epsilon", math.nan), ("epsilon", -1), ("max_prompt_length", 0),
+        ("per_device_train_batch_size", 8.0), ("lora_dropout", 1.0), ("num_iterations", 0),
+    ],
+)  # fmt: skip
+def test_swirl_config_rejects_hostile_values_naming_the_field(field_name, value):
+    kwargs = {field_name: value}
+    if field_name == "num_generations" and value == 2.5:
+        kwargs["per_device_train_batch_size"] = 5  # a multiple of it, so only the type can fail
+    if field_name == "num_iterations":
+        kwargs["engine"] = "trl"
+    with pytest.raises((TypeError, ValueError), match=field_name):
+        SwirlConfig(**kwargs)
+
+
+def test_every_learner_config_checks_its_own_fields():
+    with pytest.raises(ValueError, match="max_length"):
+        SupervisedConfig(max_length=0)
+    with pytest.raises(ValueError, match="tasks_per_step"):
+        OutcomeRLConfig(tasks_per_step=0)
+    with pytest.raises(TypeError, match="use_peft"):
+        SupervisedConfig(use_peft="yes")
+    assert SupervisedConfig(max_length=None, save_total_limit=None).max_length is None
+    assert SwirlConfig(temperature=0.7, top_p=1, learning_rate=1, warmup_steps=0.1).top_p == 1
 
 
 def test_config_validation_and_trl_mapping(tmp_path):
