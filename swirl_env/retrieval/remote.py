@@ -116,8 +116,12 @@ class HTTPRetriever(PerThreadState, Retriever):
             raise ValueError(f"timeout must be > 0, got {timeout}")
         if not math.isfinite(timeout):
             raise ValueError(f"timeout must be finite, got {timeout}")
-        if retries < 0 or backoff < 0 or batch_size < 1 or max_reply_bytes < 1:
-            raise ValueError("retries and backoff must be >= 0, batch_size and max_reply_bytes >= 1")
+        for name, value, low in (("retries", retries, 0), ("batch_size", batch_size, 1),
+                                 ("max_reply_bytes", max_reply_bytes, 1)):  # fmt: skip
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not 0 <= backoff < math.inf:
+            raise ValueError(f"backoff must be a finite number of seconds >= 0, got {backoff!r}")
         self.timeout, self.retries, self.backoff, self.batch_size = (
             float(timeout),
             int(retries),
@@ -248,13 +252,16 @@ class HTTPRetriever(PerThreadState, Retriever):
                     doc, score = item["document"], item.get("score", math.nan)
                 else:
                     doc, score = item, math.nan
-                try:
+                try:  # its errors name ``where``
                     passage = passage_from_record(doc, default_id=f"{qi}-{rank}", where=where)
+                except (ValueError, TypeError) as e:
+                    raise RetrievalHTTPError(str(e)) from None
+                except OverflowError as e:
+                    raise RetrievalHTTPError(f"{where}: {e}") from None
+                try:
                     score = float(score) if score is not None else math.nan
                 except (ValueError, TypeError, OverflowError) as e:
-                    raise RetrievalHTTPError(
-                        f"{where}: {e}" if isinstance(e, OverflowError) else str(e)
-                    ) from None
+                    raise RetrievalHTTPError(f"{where}: bad score {score!r}: {e}") from None
                 hits.append(Hit(passage, score, rank))
             out.append(hits)
         return out

@@ -189,7 +189,10 @@ class RetrievalServer:
                 f"{len(queries)} queries x topk {topk} = {len(queries) * topk} hits, at most "
                 f"{self.max_hits} per request: send fewer queries per request",
             )
-        return queries, topk, bool(req.get("return_scores", False))
+        scores = req.get("return_scores")
+        if scores is not None and not isinstance(scores, bool):
+            raise _BadRequest(400, f"'return_scores' must be true or false, got {scores!r}")
+        return queries, topk, bool(scores)
 
     def _answer(
         self,

@@ -81,6 +81,10 @@ def test_server_protocol_and_bounds(server):
     assert status(content=b"{oops", headers={"Content-Type": "application/json"}).status_code == 400
     assert status(json={"queries": ["a"] * 2000}).status_code == 400
     assert "error" in status(json={"queries": "x"}).json()
+    for flag in ("false", "no", 1, 0, [], {}):  # a truthy string would turn the scores on
+        bad = status(json={"queries": ["a"], "return_scores": flag})
+        assert bad.status_code == 400 and "return_scores" in bad.json()["error"]
+    assert "score" not in status(json={"queries": [QUERIES[0]], "return_scores": None}).json()["result"][0][0]
     assert httpx.post(url.replace("/retrieve", "/nope"), json={}).status_code == 404
 
 
@@ -187,6 +191,12 @@ def test_connection_refused_and_bad_urls():
         HTTPRetriever("127.0.0.1:8000")
     with pytest.raises(ValueError):
         HTTPRetriever("http://127.0.0.1:8000", timeout=0)
+    for kwargs in ({"batch_size": 2.5}, {"batch_size": True}, {"batch_size": 0}, {"retries": 2.5},
+                   {"retries": True}, {"retries": math.nan}, {"retries": -1}, {"max_reply_bytes": 1.5},
+                   {"backoff": math.nan}, {"backoff": -1}, {"backoff": "1"}):  # fmt: skip
+        (name,) = kwargs
+        with pytest.raises(ValueError, match=name):
+            HTTPRetriever("http://127.0.0.1:8000", **kwargs)
 
 
 def test_server_command_line_stops_by_itself(tmp_path):
@@ -719,6 +729,9 @@ def test_client_reports_out_of_range_scores_and_bad_urls(raw_server):
     # an escaped lone surrogate sends the answer to the json fallback, which reads the score as int
     body = b'{"result": [[{"document": {"id": "1", "contents": "x\\ud800"}, "score": ' + b"9" * 400 + b"}]]}"
     with pytest.raises(RetrievalHTTPError, match="too large"):
+        HTTPRetriever(raw_server(_reply(body)), retries=0, timeout=5).search("q")
+    body = b'{"result": [[{"document": {"id": "1", "contents": "x"}, "score": "abc"}]]}'
+    with pytest.raises(RetrievalHTTPError, match=r"127\.0\.0\.1.*result 0 item 0: bad score 'abc'"):
         HTTPRetriever(raw_server(_reply(body)), retries=0, timeout=5).search("q")
     for url in ("http://127.0.0.1:1/検索", "http://127.0.0.1:1/re trieve"):
         with pytest.raises(ValueError, match="ASCII"):
