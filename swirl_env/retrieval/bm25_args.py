@@ -44,6 +44,8 @@ def _as_passages(passages: Iterable[Passage]) -> Sequence[Passage]:
 
 
 def _check_k(k: int) -> int:
+    if isinstance(k, bool):  # True would read as k=1
+        raise TypeError(f"k must be an integer, got {k!r}")
     try:
         k = operator.index(k)
     except TypeError:

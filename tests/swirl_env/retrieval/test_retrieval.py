@@ -207,6 +207,9 @@ def test_empty_and_unknown_queries_return_no_hits(cls):
     with pytest.raises(TypeError):
         r.search_batch("a single string", 1)
     assert r.search("he", np.int64(2))[1].rank == 1
+    for flag in (True, False):  # not read as k=1 / k=0
+        with pytest.raises(TypeError, match="k must be an integer"):
+            r.search("he", flag)
 
 
 def test_bad_corpus_and_params():
