@@ -37,6 +37,7 @@ from types import ModuleType
 from typing import Any
 
 __all__ = [
+    "import_class_factory",
     "import_object",
     "lazy_exports",
     "moved_module",
@@ -246,6 +247,8 @@ def import_object(spec: str) -> Any:
         >>> import_object("swirl_env.registration:env_spec").__name__
         'env_spec'
     """
+    if not isinstance(spec, str):
+        raise TypeError(f"expected 'package.module:Name' as a string, got {spec!r}")
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"expected 'package.module:Name', got {spec!r}")
@@ -255,4 +258,32 @@ def import_object(spec: str) -> Any:
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as e:
         raise ValueError(f"cannot import {spec!r}: {e}") from e
+    except Exception as e:  # the module itself fails (a syntax error, an error at import)
+        raise ValueError(f"cannot import {spec!r}: {type(e).__name__}: {e}") from e
+    return obj
+
+
+def import_class_factory(spec: str, accepts: Callable[[type], bool], what: str) -> Any:
+    """The class at ``"module:Class"``, or the factory at ``"module:Class.factory"`` (a classmethod
+    or staticmethod), when ``accepts(Class)``; else ``TypeError`` naming the spec. Nothing is
+    called: a user-given path can only name a class of the expected kind, never an arbitrary
+    callable (``os:system``).
+
+    Example:
+        >>> import_class_factory("collections:OrderedDict", lambda c: issubclass(c, dict), "a dict").__name__
+        'OrderedDict'
+        >>> import_class_factory("os:system", lambda c: True, "a class")
+        Traceback (most recent call last):
+        ...
+        TypeError: 'os:system' is not a class (it must name a class, or a factory of one: 'module:Class.factory')
+    """
+    obj = import_object(spec)
+    module_name, _, attr = spec.partition(":")
+    owner = obj if "." not in attr else import_object(f"{module_name}:{attr.rsplit('.', 1)[0]}")
+    if not isinstance(owner, type) or not callable(obj):
+        raise TypeError(
+            f"{spec!r} is not a class (it must name a class, or a factory of one: 'module:Class.factory')"
+        )
+    if not accepts(owner):
+        raise TypeError(f"{spec!r} is not {what}")
     return obj

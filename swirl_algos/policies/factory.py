@@ -95,7 +95,16 @@ def policy_from_args(args: argparse.Namespace) -> Any:
         )
     if not get("policy"):
         raise SystemExit("give a policy: --model, --base-url (with --served-model) or --policy")
-    factory = import_object(args.policy, "policy")
+    from swirl_env._lazy import import_class_factory
+
+    try:  # a class with act(...) (or its factory), checked before anything is called
+        factory = import_class_factory(
+            args.policy,
+            lambda c: callable(getattr(c, "act", None)),
+            "a policy class (with act(states, seeds=...))",
+        )
+    except (TypeError, ValueError) as e:
+        raise SystemExit(f"policy: {e}") from None
     policy = factory(**(parse_json_object(get("policy_kwargs") or None, "--policy-kwargs") or {}))
     if not callable(getattr(policy, "act", None)):
         raise SystemExit(f"{args.policy} did not give a policy (an object with act(states, seeds=...))")

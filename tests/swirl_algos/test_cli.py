@@ -181,3 +181,10 @@ def test_generate_with_a_saved_tiny_model(helper_module, tmp_path):
         )
     with pytest.raises(SystemExit, match="served-model"):
         main(["generate", "--env", ENV_ID, "--base-url", "http://127.0.0.1:9/v1", "-o", str(out)])
+    # --policy names a policy class: an arbitrary callable is refused before it is called
+    marker = tmp_path / "ran"
+    for spec in ("os:system", "builtins:dict", "subprocess:run"):
+        kwargs = json.dumps({"command": f"touch {marker}"})
+        with pytest.raises(SystemExit, match=r"policy: .*not a"):
+            main(["generate", "--env", ENV_ID, "--policy", spec, "--policy-kwargs", kwargs, "-o", str(out)])
+    assert not marker.exists()

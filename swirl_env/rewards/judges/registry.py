@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from swirl_env._lazy import import_object
+from swirl_env._lazy import import_class_factory, import_object
 from swirl_env.rewards.judges.base import OutcomeJudge, ProcessJudge
 
 __all__ = ["JudgeEntry", "judge_names", "make_judge", "register_judge", "unregister_judge"]
@@ -198,8 +198,9 @@ def _resolve(spec: str, kind: str) -> tuple[Any, list[Any]]:
                 f"unknown judge {spec!r}: not a short name (known: {', '.join(judge_names())}) "
                 "nor an import path 'package.module:ClassName'"
             )
-        try:
-            return _import_object(spec), []
+        expected = ProcessJudge if kind == "process" else OutcomeJudge
+        try:  # a user's path may only name a judge class (or its factory), checked before any call
+            return import_class_factory(spec, lambda c: issubclass(c, expected), f"a {expected.__name__}"), []
         except ValueError as e:
             if prefixed is not None:  # 'rule:x': a name that takes no argument, not a module
                 raise ValueError(f"{e}; note: judge {prefix!r} takes no argument, write {prefix!r}") from e
@@ -239,11 +240,16 @@ def make_judge(
         ...
         ValueError: openai judge spec must look like 'openai:MODEL@BASE_URL', got 'openai:judge-model'
     """
-    if not spec:
-        return None
     _check_kind(kind)
+    if spec is None or spec == "":
+        return None
+    if not isinstance(spec, str):
+        raise TypeError(f"a judge spec is a string (a short name or 'package.module:Class'), got {spec!r}")
     factory, args = _resolve(spec, kind)
-    judge = factory(*args, **dict(kwargs or {}))
+    try:
+        judge = factory(*args, **dict(kwargs or {}))
+    except Exception as e:  # a bad keyword, a missing model...: named by the spec
+        raise ValueError(f"judge {spec!r} could not be built: {type(e).__name__}: {e}") from e
     expected = ProcessJudge if kind == "process" else OutcomeJudge
     if not isinstance(judge, expected):
         raise TypeError(f"{spec} is not a {expected.__name__}")

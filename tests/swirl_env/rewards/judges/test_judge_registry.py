@@ -106,6 +106,29 @@ def test_import_path_forms_and_kind_check():
         make_judge("rule", "reward")
 
 
+def test_an_import_path_never_calls_anything_but_a_judge_class(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr("os.system", lambda *a, **k: calls.append(a))
+    for spec in ("os:system", "builtins:print", "builtins:eval", "sys:exit", "os:getcwd", "builtins:dict"):
+        with pytest.raises(TypeError, match="not a"):
+            make_judge(spec, "process", {"command": "echo no"})
+    assert calls == []
+    (tmp_path / "judge_boom.py").write_text("raise RuntimeError('boom at import')\n", encoding="utf-8")
+    (tmp_path / "judge_syntax.py").write_text("def (:\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match=r"cannot import 'judge_boom:J'.*RuntimeError: boom at import"):
+        make_judge("judge_boom:J", "process")
+    with pytest.raises(ValueError, match=r"cannot import 'judge_syntax:J'.*SyntaxError"):
+        make_judge("judge_syntax:J", "process")
+    for spec in (1, 1.5, True, 0, ["rule"], {"rule": 1}, b"rule"):
+        with pytest.raises(TypeError, match="judge spec is a string"):
+            make_judge(spec, "process")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="kind must be"):
+        make_judge("", "bogus")
+    with pytest.raises(ValueError, match="could not be built: TypeError"):
+        make_judge(f"{__name__}:ConstantOutcomeJudge", "outcome", {"no_such_kwarg": 1})
+
+
 def test_unknown_short_name_lists_known_names():
     with pytest.raises(ValueError, match="module:ClassName") as e:
         make_judge("no-such-judge", "process")
