@@ -113,6 +113,10 @@ def register_envs() -> None:
     for env_id, spec in ENV_SPECS.items():
         if env_id in gym.registry:
             continue
+        # Gymnasium's passive checker is off by default: when the first reset() it checks raises
+        # (a bad seed or option), it leaves the env unusable (every later step() fails inside the
+        # checker). Every id passes check_env in the tests; gym.make(..., disable_env_checker=False)
+        # turns the passive checker back on.
         gym.register(
-            id=env_id, entry_point=spec.entry_point, kwargs=dict(spec.kwargs), disable_env_checker=False
+            id=env_id, entry_point=spec.entry_point, kwargs=dict(spec.kwargs), disable_env_checker=True
         )

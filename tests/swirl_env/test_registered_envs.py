@@ -44,3 +44,15 @@ def test_the_registry_is_the_single_list_of_ids():
 
     ours = {k for k in gym.registry if k.startswith("SwiRL-")}
     assert ours == set(ENV_SPECS)
+
+
+@pytest.mark.parametrize("env_id", sorted(ENV_SPECS))
+def test_a_bad_first_reset_leaves_the_env_usable(env_id):
+    env = gym.make(env_id, **DATA_KWARGS.get(env_id, {}))
+    for bad in ({"seed": -1}, {"options": {"bogus": 1}}):
+        with pytest.raises((gym.error.Error, TypeError, ValueError, KeyError)):
+            env.reset(**bad)
+    obs, _ = env.reset(seed=0)
+    obs2, _reward, terminated, _truncated, _info = env.step("I am not sure.")
+    assert isinstance(obs2, str) and len(obs2) > len(obs) and not terminated
+    env.close()
