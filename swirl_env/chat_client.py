@@ -51,6 +51,7 @@ import os
 import random
 import threading
 import time
+import urllib.parse
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -109,6 +110,18 @@ def split_base_urls(base_url: str | Sequence[str]) -> list[str]:
     urls = [str(u).strip() for u in items if str(u).strip()]
     if not urls:
         raise ValueError("base_url is required (e.g. 'http://localhost:8000/v1')")
+    if isinstance(base_url, str) and len(urls) != len(items):
+        raise ValueError(f"empty URL in the list {base_url!r}")
+    for u in urls:
+        parts = urllib.parse.urlsplit(u)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or any(c.isspace() or ord(c) < 32 for c in u)
+        ):
+            raise ValueError(
+                f"base URL must be http(s)://HOST[:PORT]/..., without spaces or control characters, got {u!r}"
+            )
     if len({chat_completions_url(u) for u in urls}) != len(urls):
         raise ValueError(f"duplicate base URLs: {urls}")
     return urls

@@ -107,7 +107,7 @@ def register_judge(
         ValueError: judge 'strict-math' has no outcome judge (it has: process)
         >>> unregister_judge("strict-math")
     """
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(f"a judge name is letters, digits, '-' and '_' (no ':'), got {name!r}")
     factories = {k: f for k, f in (("process", process), ("outcome", outcome)) if f is not None}
     if not factories:

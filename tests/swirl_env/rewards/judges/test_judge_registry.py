@@ -178,6 +178,7 @@ def test_register_a_judge_that_takes_an_argument(registered):
     [
         ("a:b", {"outcome": ConstantOutcomeJudge}, "no ':'"),
         ("", {"outcome": ConstantOutcomeJudge}, "judge name"),
+        ("evil\n", {"outcome": ConstantOutcomeJudge}, "judge name"),
         ("x", {}, "process and/or an outcome"),
         ("x", {"outcome": "no_colon"}, "module:attr"),
     ],
@@ -185,3 +186,13 @@ def test_register_a_judge_that_takes_an_argument(registered):
 def test_register_rejects_bad_entries(name, factories, match):
     with pytest.raises(ValueError, match=match):
         register_judge(name, **factories)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://x/v1", "file:///etc/passwd", "notaurl", "http://a b/v1", "javascript:alert(1)",
+     "http://x/v1\r\nX-Injected: 1", "a,b,", "http://a/v1,,http://b/v1", "http:///v1"],
+)  # fmt: skip
+def test_openai_judge_urls_are_checked_when_the_judge_is_built(url):
+    with pytest.raises(ValueError, match="URL"):
+        make_judge(f"openai:m@{url}", "process")
