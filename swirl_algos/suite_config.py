@@ -187,7 +187,10 @@ class SuiteConfig:
     RENAMED: ClassVar[dict[str, str | tuple[str, ...]]] = {}
 
     def __post_init__(self) -> None:
+        from swirl_algos.learners.config_checks import check_fields
+
         resolve_nested(self)
+        check_fields(self)  # the suite's own fields: types from the annotations, ranges from BOUNDS
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in type(self).RENAMED:

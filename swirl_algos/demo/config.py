@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from swirl_algos.learners.config import SupervisedConfig, SwirlConfig
+from swirl_algos.learners.config_checks import Bound
 from swirl_algos.suite_config import (
     SuiteConfig,
     accepts_renamed,
@@ -207,12 +208,22 @@ class DemoConfig(SuiteConfig):
     bootstrap: int = 2000
 
     RENAMED: ClassVar[dict[str, str | tuple[str, ...]]] = RENAMED
+    BOUNDS: ClassVar[dict[str, Bound]] = {
+        **{name: Bound(low=1) for name in ("vocab_size", "hidden_size", "num_layers", "num_heads")},
+        **{name: Bound(low=1) for name in ("oracle_tasks", "gen_tasks", "gen_samples", "eval_tasks")},
+        **{name: Bound(low=1) for name in ("max_new_tokens", "num_envs", "threads", "bootstrap")},
+        "oracle_error_rate": Bound(low=0, high=1),
+        "oracle_misreading_rate": Bound(low=0, high=1),
+        "temperature": Bound(low=0, low_open=True),
+    }
 
     def __post_init__(self) -> None:
         from swirl_algos.filtering import FILTER_MODES
 
         super().__post_init__()
-        self.seeds = [int(s) for s in self.seeds]
+        if any(isinstance(x, bool) or not isinstance(x, int) for x in self.seeds):
+            raise TypeError(f"seeds must be a list of integers, got {self.seeds!r}")
+        self.seeds = list(self.seeds)
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct and non-empty, got {self.seeds}")
         for name in ("swirl_filters", "sft_filters"):
@@ -223,17 +234,14 @@ class DemoConfig(SuiteConfig):
             setattr(self, name, modes)
         if not self.swirl_filters:
             raise ValueError("swirl_filters must name at least one filter")
-        for name in ("oracle_tasks", "gen_tasks", "gen_samples", "eval_tasks", "num_envs"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.hidden_size % self.num_heads or (self.hidden_size // self.num_heads) % 2:
+            raise ValueError(
+                f"hidden_size / num_heads ({self.hidden_size} / {self.num_heads}) must be an even integer "
+                "(the rotary embedding's head dimension)"
+            )
         for name in ("warmstart", "swirl"):
             if getattr(self, name).max_steps < 1:
                 raise ValueError(f"{name}.max_steps must be >= 1, got {getattr(self, name).max_steps}")
-        for name in ("oracle_error_rate", "oracle_misreading_rate"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.process_judge not in PROCESS_JUDGES:
             raise ValueError(
                 f"process_judge must be one of {sorted(PROCESS_JUDGES)}, got {self.process_judge!r}"

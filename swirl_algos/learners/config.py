@@ -147,9 +147,9 @@ class TrainingConfig:
     }
 
     def __post_init__(self) -> None:
-        check_fields(self)  # every field's type and range, named in the error
         if isinstance(self.report_to, str):
             self.report_to = [self.report_to]
+        check_fields(self)  # every field's type and range, named in the error
         for f in dataclasses.fields(self):  # every field with choices (its flag's choices too)
             choices = f.metadata.get("choices")
             if choices is not None and getattr(self, f.name) not in choices:

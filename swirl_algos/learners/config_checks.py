@@ -1,5 +1,6 @@
-"""Construction-time checks of the learner configs: each field's type from its annotation, each
-numeric field's range from the class's ``BOUNDS``.
+"""Construction-time checks of the learner and suite configs: each field's type from its
+annotation (``bool``, ``int``, ``float``, ``str``, ``list``, ``dict``, each optionally ``| None``;
+a union of several types is not checked), each numeric field's range from the class's ``BOUNDS``.
 
 A config is built from Python, from ``swirl train`` flags, from ``--set`` or from a saved JSON; a
 value of the wrong type or out of range is an error that names the field there, not a failure deep
@@ -23,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,17 +59,23 @@ class Bound:
 
 
 def _kind(annotation: Any) -> tuple[str | None, bool]:
-    """``("bool" | "int" | "float" | None, None allowed)`` of a field's (string) annotation."""
+    """``("bool" | "int" | "float" | "str" | "list" | "dict" | None, None allowed)`` of a field's
+    (string) annotation; ``None`` for a union of several types or any other type."""
     parts = [p.strip() for p in str(annotation).split("|")]
     optional = "None" in parts
-    rest = [p for p in parts if p != "None"]
-    return (rest[0] if len(rest) == 1 and rest[0] in ("bool", "int", "float") else None), optional
+    rest = [p.split("[", 1)[0] for p in parts if p != "None"]
+    known = ("bool", "int", "float", "str", "list", "dict")
+    return (rest[0] if len(rest) == 1 and rest[0] in known else None), optional
+
+
+_CONTAINERS: dict[str, tuple[type, ...]] = {"str": (str,), "list": (list, tuple), "dict": (Mapping,)}
 
 
 def check_fields(config: Any) -> None:
-    """Check every ``bool`` / ``int`` / ``float`` field of the dataclass ``config`` (``X | None``
-    also takes ``None``): a bool is a bool, an int an integer (not a bool), a float a finite real
-    number (an integer too), each within its class's ``BOUNDS`` (merged over the class's bases).
+    """Check every ``bool`` / ``int`` / ``float`` / ``str`` / ``list`` / ``dict`` field of the
+    dataclass ``config`` (``X | None`` also takes ``None``): a bool is a bool, an int an integer
+    (not a bool), a float a finite real number (an integer too), a str a string, a list a list or
+    tuple, a dict a mapping; numbers within the class's ``BOUNDS`` (merged over its bases).
     Raises ``TypeError`` or ``ValueError`` naming the field."""
     bounds: dict[str, Bound] = {}
     for cls in reversed(type(config).__mro__):
@@ -80,6 +88,11 @@ def check_fields(config: Any) -> None:
         if kind == "bool":
             if not isinstance(value, bool):
                 raise TypeError(f"{f.name} must be True or False, got {value!r}")
+            continue
+        if kind in _CONTAINERS:
+            if not isinstance(value, _CONTAINERS[kind]):
+                what = {"str": "a string", "list": "a list", "dict": "a mapping"}[kind]
+                raise TypeError(f"{f.name} must be {what}{' or None' if optional else ''}, got {value!r}")
             continue
         if isinstance(value, bool) or not isinstance(
             value, numbers.Integral if kind == "int" else numbers.Real

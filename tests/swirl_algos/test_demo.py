@@ -213,4 +213,20 @@ def test_config_validation():
         DemoConfig(swirl={"temperature": 0})
     with pytest.raises(TypeError, match=r"^sft\.num_train_epochs must be a number"):
         DemoConfig.from_assignments({"sft.num_train_epochs": "two"})
+    # the demo's own fields: types from the annotations, ranges from DemoConfig.BOUNDS
+    for values, error, match in [
+        ({"eval_tasks": 1e400}, TypeError, "eval_tasks must be an integer"),
+        ({"eval_tasks": 2.5}, TypeError, "eval_tasks must be an integer"),
+        ({"env_kwargs": 5}, TypeError, "env_kwargs must be a mapping"),
+        ({"threads": "x"}, TypeError, "threads must be an integer or None"),
+        ({"hidden_size": 0}, ValueError, "hidden_size must be >= 1"),
+        ({"hidden_size": 100}, ValueError, "must be an even integer"),
+        ({"seeds": 5}, TypeError, "seeds must be a list"),
+        ({"seeds": [1.7, 1.2]}, TypeError, "seeds must be a list of integers"),
+        ({"temperature": float("nan")}, ValueError, "temperature must be a finite number"),
+        ({"progress": "maybe"}, TypeError, "progress must be True or False"),
+        ({"oracle_error_rate": 1.5}, ValueError, "oracle_error_rate must be in"),
+    ]:
+        with pytest.raises(error, match=match):
+            DemoConfig.from_assignments(values)
     assert Path(DemoConfig().output_dir) == Path("runs/demo")
