@@ -15,7 +15,8 @@ Example:
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,9 +50,12 @@ class Learner:
 
 
 def _load(spec: str) -> Any:
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    from swirl_env._lazy import import_object
 
+    return import_object(spec)  # a clear ValueError naming the spec when it does not import
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 #: name -> learner; ``swirl train --algo NAME``
 LEARNERS: dict[str, Learner] = {
@@ -90,8 +94,20 @@ def register_learner(name: str, learner: Learner, *, overwrite: bool = False) ->
         True
         >>> del LEARNERS["my-sft"]
     """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(
+            f"a learner name is letters, digits, '-' and '_' (not starting with '-'), got {name!r}"
+        )
+    if not isinstance(learner, Learner):
+        raise TypeError(f"learner must be a Learner, got {learner!r}")
     if name in LEARNERS and not overwrite:
         raise ValueError(f"a learner named {name!r} is already registered")
+    # imported now, so a typo fails here and not every later `swirl train`
+    config_cls = learner.config_class()
+    if not (isinstance(config_cls, type) and dataclasses.is_dataclass(config_cls)):
+        raise TypeError(f"{learner.config} is not a dataclass config")
+    if not callable(learner.train_function()):
+        raise TypeError(f"{learner.train} is not a function")
     LEARNERS[name] = learner
 
 

@@ -199,3 +199,24 @@ def test_a_registered_learner_gets_flags_and_runs_through_the_command(tmp_path, 
     assert calls == [("hi", "d.jsonl", "m")]
     with pytest.raises(ValueError, match="already registered"):
         register_learner("echo", get_learner("echo"))
+
+
+@pytest.mark.parametrize(
+    ("name", "learner", "error", "match"),
+    [
+        ("", None, ValueError, "learner name"),
+        ("-h", None, ValueError, "learner name"),
+        ("bad\nname", None, ValueError, "learner name"),
+        (5, None, ValueError, "learner name"),
+        ("ok", "swirl_algos.learners.config:SupervisedConfig", TypeError, "must be a Learner"),
+        ("ok", Learner("no_such_module:Cfg", "swirl_algos.learners.sft:train_sft"), ValueError, "cannot import"),
+        ("ok", Learner("swirl_algos.learners.config", "swirl_algos.learners.sft:train_sft"), ValueError, "module:Name"),
+        ("ok", Learner("swirl_algos.learners.sft:train_sft", "swirl_algos.learners.sft:train_sft"), TypeError, "dataclass"),
+    ],
+)  # fmt: skip
+def test_register_learner_rejects_bad_entries_and_leaves_the_cli_working(name, learner, error, match):
+    before = dict(LEARNERS)
+    with pytest.raises(error, match=match):
+        register_learner(name, learner or get_learner("sft"))
+    assert before == LEARNERS
+    cli.add_arguments(argparse.ArgumentParser())  # `swirl train` still builds its flags
