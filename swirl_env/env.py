@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import json
+import numbers
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -118,8 +119,14 @@ class ToolEnv(gym.Env[str, str]):
     ) -> None:
         if not tasks:
             raise ValueError("an environment needs at least one task")
-        if max_tool_calls < 0:
-            raise ValueError(f"max_tool_calls must be >= 0, got {max_tool_calls}")
+        for name, value, low in (("max_tool_calls", max_tool_calls, 0), ("max_action_chars", max_action_chars, 1),
+                                 ("max_observation_chars", max_observation_chars, 1)):  # fmt: skip
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if isinstance(syntaxes, str) or not syntaxes:
+            raise ValueError(f"syntaxes must be a non-empty tuple of syntax names, got {syntaxes!r}")
+        if not isinstance(prompt, (str, PromptTemplate)):
+            raise TypeError(f"prompt must be a prompt version name or a PromptTemplate, got {prompt!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}"

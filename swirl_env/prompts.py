@@ -168,6 +168,8 @@ PROMPTS: dict[str, PromptTemplate] = {
 
 def get_prompt(version: str) -> PromptTemplate:
     """Look up a prompt by version, with a clear error listing the known ones."""
+    if not isinstance(version, str):
+        raise TypeError(f"prompt must be a prompt version name or a PromptTemplate, got {version!r}")
     try:
         return PROMPTS[version]
     except KeyError:

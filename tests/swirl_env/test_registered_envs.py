@@ -56,3 +56,16 @@ def test_a_bad_first_reset_leaves_the_env_usable(env_id):
     obs2, _reward, terminated, _truncated, _info = env.step("I am not sure.")
     assert isinstance(obs2, str) and len(obs2) > len(obs) and not terminated
     env.close()
+
+
+@pytest.mark.parametrize("env_id", sorted(ENV_SPECS))
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_tool_calls": 2.5}, {"max_tool_calls": True}, {"max_tool_calls": None}, {"max_tool_calls": "5"},
+     {"max_action_chars": 0}, {"max_observation_chars": -1}, {"syntaxes": ()}, {"syntaxes": "tags"},
+     {"prompt": 5}],
+)  # fmt: skip
+def test_bad_env_arguments_are_errors_at_make(env_id, kwargs):
+    (name,) = kwargs
+    with pytest.raises((TypeError, ValueError), match=name):
+        gym.make(env_id, **{**DATA_KWARGS.get(env_id, {}), **kwargs})

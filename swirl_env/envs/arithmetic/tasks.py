@@ -42,7 +42,9 @@ import functools
 import hashlib
 import json
 import logging
+import numbers
 import random
+import sys
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -362,10 +364,16 @@ class ArithmeticTasks(Sequence[Task]):
         config: ArithmeticConfig | None = None,
         offset: int = 0,
     ) -> None:
-        if n_tasks < 1:
-            raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
-        if offset < 0:
-            raise ValueError(f"offset must be >= 0, got {offset}")
+        for name, value, low in (("n_tasks", n_tasks, 1), ("offset", offset, 0), ("seed", seed, None)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Integral)
+                or (low is not None and value < low)
+            ):
+                need = "an integer" if low is None else f"an integer >= {low}"
+                raise ValueError(f"{name} must be {need}, got {value!r}")
+        if n_tasks + offset > sys.maxsize:
+            raise ValueError(f"n_tasks + offset must be at most {sys.maxsize}, got {n_tasks + offset}")
         _split_code(split)
         self.n_tasks = int(n_tasks)
         self.seed = int(seed)

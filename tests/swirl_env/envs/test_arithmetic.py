@@ -520,3 +520,20 @@ def test_misreading_is_systematic_at_transfer_sentences_only():
     assert same.act([_state(generate_task(5))] * 30, seeds=list(range(30))) == noisy
     with pytest.raises(ValueError, match="misreading_rate"):
         ArithmeticOraclePolicy(misreading_rate=1.5)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_tasks": 2.5},
+        {"n_tasks": True},
+        {"n_tasks": "3"},
+        {"n_tasks": 10**30},
+        {"seed": "x"},
+        {"offset": -1},
+    ],
+)
+def test_task_stream_arguments_are_checked(kwargs):
+    (name,) = kwargs
+    with pytest.raises(ValueError, match=name):
+        gym.make("SwiRL-Arithmetic-v0", **kwargs)
