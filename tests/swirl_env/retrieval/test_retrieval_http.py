@@ -421,7 +421,9 @@ def test_server_drops_stalled_sockets_without_threads(local):
         client = HTTPRetriever(srv.url, timeout=5, retries=0)
         t = time.monotonic()
         assert ranking(client.search(QUERIES[0], 3)) == ranking(local.search(QUERIES[0], 3))
-        assert time.monotonic() - t < 1.0  # served at once despite 101 stalled connections
+        # served at once despite 101 stalled connections (one after the other, their 0.5 s
+        # timeouts would take 50 s; the margin is for a loaded machine)
+        assert time.monotonic() - t < 2.5
         assert threading.active_count() <= threads + 2  # no thread per socket (the search pool)
         time.sleep(0.8)
         for s in stalled:  # each was closed by the server after its timeout
