@@ -130,7 +130,8 @@ def wordlength(tmp_path, monkeypatch):
         del sys.modules[mod]
 
 
-def test_recipe_add_an_environment_and_its_judge(wordlength, tmp_path):
+def test_recipe_add_an_environment_and_its_judge(wordlength, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "swirl_env"))  # also when this file runs alone
     from test_registered_envs import (
         test_every_registered_env_passes_check_env_and_survives_a_short_hostile_episode,
     )

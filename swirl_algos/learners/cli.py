@@ -179,6 +179,12 @@ def build_config(args: argparse.Namespace) -> Any:
             raise SystemExit(f"--config {args.config}: expected a JSON object of config fields")
         values.update(loaded)
     values.update(parse_assignments(args.set))
+    if values.get("output_dir", args.output_dir) != args.output_dir:  # --output-dir wins, and says so
+        logger.warning(
+            "output_dir %r from --config/--set is replaced by --output-dir %r",
+            values["output_dir"],
+            args.output_dir,
+        )
     all_fields = {f for c in _config_classes().values() for f in (x.name for x in dataclasses.fields(c))}
     for key, value in given_fields(args, all_fields).items():
         if key in names:
@@ -211,6 +217,9 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--data is required for --algo {args.algo}")
     if learner.takes_process_judge and not args.process_judge:
         raise SystemExit(f"--process-judge is required for --algo {args.algo} (the reward model R(a|s))")
+    from swirl_algos.policies.factory import require_model
+
+    require_model(args.model)
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     inputs: list[Any] = [args.data] if learner.takes_data else []
     judges = judges_from_args(args, kinds=("process",)) if learner.takes_process_judge else []

@@ -21,7 +21,7 @@ from typing import Any
 from swirl_algos.config_args import parse_json_object
 from swirl_algos.prompt_settings import resolve_chat_template_kwargs
 
-__all__ = ["import_object", "policy_from_args", "trained_model_dir"]
+__all__ = ["import_object", "policy_from_args", "require_model", "trained_model_dir"]
 
 
 def import_object(spec: str, what: str = "object") -> Any:
@@ -37,6 +37,21 @@ def import_object(spec: str, what: str = "object") -> Any:
         return load(spec)
     except ValueError as e:
         raise SystemExit(f"{what}: {e}") from None
+
+
+def require_model(model: str, flag: str = "--model") -> None:
+    """A clear exit when ``model`` reads as a local path (``/``, ``.`` or ``~`` first) that does
+    not exist, instead of the hub client's error about repository names.
+
+    Example:
+        >>> require_model("HuggingFaceTB/SmolLM2-135M-Instruct")  # a hub id: left to the loader
+        >>> require_model("/no/such/model")
+        Traceback (most recent call last):
+        ...
+        SystemExit: --model /no/such/model: no such directory (give a model folder or a hub id)
+    """
+    if str(model).startswith(("/", ".", "~")) and not Path(model).expanduser().exists():
+        raise SystemExit(f"{flag} {model}: no such directory (give a model folder or a hub id)")
 
 
 def trained_model_dir(path: str) -> str:
@@ -67,6 +82,7 @@ def policy_from_args(args: argparse.Namespace) -> Any:
     if model:
         from swirl_algos.policies.hf import HFPolicy
 
+        require_model(model)
         return HFPolicy.from_pretrained(
             trained_model_dir(model),
             chat_template_kwargs=template_kwargs,

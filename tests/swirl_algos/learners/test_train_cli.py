@@ -220,3 +220,14 @@ def test_register_learner_rejects_bad_entries_and_leaves_the_cli_working(name, l
         register_learner(name, learner or get_learner("sft"))
     assert before == LEARNERS
     cli.add_arguments(argparse.ArgumentParser())  # `swirl train` still builds its flags
+
+
+def test_output_dir_comes_from_the_flag_and_a_missing_model_folder_is_an_error(caplog):
+    with caplog.at_level("WARNING", logger="swirl_algos.learners.cli"):
+        cfg = _config(["--algo", "sft", "--set", "output_dir=/elsewhere"])
+    assert cfg.output_dir == "/tmp/out" and "replaced by --output-dir" in caplog.text
+    args = _parser().parse_args(
+        ["--algo", "sft", "--model", "/no/such/model", "--output", "/tmp/out", "--data", "d"]
+    )
+    with pytest.raises(SystemExit, match="no such directory"):
+        cli.run(args)
