@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import copy
 import json
-import numbers
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
 
+from swirl_env.checks import int_at_least
 from swirl_env.parsing import ActionParser
 from swirl_env.prompts import PromptTemplate, get_prompt
 from swirl_env.spaces import UnicodeText
@@ -121,8 +121,7 @@ class ToolEnv(gym.Env[str, str]):
             raise ValueError("an environment needs at least one task")
         for name, value, low in (("max_tool_calls", max_tool_calls, 0), ("max_action_chars", max_action_chars, 1),
                                  ("max_observation_chars", max_observation_chars, 1)):  # fmt: skip
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            int_at_least(name, value, low)
         if isinstance(syntaxes, str) or not syntaxes:
             raise ValueError(f"syntaxes must be a non-empty tuple of syntax names, got {syntaxes!r}")
         if not isinstance(prompt, (str, PromptTemplate)):

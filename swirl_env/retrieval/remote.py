@@ -34,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from swirl_env.checks import int_at_least
 from swirl_env.retrieval.base import Hit, PerThreadState, Retriever
 from swirl_env.retrieval.bm25 import _check_k
 from swirl_env.retrieval.corpus import passage_from_record
@@ -118,8 +119,7 @@ class HTTPRetriever(PerThreadState, Retriever):
             raise ValueError(f"timeout must be finite, got {timeout}")
         for name, value, low in (("retries", retries, 0), ("batch_size", batch_size, 1),
                                  ("max_reply_bytes", max_reply_bytes, 1)):  # fmt: skip
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+            int_at_least(name, value, low)
         if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not 0 <= backoff < math.inf:
             raise ValueError(f"backoff must be a finite number of seconds >= 0, got {backoff!r}")
         self.timeout, self.retries, self.backoff, self.batch_size = (

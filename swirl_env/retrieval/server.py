@@ -52,6 +52,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from swirl_env.checks import int_at_least
 from swirl_env.retrieval.base import Hit, Retriever
 from swirl_env.retrieval.server_protocol import _BadRequest, _Connection, _response
 
@@ -118,8 +119,7 @@ class RetrievalServer:
                         ("max_body_bytes", max_body_bytes), ("max_header_bytes", max_header_bytes),
                         ("workers", workers), ("max_connections", max_connections),
                         ("max_query_chars", max_query_chars)):  # fmt: skip
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+            int_at_least(name, v, 1)
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0, got {timeout!r}")
         self.retriever = retriever

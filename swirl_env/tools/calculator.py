@@ -64,6 +64,7 @@ import time
 import sympy
 
 from swirl_env._lazy import private_helpers
+from swirl_env.checks import int_at_least
 from swirl_env.tools.base import Tool, ToolResult
 from swirl_env.tools.calculator_eval import SafeEvaluator
 from swirl_env.tools.calculator_grammar import CONSTANTS, FUNCTIONS, CalculatorError
@@ -133,8 +134,7 @@ class Calculator(Tool, SafeEvaluator):
             ("max_terms", max_terms),
             ("precision", precision),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+            int_at_least(key, value, 1)
         if not (isinstance(timeout_s, int | float) and 0 < timeout_s < math.inf):
             raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
         self.max_input_chars = max_input_chars

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from swirl_env.checks import int_at_least
 from swirl_env.retrieval.base import Hit, Retriever
 from swirl_env.retrieval.remote import RetrievalHTTPError
 from swirl_env.tools.base import Tool, ToolResult
@@ -99,8 +100,7 @@ class SearchTool(Tool):
             raise TypeError(
                 f"retriever must be a swirl_env.retrieval.Retriever, got {type(retriever).__name__}"
             )
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        int_at_least("top_k", top_k, 1)
         if max_passage_chars is not None and max_passage_chars < 20:
             raise ValueError(f"max_passage_chars must be >= 20 (or None), got {max_passage_chars}")
         if max_query_chars < 1:

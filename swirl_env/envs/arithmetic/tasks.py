@@ -42,7 +42,6 @@ import functools
 import hashlib
 import json
 import logging
-import numbers
 import random
 import sys
 from collections import OrderedDict
@@ -51,6 +50,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, overload
 
 from swirl_env._lazy import private_helpers
+from swirl_env.checks import int_at_least
 from swirl_env.envs.arithmetic.questions import (
     _DISTRACTOR_TEMPLATES,
     _ITEMS,
@@ -365,13 +365,7 @@ class ArithmeticTasks(Sequence[Task]):
         offset: int = 0,
     ) -> None:
         for name, value, low in (("n_tasks", n_tasks, 1), ("offset", offset, 0), ("seed", seed, None)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, numbers.Integral)
-                or (low is not None and value < low)
-            ):
-                need = "an integer" if low is None else f"an integer >= {low}"
-                raise ValueError(f"{name} must be {need}, got {value!r}")
+            int_at_least(name, value, low)
         if n_tasks + offset > sys.maxsize:
             raise ValueError(f"n_tasks + offset must be at most {sys.maxsize}, got {n_tasks + offset}")
         _split_code(split)

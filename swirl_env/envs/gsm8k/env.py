@@ -33,6 +33,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from swirl_env.checks import int_at_least
 from swirl_env.env import ToolEnv
 from swirl_env.envs.gsm8k.tasks import load_gsm8k
 from swirl_env.metrics.numeric import numeric_match
@@ -97,8 +98,7 @@ class GSM8KEnv(ToolEnv):
     ) -> None:
         tasks: Sequence[Task] = load_gsm8k(split, path, strict=strict)
         if n_tasks is not None:
-            if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks < 1:
-                raise ValueError(f"n_tasks must be a positive integer, got {n_tasks!r}")
+            int_at_least("n_tasks", n_tasks, 1)
             if n_tasks > len(tasks):
                 logger.warning(
                     "n_tasks=%d but the GSM8K file has %d questions: using all", n_tasks, len(tasks)

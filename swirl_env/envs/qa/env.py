@@ -36,6 +36,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from swirl_env.checks import int_at_least
 from swirl_env.env import ToolEnv
 from swirl_env.envs.qa.common import DATASETS, QADataset
 from swirl_env.envs.qa.loaders import load_qa_dataset
@@ -167,8 +168,7 @@ class SearchQAEnv(ToolEnv):
         ds = load_qa_dataset(dataset, split, path, data_dir=data_dir, **options)
         tasks = ds.tasks
         if n_tasks is not None:
-            if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks < 1:
-                raise ValueError(f"n_tasks must be a positive integer, got {n_tasks!r}")
+            int_at_least("n_tasks", n_tasks, 1)
             if n_tasks > len(tasks):
                 logger.warning("n_tasks=%d but %s has %d questions: using all", n_tasks, ds.path, len(tasks))
             tasks = tasks[:n_tasks]
