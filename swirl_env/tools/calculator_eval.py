@@ -24,7 +24,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import mpmath
 import sympy
@@ -320,10 +320,29 @@ class SafeEvaluator:
         return self._numeric_power(base, exp)
 
     def _numeric_power(self, base: sympy.Expr, exp: sympy.Expr) -> sympy.Expr:
+        return self._numeric(mpmath.power, base, exp)
+
+    def _numeric(self, fn: Callable[..., Any], *args: sympy.Expr) -> sympy.Expr:
+        """``fn`` (an mpmath function) of ``args`` with ``precision + 5`` significant digits."""
         dps = self.precision + 5
         with mpmath.workdps(dps + 5):
-            x = mpmath.power(_to_mpf(base, dps + 5), _to_mpf(exp, dps + 5))
-            return sympy.Float(x, dps)
+            return sympy.Float(fn(*(_to_mpf(a, dps + 5) for a in args)), dps)
+
+    def _exact_exp_is_cheap(self, arg: sympy.Expr) -> bool:
+        """Whether SymPy may evaluate ``exp(arg)`` exactly: it rewrites ``exp(a + k*log(x))``
+        as ``exp(a) * x**k``, an integer power of any size (``exp(10**12 % log(2))`` is
+        ``exp(10**12 - k*log(2))`` with ``k`` about ``1.4e12``: a small value whose exact form
+        would take gigabytes). Exact only when every additive term that holds a ``log`` has a
+        rational coefficient within ``max_exponent`` / ``max_root``; otherwise numerical."""
+        if arg.is_Rational or not arg.has(sympy.log):
+            return True
+        for term in sympy.Add.make_args(arg):
+            coeff, rest = term.as_coeff_Mul()
+            if rest.has(sympy.log) and not (
+                coeff.is_Rational and abs(coeff.p) <= self.max_exponent and coeff.q <= self.max_root
+            ):
+                return False
+        return True
 
     def _call(self, node: ast.Call, depth: int, deadline: float, source: str) -> sympy.Expr:
         if not isinstance(node.func, ast.Name):
@@ -358,8 +377,11 @@ class SafeEvaluator:
             return self._checked(self._round(*args))
         if name == "abs":
             return self._checked(-args[0] if self._sign(args[0]) < 0 else args[0])
-        if name == "exp" and abs(float(args[0].evalf(20))) > self.max_digits * 2.3:
-            raise CalculatorError(f"the result would have more than {self.max_digits} digits")
+        if name == "exp":
+            if abs(float(args[0].evalf(20))) > self.max_digits * 2.3:
+                raise CalculatorError(f"the result would have more than {self.max_digits} digits")
+            if not self._exact_exp_is_cheap(args[0]):
+                return self._checked(self._numeric(mpmath.exp, args[0]))
         if name == "sqrt":  # a power of 1/2: the same cost rules as x ** 0.5
             if args[0].is_negative:
                 raise CalculatorError("sqrt of a negative number")

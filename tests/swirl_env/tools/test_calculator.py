@@ -296,6 +296,40 @@ def test_rational_powers_with_huge_denominators_are_values_in_milliseconds(calc:
     assert slowest < calc.timeout_s, slowest
 
 
+def _exp_of_cancelled_log_family(n: int, seed: int) -> list[tuple[str, float]]:
+    """``exp`` of small values written as a huge number minus a huge multiple of a log
+    (``exp(10**12 % log(2))``), with their values from mpmath at 200 digits."""
+    rng = random.Random(seed)
+    out = []
+    with mpmath.workdps(200):
+        for _ in range(n):
+            big, b = 10 ** rng.randint(4, 99) + rng.randint(0, 999), rng.randint(2, 9)
+            lb = mpmath.log(b)
+            k = int(mpmath.floor(big / lb))
+            if rng.random() < 0.5:
+                out.append((f"exp({big} % log({b}))", float(mpmath.exp(big - k * lb))))
+            else:
+                m = int(k * lb)
+                out.append((f"exp(log({b})*{k} - {m})", float(mpmath.exp(k * lb - m))))
+    return out
+
+
+def test_exp_of_a_huge_multiple_of_a_log_is_a_value_in_milliseconds(calc: Calculator) -> None:
+    """SymPy would turn ``exp(a - k*log(b))`` into ``exp(a) * b**-k``: an integer power of any
+    size, in C, that no deadline interrupts. Such a value is computed numerically."""
+    slowest = 0.0
+    for expr, want in _exp_of_cancelled_log_family(60, seed=7):
+        t = time.perf_counter()
+        r = calc(expr)
+        slowest = max(slowest, time.perf_counter() - t)
+        assert r.ok, (expr, r.text)
+        assert abs(r.value["numeric"] - want) <= 1e-12 * abs(want), (expr, r.value, want)
+    assert slowest < calc.timeout_s, slowest
+    # small coefficients of logs stay exact
+    assert calc("exp(3*log(2))").value["exact"] == "8"
+    assert calc("sqrt(exp(10**6 % log(3)))").ok
+
+
 def test_every_time_bomb_finishes_within_the_deadline() -> None:
     calc = Calculator(timeout_s=0.3)
     for expr in calculator_time_bombs(80, seed=11):
