@@ -284,6 +284,11 @@ class SwirlConfig(TrainingConfig):
             baseline then compares the action greedy decoding takes with the sampled ones, so the
             update pushes the argmax itself off BAD actions; the greedy action is not a sample of
             the policy, so this trades the estimator's unbiasedness for that signal. Native engine.
+        negative_advantage_scale: factor on the negative advantages (actions worse than their
+            group's baseline). 1.0 (the default): the policy gradient as in the paper; 0.0: only
+            the actions better than the baseline are reinforced (positive-sample reinforcement),
+            which moves probability onto them instead of pushing it off the worse ones onto any
+            other token; values in between mix the two. Native engine.
     """
 
     output_dir: str = "outputs/swirl"
@@ -311,6 +316,7 @@ class SwirlConfig(TrainingConfig):
     max_resample_rounds: int = 2
     mask_truncated_completions: bool = False
     greedy_branches: int = 0
+    negative_advantage_scale: float = 1.0
 
     BOUNDS: ClassVar[dict[str, Bound]] = {
         "num_generations": Bound(low=2),  # the baseline needs other samples of the same state
@@ -324,6 +330,7 @@ class SwirlConfig(TrainingConfig):
         "epsilon": Bound(low=0, low_open=True),
         "max_resample_rounds": Bound(low=0),
         "greedy_branches": Bound(low=0),
+        "negative_advantage_scale": Bound(low=0, high=1),
     }
 
     def __post_init__(self) -> None:
@@ -335,6 +342,8 @@ class SwirlConfig(TrainingConfig):
             )
         if self.greedy_branches and self.engine != "native":
             raise ValueError("greedy_branches needs engine='native'")
+        if self.negative_advantage_scale != 1.0 and self.engine != "native":
+            raise ValueError("negative_advantage_scale needs engine='native'")
         if self.engine == "native":
             if self.num_iterations != 1:
                 raise ValueError(

@@ -19,7 +19,8 @@ One optimiser step, read top to bottom (:meth:`SwirlTrainer.compute_loss`):
    ``r_j - mean_{k != j} r_k`` with the KL penalty folded into the reward
    (``r_j - beta * sum_t (logp_t - ref_t)``), as TRL's ``RLOOTrainer`` does; or group-normalised
    ``(r_j - mean) / std`` (``"group_norm"``) with a per-token KL estimate
-   ``exp(ref - logp) - (ref - logp) - 1`` in the loss, as TRL's ``GRPOTrainer`` does;
+   ``exp(ref - logp) - (ref - logp) - 1`` in the loss, as TRL's ``GRPOTrainer`` does; negative
+   advantages are scaled by ``negative_advantage_scale`` (1.0: unchanged);
 6. loss = mean over actions of ``-A * log pi(a | s)``, where ``log pi(a | s)`` is the sum of the
    action's token log-probs (REINFORCE), plus the GRPO KL term.
 
@@ -55,13 +56,18 @@ logger = logging.getLogger(__name__)
 __all__ = ["SwirlTrainer", "group_advantages"]
 
 
-def group_advantages(rewards: torch.Tensor, kind: str = "rloo", eps: float = 1e-4) -> torch.Tensor:
+def group_advantages(
+    rewards: torch.Tensor, kind: str = "rloo", eps: float = 1e-4, *, negative_scale: float = 1.0
+) -> torch.Tensor:
     """Advantages of ``[S, G]`` rewards within each row (state). NaN rewards (failed judgements)
-    are left out of the baseline and get advantage 0.
+    are left out of the baseline and get advantage 0; negative advantages are multiplied by
+    ``negative_scale`` (``SwirlConfig.negative_advantage_scale``).
 
     Example:
         >>> [round(a, 4) for a in group_advantages(torch.tensor([[1.0, 0.0, 0.0, 1.0]]))[0].tolist()]
         [0.6667, -0.6667, -0.6667, 0.6667]
+        >>> [round(a, 4) for a in group_advantages(torch.tensor([[1.0, 0.0, 0.0, 1.0]]), negative_scale=0.0)[0].tolist()]
+        [0.6667, 0.0, 0.0, 0.6667]
     """
     valid = ~torch.isnan(rewards)
     r = torch.where(valid, rewards, torch.zeros_like(rewards))
@@ -77,6 +83,8 @@ def group_advantages(rewards: torch.Tensor, kind: str = "rloo", eps: float = 1e-
     else:
         raise ValueError(f"unknown advantage {kind!r}")
     adv = torch.where(valid & (n > 1), adv, torch.zeros_like(adv))
+    if negative_scale != 1.0:
+        adv = adv.clamp(min=0) + negative_scale * adv.clamp(max=0)
     return adv
 
 
@@ -312,7 +320,7 @@ class SwirlTrainer(Trainer):
                 kl_tok = ((torch.exp(delta) - delta - 1.0) * mask).sum(-1)
                 kl_term = cfg.beta * kl_tok
                 self._metrics["kl"].append(float(kl_tok.detach().mean()))
-        adv = group_advantages(rewards, cfg.advantage).flatten()
+        adv = group_advantages(rewards, cfg.advantage, negative_scale=cfg.negative_advantage_scale).flatten()
         per_seq = -adv * seq_logp + kl_term
         loss = (per_seq * weight).sum() / weight.sum().clamp(min=1)
         with torch.no_grad():

@@ -437,6 +437,8 @@ def test_records_load_from_jsonl_and_directories(tmp_path):
         ("max_resample_rounds", -1), ("mask_truncated_completions", "no"), ("mask_truncated_completions", 2),
         ("mask_truncated_completions", None), ("epsilon", math.nan), ("epsilon", -1), ("max_prompt_length", 0),
         ("per_device_train_batch_size", 8.0), ("lora_dropout", 1.0), ("num_iterations", 0),
+        ("negative_advantage_scale", -0.5), ("negative_advantage_scale", 1.5),
+        ("negative_advantage_scale", math.nan), ("negative_advantage_scale", "0"),
     ],
 )  # fmt: skip
 def test_swirl_config_rejects_hostile_values_naming_the_field(field_name, value):
@@ -471,6 +473,8 @@ def test_config_validation_and_trl_mapping(tmp_path):
         SwirlConfig(num_generations=4, greedy_branches=4)  # no sampled action left
     with pytest.raises(ValueError, match="greedy_branches needs engine='native'"):
         SwirlConfig(greedy_branches=1, engine="trl")
+    with pytest.raises(ValueError, match="negative_advantage_scale needs engine='native'"):
+        SwirlConfig(negative_advantage_scale=0.5, engine="trl")
     with pytest.raises(ValueError, match="data_filter"):
         SupervisedConfig(data_filter="best")
     with pytest.raises(ValueError, match="unknown RLOOConfig fields"):

@@ -161,3 +161,9 @@ def test_group_advantages_leave_one_out_and_failures():
     assert norm[0, 0] > 0 and torch.allclose(norm.sum(), torch.tensor(0.0), atol=1e-5)
     with pytest.raises(ValueError):
         group_advantages(r, "ppo")
+    # positive-sample reinforcement: the negative advantages scaled, the positive ones and the
+    # failures untouched
+    half = group_advantages(r, "rloo", negative_scale=0.5)
+    torch.testing.assert_close(half[0], torch.tensor([1.0, -1 / 6, -1 / 6, -1 / 6]))
+    torch.testing.assert_close(half[2], torch.tensor([0.5, 0.0, -0.5, 0.5]))
+    assert torch.all(group_advantages(r, "rloo", negative_scale=0.0) >= 0)
