@@ -44,6 +44,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypedDict
 
+from swirl_env.checks import one_of
 from swirl_env.trajectory import Message, RecordError, Trajectory
 
 logger = logging.getLogger(__name__)
@@ -232,8 +233,7 @@ def outcome_score(traj: Trajectory, source: str = "auto") -> float | None:
         >>> outcome_score(t), outcome_score(t, "env")
         (1.0, 0.0)
     """
-    if source not in ("auto", "judge", "env"):
-        raise ValueError(f"outcome source must be 'auto', 'judge' or 'env', got {source!r}")
+    one_of("outcome source", source, ("auto", "judge", "env"))
     outcome = traj.outcome or {}
     judge = outcome.get("judge")
     if source in ("auto", "judge") and isinstance(judge, Mapping):
@@ -365,8 +365,7 @@ def to_hf_dataset(records: Iterable[Any], kind: str = "sft") -> Any:
     """
     from datasets import Dataset, Features, Value
 
-    if kind not in ("sft", "prompts"):
-        raise ValueError(f"kind must be 'sft' or 'prompts', got {kind!r}")
+    one_of("kind", kind, ("sft", "prompts"))
     rows = _as_records(records, completion=kind == "sft")
     message = {"role": Value("string"), "content": Value("string")}
     feats = {

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from swirl_algos.jsonl import JsonlWriter, iter_trajectories, write_jsonl
+from swirl_env.checks import int_at_least
 from swirl_env.rewards.judges.base import OutcomeJudge, ProcessJudge
 from swirl_env.rewards.wrappers import judge_trajectories
 from swirl_env.trajectory import Trajectory
@@ -81,8 +82,7 @@ def judge_file(
     """
     if process_judge is None and outcome_judge is None:
         raise ValueError("give a process_judge, an outcome_judge, or both")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    int_at_least("chunk_size", chunk_size, 1)
     src, dst = Path(input), Path(output)
     if not src.exists():
         raise FileNotFoundError(f"no trajectory file at {src}")

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from swirl_algos.jsonl import JsonlWriter, iter_trajectories, record_key, safe_record
+from swirl_env.checks import int_at_least
 from swirl_env.trajectory import Trajectory
 
 logger = logging.getLogger(__name__)
@@ -117,8 +118,7 @@ def plan_episodes(
         >>> [e.key for e in plan_episodes(tasks, n_tasks=2, samples_per_task=2)]
         [('q0', 0), ('q0', 1), ('q1', 0), ('q1', 1)]
     """
-    if samples_per_task < 1:
-        raise ValueError(f"samples_per_task must be >= 1, got {samples_per_task}")
+    int_at_least("samples_per_task", samples_per_task, 1)
     n_avail = len(tasks)
     if task_indices is not None:
         if n_tasks is not None:
@@ -242,8 +242,7 @@ def rollout(
         >>> # trajs = rollout("SwiRL-GSM8K-v0", HFPolicy.from_pretrained(path), n_tasks=100,
         >>> #                 samples_per_task=5, output="runs/gsm8k/trajectories.jsonl")
     """
-    if num_envs < 1:
-        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    int_at_least("num_envs", num_envs, 1)
     env_kwargs = dict(env_kwargs or {})
     first = _make_env(env_id, env_kwargs)
     envs = [first]

@@ -70,6 +70,7 @@ from swirl_env.chat_replies import (
     _retry_after,
     _Retryable,
 )
+from swirl_env.checks import int_at_least
 
 logger = logging.getLogger(__name__)
 
@@ -194,12 +195,10 @@ class ChatCompletionsClient:
             raise ValueError(f"timeout must be > 0, got {timeout}")
         if backoff_base < 0 or backoff_max < 0:
             raise ValueError(f"backoff must be >= 0, got base={backoff_base}, max={backoff_max}")
-        if max_connections < 1:
-            raise ValueError(f"max_connections must be >= 1, got {max_connections}")
+        int_at_least("max_connections", max_connections, 1)
         if total_timeout is not None and total_timeout <= 0:
             raise ValueError(f"total_timeout must be > 0 (or None), got {total_timeout}")
-        if max_reply_bytes < 1:
-            raise ValueError(f"max_reply_bytes must be >= 1, got {max_reply_bytes}")
+        int_at_least("max_reply_bytes", max_reply_bytes, 1)
         self.base_url = base_url
         #: every server's endpoint; ``url`` is the first (the only one with one server)
         self.urls = [chat_completions_url(u) for u in urls]

@@ -19,6 +19,7 @@ from typing import Any, TypedDict, TypeVar
 import httpx
 
 from swirl_env.chat_client import DEFAULT_MAX_REPLY_BYTES, ChatCompletionsClient
+from swirl_env.checks import int_at_least
 
 __all__ = ["EndpointOptions", "OpenAIEndpoint"]
 
@@ -108,8 +109,7 @@ class OpenAIEndpoint:
     ) -> None:
         if not model:
             raise ValueError("model is required (the served model name)")
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        int_at_least("concurrency", concurrency, 1)
         self._chat = ChatCompletionsClient(
             base_url,
             api_key=api_key,

@@ -7,14 +7,22 @@ Example:
     Traceback (most recent call last):
     ...
     ValueError: max_tool_calls must be an integer >= 0, got 2.5
+    >>> one_of("display", "exact", ("float", "exact"))
+    'exact'
+    >>> fraction("top_p", float("nan"))
+    Traceback (most recent call last):
+    ...
+    ValueError: top_p must be in [0, 1], got nan
 """
 
 from __future__ import annotations
 
+import math
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["int_at_least"]
+__all__ = ["fraction", "int_at_least", "one_of"]
 
 
 def int_at_least(name: str, value: Any, low: int | None = None) -> int:
@@ -28,3 +36,25 @@ def int_at_least(name: str, value: Any, low: int | None = None) -> int:
         need = "an integer" if low is None else f"an integer >= {low}"
         raise ValueError(f"{name} must be {need}, got {value!r}")
     return int(value)
+
+
+def one_of(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    """``value`` when it is one of ``choices``; else ``ValueError`` naming ``name`` and listing them
+    (``"mode must be 'generate' or 'score', got 'x'"``)."""
+    if not any(isinstance(value, type(c)) and value == c for c in choices):
+        listed = " or ".join(filter(None, [", ".join(map(repr, choices[:-1])), repr(choices[-1])]))
+        raise ValueError(f"{name} must be {listed}, got {value!r}")
+    return value
+
+
+def fraction(name: str, value: Any) -> float:
+    """``value`` as a ``float`` when it is a real number in ``[0, 1]`` (not a bool, not NaN);
+    else ``ValueError`` naming ``name``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or math.isnan(value)
+        or not 0.0 <= value <= 1.0
+    ):
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return float(value)

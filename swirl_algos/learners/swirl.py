@@ -46,6 +46,7 @@ from swirl_algos.learners.config import SwirlConfig
 from swirl_algos.learners.stepwise import encode_messages
 from swirl_algos.prompt_settings import template_kwargs, tools_json
 from swirl_env._lazy import moved_names
+from swirl_env.checks import one_of
 from swirl_env.parsing import ActionParser
 from swirl_env.rewards.judges.base import (
     Judgement,
@@ -206,8 +207,7 @@ class ProcessJudgeReward:
         if not isinstance(judge, ProcessJudge):
             raise TypeError(f"judge must be a ProcessJudge, got {type(judge).__name__}")
         check_reward_mode(reward)
-        if on_failure not in ("skip", "zero"):
-            raise ValueError(f"on_failure must be 'skip' or 'zero', got {on_failure!r}")
+        one_of("on_failure", on_failure, ("skip", "zero"))
         self.judge = judge
         self.reward = reward
         self.on_failure = on_failure

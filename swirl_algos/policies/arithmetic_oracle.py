@@ -53,6 +53,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from swirl_algos.policies.base import Policy, State
+from swirl_env.checks import fraction
 from swirl_env.envs.arithmetic.tasks import ArithmeticSolution, solve_question
 from swirl_env.parsing import ActionParser
 from swirl_env.rewards.number_text import parse_number
@@ -147,8 +148,7 @@ class ArithmeticOraclePolicy(Policy):
                 raise ValueError(f"unknown error types {unknown}; known: {list(ERROR_TYPES)}")
             rates = {k: float(error_rates.get(k, 0.0)) for k in ERROR_TYPES}
         for k, v in rates.items():
-            if not 0.0 <= v <= 1.0:
-                raise ValueError(f"error rate {k!r} must be in [0, 1], got {v}")
+            fraction(f"error rate {k!r}", v)
         if sum(rates.values()) > 1.0 + 1e-9:
             raise ValueError(f"error rates sum to {sum(rates.values()):.3f} > 1")
         for name, value in (
@@ -156,8 +156,7 @@ class ArithmeticOraclePolicy(Policy):
             ("guess_accuracy", guess_accuracy),
             ("misreading_rate", misreading_rate),
         ):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {value}")
+            fraction(name, value)
         self.error_rates = {k: rates.get(k, 0.0) for k in ERROR_TYPES}
         self.recover_rate = float(recover_rate)
         self.guess_accuracy = float(guess_accuracy)
@@ -165,8 +164,7 @@ class ArithmeticOraclePolicy(Policy):
         self.answer_copy_error = (
             float(answer_copy_error) if answer_copy_error is not None else self.error_rates["copy_wrong"]
         )
-        if not 0.0 <= self.answer_copy_error <= 1.0:
-            raise ValueError(f"answer_copy_error must be in [0, 1], got {self.answer_copy_error}")
+        fraction("answer_copy_error", self.answer_copy_error)
         self.seed = int(seed)
         self._rng = random.Random(self.seed)
         self._parser = ActionParser({"math_exp": "calculator"})

@@ -36,6 +36,7 @@ from typing import Any
 
 from swirl_algos.policies.base import Policy, State
 from swirl_algos.prompt_settings import template_kwargs, template_renders_tools
+from swirl_env.checks import int_at_least
 
 logger = logging.getLogger(__name__)
 
@@ -200,10 +201,8 @@ def generate_actions(
     import torch
 
     n = len(prompts_messages)
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    int_at_least("max_new_tokens", max_new_tokens, 1)
+    int_at_least("batch_size", batch_size, 1)
     if do_sample and temperature <= 0:
         raise ValueError(f"temperature must be > 0 when sampling, got {temperature} (use do_sample=False)")
     if not 0 < top_p <= 1:
@@ -355,10 +354,8 @@ class HFPolicy(Policy):
         chat_template_kwargs: Mapping[str, Any] | None = None,
         name: str | None = None,
     ) -> None:
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        int_at_least("max_new_tokens", max_new_tokens, 1)
+        int_at_least("batch_size", batch_size, 1)
         if do_sample and temperature <= 0:
             raise ValueError(
                 f"temperature must be > 0 when sampling, got {temperature} (use do_sample=False)"

@@ -40,6 +40,7 @@ from swirl_algos.policies.base import Policy, State
 from swirl_algos.policies.hf import cut_at_stop
 from swirl_env.chat_client import ChatRequestError
 from swirl_env.chat_endpoint import EndpointOptions, OpenAIEndpoint
+from swirl_env.checks import int_at_least
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -212,8 +213,7 @@ class OpenAIPolicy(OpenAIEndpoint, Policy):
         chat_template_kwargs: Mapping[str, Any] | None = None,
         **options: Unpack[EndpointOptions],
     ) -> None:
-        if max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        int_at_least("max_tokens", max_tokens, 1)
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         super().__init__(

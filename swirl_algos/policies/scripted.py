@@ -45,6 +45,7 @@ from fractions import Fraction
 from typing import Any
 
 from swirl_algos.policies.base import State, TaskOracle
+from swirl_env.checks import fraction
 from swirl_env.envs.gsm8k.tasks import Annotation, load_gsm8k
 from swirl_env.tasks.base import Task
 from swirl_env.tools.calculator import Calculator, CalculatorError
@@ -149,8 +150,7 @@ class GoldReplayPolicy(TaskOracle):
         if not tasks:
             raise ValueError("GoldReplayPolicy needs the tasks it will be asked about")
         for name, rate in (("error_rate", error_rate), ("answer_error_rate", answer_error_rate)):
-            if not 0.0 <= float(rate) <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {rate}")
+            fraction(name, rate)
         if max_calls is not None and max_calls < 0:
             raise ValueError(f"max_calls must be >= 0 or None, got {max_calls}")
         self.tasks = list(tasks)

@@ -11,6 +11,7 @@ import math
 import operator
 from collections.abc import Iterable, Sequence
 
+from swirl_env.checks import fraction
 from swirl_env.retrieval.corpus import Passage
 
 __all__: list[str] = []
@@ -22,8 +23,7 @@ def _check_params(k1: float, b: float, epsilon: float) -> dict[str, float]:
             raise ValueError(f"BM25 parameter {name} must be a finite number, got {v!r}")
     if k1 < 0:
         raise ValueError(f"BM25 parameter k1 must be >= 0, got {k1}")
-    if not 0 <= b <= 1:
-        raise ValueError(f"BM25 parameter b must be in [0, 1], got {b}")
+    fraction("BM25 parameter b", b)
     if epsilon < 0:
         raise ValueError(f"BM25 parameter epsilon must be >= 0, got {epsilon}")
     return {"k1": float(k1), "b": float(b), "epsilon": float(epsilon)}

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from swirl_env.checks import int_at_least
 from swirl_env.retrieval.corpus import Passage
 
 logger = logging.getLogger(__name__)
@@ -84,8 +85,7 @@ def _cdf(vocab_size: int, s: float, q: float) -> np.ndarray:
 
 def _checked_cdf(n_passages: int, vocab_size: int, s: float, q: float) -> np.ndarray:
     """:func:`_cdf` after the checks shared by both corpus generators."""
-    if n_passages < 1:
-        raise ValueError(f"n_passages must be >= 1, got {n_passages}")
+    int_at_least("n_passages", n_passages, 1)
     if vocab_size <= len(COMMON_WORDS):
         raise ValueError(f"vocab_size must exceed {len(COMMON_WORDS)}")
     return _cdf(vocab_size, s, q)
@@ -171,8 +171,7 @@ def iter_synthetic_corpus(
         >>> [p.id for p in ps], ps == list(iter_synthetic_corpus(5, seed=0, chunk=2))
         (['s0', 's1', 's2', 's3', 's4'], True)
     """
-    if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    int_at_least("chunk", chunk, 1)
     cdf = _checked_cdf(n_passages, vocab_size, zipf_s, zipf_q)
     for i, first in enumerate(range(0, n_passages, chunk)):
         rng = np.random.default_rng([seed, i])

@@ -40,6 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from swirl_env.checks import one_of
 from swirl_env.tasks.base import MATH_DATASETS as MATH_DATASETS  # re-exported: it was defined here
 from swirl_env.tasks.base import task_domain
 from swirl_env.trajectory import Message
@@ -155,8 +156,7 @@ class JudgePrompt:
     score_prefix: str = "Verdict:"
 
     def ending(self, mode: Mode = "generate") -> str:
-        if mode not in _ENDINGS:
-            raise ValueError(f"mode must be 'generate' or 'score', got {mode!r}")
+        one_of("mode", mode, tuple(_ENDINGS))
         return _ENDINGS[mode].format(positive=self.positive, negative=self.negative)
 
     def render(self, request: Any, mode: Mode = "generate") -> list[Message]:

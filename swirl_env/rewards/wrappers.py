@@ -36,6 +36,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from swirl_env.checks import int_at_least
 from swirl_env.rewards.judges.base import (
     Judgement,
     OutcomeJudge,
@@ -105,8 +106,7 @@ def judge_trajectories(
     """
     if process_judge is None and outcome_judge is None:
         raise ValueError("give a process_judge, an outcome_judge, or both")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    int_at_least("batch_size", batch_size, 1)
     out = [Trajectory.from_dict(copy.deepcopy(t.to_dict())) for t in trajs]
     bar = None
     if progress:

@@ -60,11 +60,12 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass, fields
 
 import sympy
 
 from swirl_env._lazy import private_helpers
-from swirl_env.checks import int_at_least
+from swirl_env.checks import int_at_least, one_of
 from swirl_env.tools.base import Tool, ToolResult
 from swirl_env.tools.calculator_eval import SafeEvaluator
 from swirl_env.tools.calculator_grammar import CONSTANTS, FUNCTIONS, CalculatorError
@@ -75,6 +76,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["CONSTANTS", "FUNCTIONS", "Calculator", "CalculatorError"]
 
 
+@dataclass(kw_only=True, eq=False)
 class Calculator(Tool, SafeEvaluator):
     """A SymPy calculator that never executes its input (see the module docs for the rules).
 
@@ -110,42 +112,25 @@ class Calculator(Tool, SafeEvaluator):
     parameter = "expression"
     parameter_description = "the expression in Python/SymPy syntax, e.g. (48 + 12) / 2"
 
-    def __init__(
-        self,
-        *,
-        max_input_chars: int = 500,
-        max_digits: int = 100,
-        max_exponent: int = 1000,
-        max_depth: int = 40,
-        max_root: int = 100,
-        max_terms: int = 100,
-        timeout_s: float = 1.0,
-        display: str = "float",
-        precision: int = 15,
-    ) -> None:
-        if display not in ("float", "exact"):
-            raise ValueError(f"display must be 'float' or 'exact', got {display!r}")
-        for key, value in (
-            ("max_input_chars", max_input_chars),
-            ("max_digits", max_digits),
-            ("max_exponent", max_exponent),
-            ("max_depth", max_depth),
-            ("max_root", max_root),
-            ("max_terms", max_terms),
-            ("precision", precision),
-        ):
-            int_at_least(key, value, 1)
-        if not (isinstance(timeout_s, int | float) and 0 < timeout_s < math.inf):
-            raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
-        self.max_input_chars = max_input_chars
-        self.max_digits = max_digits
-        self.max_exponent = max_exponent
-        self.max_depth = max_depth
-        self.max_root = max_root
-        self.max_terms = max_terms
-        self.timeout_s = float(timeout_s)
-        self.display = display
-        self.precision = precision
+    max_input_chars: int = 500
+    max_digits: int = 100
+    max_exponent: int = 1000
+    max_depth: int = 40
+    max_root: int = 100
+    max_terms: int = 100
+    timeout_s: float = 1.0
+    display: str = "float"
+    precision: int = 15
+
+    def __post_init__(self) -> None:
+        one_of("display", self.display, ("float", "exact"))
+        for f in fields(self):
+            if f.type in ("int", int):
+                int_at_least(f.name, getattr(self, f.name), 1)
+        t = self.timeout_s
+        if not (isinstance(t, int | float) and not isinstance(t, bool) and 0 < t < math.inf):
+            raise ValueError(f"timeout_s must be a positive number of seconds, got {t!r}")
+        self.timeout_s = float(t)
 
     # ------------------------------------------------------------------ public
     def run(self, argument: str) -> ToolResult:

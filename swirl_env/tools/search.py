@@ -103,8 +103,7 @@ class SearchTool(Tool):
         int_at_least("top_k", top_k, 1)
         if max_passage_chars is not None and max_passage_chars < 20:
             raise ValueError(f"max_passage_chars must be >= 20 (or None), got {max_passage_chars}")
-        if max_query_chars < 1:
-            raise ValueError(f"max_query_chars must be >= 1, got {max_query_chars}")
+        int_at_least("max_query_chars", max_query_chars, 1)
         self.retriever = retriever
         self.top_k = top_k
         self.max_passage_chars = max_passage_chars

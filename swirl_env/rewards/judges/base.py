@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from swirl_env.checks import one_of
 from swirl_env.tasks.base import Task
 from swirl_env.trajectory import Message
 
@@ -134,8 +135,7 @@ REWARD_MODES = ("label", "score")
 
 def check_reward_mode(reward: str) -> str:
     """``reward`` if it is one of :data:`REWARD_MODES`, else a ``ValueError`` that lists them."""
-    if reward not in REWARD_MODES:
-        raise ValueError(f"reward must be 'label' or 'score', got {reward!r}")
+    one_of("reward", reward, REWARD_MODES)
     return reward
 
 

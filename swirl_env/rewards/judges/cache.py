@@ -54,6 +54,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from swirl_env.checks import int_at_least
 from swirl_env.rewards.judges.base import (
     Judgement,
     OutcomeJudge,
@@ -274,8 +275,7 @@ class CachedJudge:
             judge = _load_spec(judge, judge_kwargs)
         if cache is None and path is None:
             raise ValueError("CachedJudge needs a path (or an open JudgementCache as cache=)")
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        int_at_least("chunk_size", chunk_size, 1)
         self.judge = judge
         self.chunk_size = chunk_size
         self._own_cache = cache is None

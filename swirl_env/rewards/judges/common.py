@@ -17,6 +17,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from swirl_env.checks import one_of
 from swirl_env.rewards.judges.base import Judgement, OutcomeRequest, ProcessRequest
 from swirl_env.rewards.prompts import JudgePrompt, get_judge_prompt, select_process_prompt
 from swirl_env.trajectory import Message
@@ -33,8 +34,7 @@ class PromptedJudgeMixin:
     _prompt_spec: Any
 
     def _init_prompts(self, *, kind: str, prompt: str | JudgePrompt | Mapping[str, Any]) -> None:
-        if kind not in ("process", "outcome"):
-            raise ValueError(f"kind must be 'process' or 'outcome', got {kind!r}")
+        one_of("kind", kind, ("process", "outcome"))
         self.kind = kind
         if kind == "outcome":
             if isinstance(prompt, Mapping):

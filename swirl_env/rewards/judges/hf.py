@@ -40,6 +40,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from swirl_env.checks import fraction, int_at_least, one_of
 from swirl_env.rewards.judges.base import (
     Judgement,
     OutcomeJudge,
@@ -107,14 +108,10 @@ class HFJudgeBase(PromptedJudgeMixin):
         progress: bool = False,
         chat_template_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        if mode not in ("generate", "score"):
-            raise ValueError(f"mode must be 'generate' or 'score', got {mode!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        one_of("mode", mode, ("generate", "score"))
+        int_at_least("batch_size", batch_size, 1)
+        int_at_least("max_new_tokens", max_new_tokens, 1)
+        fraction("threshold", threshold)
         self._init_prompts(kind=kind, prompt=prompt)
         self.model = model
         self.tokenizer = tokenizer

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from swirl_env._lazy import import_class_factory, import_object
+from swirl_env.checks import one_of
 from swirl_env.rewards.judges.base import OutcomeJudge, ProcessJudge
 
 __all__ = ["JudgeEntry", "judge_names", "make_judge", "register_judge", "unregister_judge"]
@@ -163,8 +164,7 @@ def judge_names(kind: str | None = None) -> tuple[str, ...]:
 
 
 def _check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise ValueError(f"kind must be 'process' or 'outcome', got {kind!r}")
+    one_of("kind", kind, KINDS)
 
 
 def _import_object(spec: str) -> Any:

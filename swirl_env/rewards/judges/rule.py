@@ -43,6 +43,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from swirl_env.checks import fraction, one_of
 from swirl_env.rewards.judges.base import Judgement, OutcomeJudge, OutcomeRequest, ProcessRequest
 from swirl_env.rewards.judges.rule_base import DEFAULT_TOOL_TAGS, RuleJudgeBase, Verdict, _Call
 from swirl_env.rewards.judges.rule_math import MathRuleProcessJudge
@@ -156,14 +157,10 @@ class RuleOutcomeJudge(OutcomeJudge):
         f1_threshold: float = 0.5,
         domain: str = "auto",
     ) -> None:
-        if math_metric != "numeric":
-            raise ValueError(f"math_metric must be 'numeric', got {math_metric!r}")
-        if qa_metric not in ("em", "cover_em", "f1"):
-            raise ValueError(f"qa_metric must be 'em', 'cover_em' or 'f1', got {qa_metric!r}")
-        if domain not in ("auto", "math", "qa"):
-            raise ValueError(f"domain must be 'auto', 'math' or 'qa', got {domain!r}")
-        if not 0.0 <= f1_threshold <= 1.0:
-            raise ValueError(f"f1_threshold must be in [0, 1], got {f1_threshold}")
+        one_of("math_metric", math_metric, ("numeric",))
+        one_of("qa_metric", qa_metric, ("em", "cover_em", "f1"))
+        one_of("domain", domain, ("auto", "math", "qa"))
+        fraction("f1_threshold", f1_threshold)
         self.math_metric = math_metric
         self.qa_metric = qa_metric
         self.f1_threshold = f1_threshold

@@ -41,6 +41,7 @@ import string
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from swirl_env.checks import fraction, one_of
 from swirl_env.rewards.judges.base import ProcessRequest
 from swirl_env.rewards.judges.rule_base import RuleJudgeBase, Verdict, _Call
 from swirl_env.rewards.prompts import question_of
@@ -130,12 +131,9 @@ class SearchRuleProcessJudge(RuleJudgeBase):
         **kwargs: Any,
     ) -> None:
         super().__init__(search_tools=search_tools, **kwargs)
-        if query_check not in ("auto", "gold", "overlap", "none"):
-            raise ValueError(f"query_check must be 'auto', 'gold', 'overlap' or 'none', got {query_check!r}")
-        if answer_support not in ("substring", "tokens"):
-            raise ValueError(f"answer_support must be 'substring' or 'tokens', got {answer_support!r}")
-        if not 0.0 <= min_overlap <= 1.0:
-            raise ValueError(f"min_overlap must be in [0, 1], got {min_overlap}")
+        one_of("query_check", query_check, ("auto", "gold", "overlap", "none"))
+        one_of("answer_support", answer_support, ("substring", "tokens"))
+        fraction("min_overlap", min_overlap)
         self.query_check = query_check
         self.retriever = retriever
         self.retriever_k = retriever_k
