@@ -147,11 +147,11 @@ def iter_numbered(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
                 continue
             try:
                 obj = json.loads(text.decode("utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+            except (ValueError, RecursionError) as e:  # JSON, UTF-8, nesting depth, integer digits
                 if not complete:  # only the last line can lack its newline
                     logger.warning("%s:%d: ignoring a half-written last line (%d bytes)", path, n, len(raw))
                     return
-                msg = getattr(e, "msg", None) or type(e).__name__
+                msg = getattr(e, "msg", None) or str(e)[:200] or type(e).__name__
                 raise ValueError(f"{path}:{n}: invalid JSON line ({msg}); the file is corrupt") from None
             if not isinstance(obj, dict):
                 raise ValueError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
@@ -293,7 +293,7 @@ def repair_tail(path: PathLike) -> int:
         last = f.read()
         try:
             ok = isinstance(json.loads(last.decode("utf-8")), dict) if last.strip() else False
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # JSON, UTF-8, nesting depth, integer digits
             ok = False
         if ok:
             f.seek(0, os.SEEK_END)

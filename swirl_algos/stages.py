@@ -66,7 +66,7 @@ class Stages:
             return False
         try:
             return json.loads(marker.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError, RecursionError, AttributeError):  # unreadable or not a JSON object
             return False
 
     def run(
@@ -94,7 +94,7 @@ class Stages:
         partial = path / "stage.partial.json"
         keep = False
         if resumable and partial.exists():
-            with contextlib.suppress(OSError, json.JSONDecodeError):
+            with contextlib.suppress(OSError, ValueError, RecursionError, AttributeError):
                 keep = json.loads(partial.read_text(encoding="utf-8")).get("fingerprint") == fp
         if path.exists() and not keep:
             if marker.exists():

@@ -145,8 +145,8 @@ def read_json_records(path: Path, records_of: Callable[[Any, Path], list[Any]]) 
         if name.endswith(".json"):
             try:
                 data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: invalid JSON ({e})") from None
+            except (ValueError, RecursionError) as e:  # JSON, UTF-8, nesting depth, integer digits
+                raise ValueError(f"{path}: invalid JSON ({str(e)[:200] or type(e).__name__})") from None
             for i, rec in enumerate(records_of(data, path)):
                 yield rec, f"{path} item {i}"
             return
@@ -157,6 +157,10 @@ def read_json_records(path: Path, records_of: Callable[[Any, Path], list[Any]]) 
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg}, column {e.colno})") from None
+            except (ValueError, RecursionError) as e:  # nesting depth, integer digits
+                raise ValueError(
+                    f"{path}:{lineno}: invalid JSON ({str(e)[:200] or type(e).__name__})"
+                ) from None
             yield rec, f"{path}:{lineno}"
 
 

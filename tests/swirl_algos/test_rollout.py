@@ -166,6 +166,27 @@ def test_jsonl_writer_locks_and_repairs(tmp_path):
         read_jsonl(path)
 
 
+@pytest.mark.parametrize(
+    "bad",
+    ["[" * 200_000, '{"id": "x", "seed": ' + "1" * 5000 + "}", b'{"id": "\xff\xfe"}'],
+    ids=["deep-nesting", "integer-beyond-the-digit-limit", "not-utf-8"],
+)
+def test_a_line_json_cannot_read_is_cut_at_the_tail_and_named_elsewhere(tmp_path, bad):
+    """Nesting deeper than the parser's recursion limit and integers of more digits than Python
+    converts are broken lines like any other: cut when half-written, path:line otherwise."""
+    bad = bad if isinstance(bad, bytes) else bad.encode()
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"id": "a"}\n' + bad)  # a half-written last line
+    assert [r["id"] for r in read_jsonl(path)] == ["a"]
+    assert repair_tail(path) == len(bad) and path.read_bytes() == b'{"id": "a"}\n'
+    with JsonlWriter(path) as w:  # a resumed writer appends after the cut
+        w.write({"id": "b"})
+    assert [r["id"] for r in read_jsonl(path)] == ["a", "b"]
+    path.write_bytes(b'{"id": "a"}\n' + bad + b'\n{"id": "b"}\n')
+    with pytest.raises(ValueError, match=r"t\.jsonl:2: invalid JSON line"):
+        read_jsonl(path)
+
+
 KILL_SCRIPT = """
 import sys
 sys.path.insert(0, {helper_dir!r})

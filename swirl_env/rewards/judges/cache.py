@@ -115,7 +115,7 @@ def judgement_from_row(body: Any) -> Judgement:
         raise ValueError(f"not JSON text ({type(body).__name__})")
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # JSON, nesting depth, integer digits
         raise ValueError(f"not JSON ({type(e).__name__})") from None
     if not isinstance(data, dict):
         raise ValueError(f"not a JSON object ({'null' if data is None else type(data).__name__})")

@@ -121,6 +121,14 @@ def test_hash_collisions_are_compared_in_full(tmp_path, monkeypatch):
         ('{"id": 1, "text": "the of"}\n{"id": 2, "text": "and"}\n', "no indexable token"),
         ('{"id": 1, "text": "fine"}\n{"id": 2, "text": \n', r"bad.jsonl:2: invalid JSON"),
         ('{"id": 1, "text": "fine"}\n[1, 2]\n', "expected a JSON object"),
+        (
+            '{"id": 1, "text": "fine"}\n' + "[" * 100_000 + "\n",
+            r"bad.jsonl:2: invalid JSON \(maximum recursion",
+        ),
+        (
+            '{"id": 1, "text": "' + "9" * 10 + '", "n": ' + "1" * 5000 + "}\n",
+            r"bad.jsonl:1: invalid JSON \(Exceeds",
+        ),
         ('{"id": 1, "body": "no text"}\n', "needs 'text'"),
     ],
 )
