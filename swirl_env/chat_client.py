@@ -70,7 +70,7 @@ from swirl_env.chat_replies import (
     _retry_after,
     _Retryable,
 )
-from swirl_env.checks import int_at_least
+from swirl_env.checks import int_at_least, seconds
 
 logger = logging.getLogger(__name__)
 
@@ -191,13 +191,12 @@ class ChatCompletionsClient:
         urls = split_base_urls(base_url or "")
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
-        if backoff_base < 0 or backoff_max < 0:
-            raise ValueError(f"backoff must be >= 0, got base={backoff_base}, max={backoff_max}")
+        seconds("timeout", timeout)
+        seconds("backoff_base", backoff_base, zero=True)
+        seconds("backoff_max", backoff_max, zero=True)
         int_at_least("max_connections", max_connections, 1)
-        if total_timeout is not None and total_timeout <= 0:
-            raise ValueError(f"total_timeout must be > 0 (or None), got {total_timeout}")
+        if total_timeout is not None:
+            seconds("total_timeout", total_timeout)
         int_at_least("max_reply_bytes", max_reply_bytes, 1)
         self.base_url = base_url
         #: every server's endpoint; ``url`` is the first (the only one with one server)

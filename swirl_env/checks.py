@@ -22,7 +22,10 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["fraction", "int_at_least", "one_of"]
+__all__ = ["MAX_SECONDS", "fraction", "int_at_least", "one_of", "seconds"]
+
+#: the longest wait any timeout may name (11.6 days): beyond it a deadline overflows clocks
+MAX_SECONDS = 1e6
 
 
 def int_at_least(name: str, value: Any, low: int | None = None) -> int:
@@ -57,4 +60,24 @@ def fraction(name: str, value: Any) -> float:
         or not 0.0 <= value <= 1.0
     ):
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return float(value)
+
+
+def seconds(name: str, value: Any, *, zero: bool = False) -> float:
+    """``value`` as a ``float`` when it is a number of seconds: real, not a bool, finite, > 0 (``>= 0``
+    with ``zero=True``) and at most :data:`MAX_SECONDS`; else ``ValueError`` naming ``name``.
+
+    Example:
+        >>> seconds("timeout", 30)
+        30.0
+    """
+    low = ">= 0" if zero else "> 0"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or math.isnan(value)
+        or not (value >= 0 if zero else value > 0)
+        or value > MAX_SECONDS
+    ):
+        raise ValueError(f"{name} must be a number of seconds {low} and <= {MAX_SECONDS:g}, got {value!r}")
     return float(value)

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from swirl_env.checks import int_at_least
+from swirl_env.checks import int_at_least, seconds
 from swirl_env.retrieval.base import Hit, PerThreadState, Retriever
 from swirl_env.retrieval.bm25 import _check_k
 from swirl_env.retrieval.corpus import passage_from_record
@@ -113,15 +113,11 @@ class HTTPRetriever(PerThreadState, Retriever):
     ) -> None:
         self.url = _retrieve_url(url)
         self.k = _check_k(k)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
-        if not math.isfinite(timeout):
-            raise ValueError(f"timeout must be finite, got {timeout}")
+        seconds("timeout", timeout)
         for name, value, low in (("retries", retries, 0), ("batch_size", batch_size, 1),
                                  ("max_reply_bytes", max_reply_bytes, 1)):  # fmt: skip
             int_at_least(name, value, low)
-        if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not 0 <= backoff < math.inf:
-            raise ValueError(f"backoff must be a finite number of seconds >= 0, got {backoff!r}")
+        seconds("backoff", backoff, zero=True)
         self.timeout, self.retries, self.backoff, self.batch_size = (
             float(timeout),
             int(retries),

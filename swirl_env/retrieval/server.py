@@ -52,7 +52,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from swirl_env.checks import int_at_least
+from swirl_env.checks import int_at_least, seconds
 from swirl_env.retrieval.base import Hit, Retriever
 from swirl_env.retrieval.server_protocol import _BadRequest, _Connection, _response
 
@@ -120,8 +120,9 @@ class RetrievalServer:
                         ("workers", workers), ("max_connections", max_connections),
                         ("max_query_chars", max_query_chars)):  # fmt: skip
             int_at_least(name, v, 1)
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0, got {timeout!r}")
+        seconds("timeout", timeout)
+        if idle_timeout is not None:
+            seconds("idle_timeout", idle_timeout)
         self.retriever = retriever
         self.max_requests, self.idle_timeout = max_requests, idle_timeout
         self.default_k, self.max_topk, self.max_hits = default_k, max_topk, max_hits

@@ -65,7 +65,7 @@ from dataclasses import dataclass, fields
 import sympy
 
 from swirl_env._lazy import private_helpers
-from swirl_env.checks import int_at_least, one_of
+from swirl_env.checks import int_at_least, one_of, seconds
 from swirl_env.tools.base import Tool, ToolResult
 from swirl_env.tools.calculator_eval import SafeEvaluator
 from swirl_env.tools.calculator_grammar import CONSTANTS, FUNCTIONS, CalculatorError
@@ -127,10 +127,7 @@ class Calculator(Tool, SafeEvaluator):
         for f in fields(self):
             if f.type in ("int", int):
                 int_at_least(f.name, getattr(self, f.name), 1)
-        t = self.timeout_s
-        if not (isinstance(t, int | float) and not isinstance(t, bool) and 0 < t < math.inf):
-            raise ValueError(f"timeout_s must be a positive number of seconds, got {t!r}")
-        self.timeout_s = float(t)
+        self.timeout_s = seconds("timeout_s", self.timeout_s)
 
     # ------------------------------------------------------------------ public
     def run(self, argument: str) -> ToolResult:

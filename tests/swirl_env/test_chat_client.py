@@ -7,6 +7,7 @@ Every hostile reply must end, in bounded time and memory, as a clean :class:`Cha
 from __future__ import annotations
 
 import json
+import math
 import socket
 import socketserver
 import threading
@@ -254,6 +255,15 @@ def test_total_timeout_bounds_the_whole_call_over_retries(hostile):
     assert 1.0 < took < 1.5, took
     with pytest.raises(ValueError, match="total_timeout"):
         ChatCompletionsClient("http://x/v1", total_timeout=0)
+
+
+@pytest.mark.parametrize("field", ["timeout", "total_timeout", "backoff_base", "backoff_max"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, 1e300, -1.0, True, "30"])
+def test_every_wait_is_a_finite_number_of_seconds(field, value):
+    """A NaN or infinite timeout would make every request fail with a message about something
+    else (or never time out); it is refused when the client is made."""
+    with pytest.raises(ValueError, match=f"{field} must be a number of seconds"):
+        ChatCompletionsClient("http://x/v1", **{field: value})
 
 
 @pytest.mark.parametrize("mode", ["huge", "huge-chunked", "gzip-bomb", "deflate-bomb"])
