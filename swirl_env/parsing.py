@@ -125,9 +125,13 @@ class ActionParser:
         unknown = set(syntaxes) - {"tags", "json"}
         if unknown:
             raise ValueError(f"unknown action syntaxes {sorted(unknown)}; choose from 'tags', 'json'")
-        for tag in tool_tags:
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", tag):
+        if not isinstance(tool_tags, Mapping):
+            raise ValueError(f"tool_tags must map tags to tool names, got {type(tool_tags).__name__}")
+        for tag, name in tool_tags.items():
+            if not isinstance(tag, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", tag):
                 raise ValueError(f"invalid tag name {tag!r}: use letters, digits, '_' or '-'")
+            if not isinstance(name, str) or not name.strip():
+                raise ValueError(f"the tool name of tag {tag!r} must be a non-empty string, got {name!r}")
         if ANSWER_TAG in {t.lower() for t in tool_tags}:
             raise ValueError("'answer' is reserved for final answers and cannot name a tool tag")
         self.tool_tags = {t.lower(): name for t, name in tool_tags.items()}

@@ -344,6 +344,13 @@ class SwirlConfig(TrainingConfig):
             raise ValueError("greedy_branches needs engine='native'")
         if self.negative_advantage_scale != 1.0 and self.engine != "native":
             raise ValueError("negative_advantage_scale needs engine='native'")
+        if self.tool_tags is not None:
+            from swirl_env.parsing import ActionParser
+
+            try:
+                ActionParser(self.tool_tags)
+            except ValueError as e:
+                raise ValueError(f"tool_tags: {e}") from None
         if self.engine == "native":
             if self.num_iterations != 1:
                 raise ValueError(

@@ -439,6 +439,7 @@ def test_records_load_from_jsonl_and_directories(tmp_path):
         ("per_device_train_batch_size", 8.0), ("lora_dropout", 1.0), ("num_iterations", 0),
         ("negative_advantage_scale", -0.5), ("negative_advantage_scale", 1.5),
         ("negative_advantage_scale", math.nan), ("negative_advantage_scale", "0"),
+        ("tool_tags", {"x": 1}), ("tool_tags", {"answer": "x"}), ("tool_tags", {"a b": "x"}),
     ],
 )  # fmt: skip
 def test_swirl_config_rejects_hostile_values_naming_the_field(field_name, value):
