@@ -232,7 +232,7 @@ class Connection:
             raw = self._chunked(max_body, headers)
         elif "content-length" in headers:
             length = headers["content-length"]
-            if not length.isdigit():
+            if not (length.isascii() and length.isdigit() and len(length) <= 18):
                 raise ValueError(f"bad Content-Length {length[:40]!r}")
             if int(length) > max_body:
                 raise ValueError(f"answer of {int(length):,} bytes is over the {max_body:,}-byte cap")

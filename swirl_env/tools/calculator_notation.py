@@ -39,7 +39,8 @@ _REPLACE = {
 _SUPERSCRIPT_DIGITS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
 _SUPERSCRIPT = re.compile(f"[\u207a\u207b]?[{_SUPERSCRIPT_DIGITS}]+")  # "2²", "10⁻³"
 _VULGAR = re.compile(r"(\d+(?:\.\d+)?)?\s*([\u00bc-\u00be\u2150-\u215e\u2189])")  # "½", "3½"
-_ROOT = re.compile(r"\u221a\s*(\d+(?:\.\d+)?|\()")  # "√16", "√(2 + 7)"
+_ROOT = re.compile(r"\u221a\s*(-?\d+(?:\.\d+)?|\()")  # "√16", "√(2 + 7)", "√-4" (an error later)
+_STRAY = re.compile("[\u207a-\u207e\u221a]")  # a superscript sign or "√" left after the rewrites
 _CALL_OPEN = re.compile(r"[A-Za-z_]\w*\s*\(")  # a name then "(": the argument list of a call
 _THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d,])")
 _PERCENT = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*%(?!\s*[\w.(])")  # "20%", not "7 % 3"
@@ -57,6 +58,13 @@ def normalize_expression(expression: str) -> str:
     text = _SUPERSCRIPT.sub(lambda m: "**(" + unicodedata.normalize("NFKC", m.group(0)) + ")", text)
     text = _VULGAR.sub(_vulgar_fraction, text)
     text = _ROOT.sub(lambda m: "sqrt(" if m.group(1) == "(" else f"sqrt({m.group(1)})", text)
+    stray = _STRAY.search(text)
+    if stray:  # NFKC would turn "2⁻3" into "2-3", a different expression
+        raise CalculatorError(
+            "√ must be followed by a number or '(' (√(√16))"
+            if stray.group(0) == "\u221a"
+            else f"the superscript {stray.group(0)!r} must be followed by superscript digits (10⁻³)"
+        )
     for ch in set(text):
         if ch.isascii():
             continue

@@ -143,7 +143,7 @@ class _StreamIndex(Mapping[str, int]):
     def __getitem__(self, task_id: str) -> int:
         if isinstance(task_id, str) and task_id.startswith(self._prefix):
             rest = task_id[len(self._prefix) :]
-            if rest.isdigit():
+            if rest.isascii() and rest.isdigit() and len(rest) <= 18:
                 i = int(rest) - self.tasks.offset
                 if 0 <= i < len(self.tasks):
                     return i

@@ -250,6 +250,20 @@ def test_number_characters_that_would_merge_are_refused(calc: Calculator, expr: 
     assert not r.ok and "not a plain digit" in r.text
 
 
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [("2⁻3", "superscript '⁻'"), ("10⁺3", "superscript '⁺'"), ("2⁽3⁾", "superscript '⁽'"),
+     ("√√16", "√ must be followed"), ("√x", "√ must be followed")],
+)  # fmt: skip
+def test_stray_superscript_signs_and_roots_are_refused_not_reread(
+    calc: Calculator, expr: str, message: str
+) -> None:
+    """NFKC alone would read ``2⁻3`` as ``2-3`` (-1): a different expression, silently."""
+    r = calc(expr)
+    assert not r.ok and message in r.text, r.text
+    assert calc("10⁻³").value["exact"] == "1/1000" and calc("√(√16)").text == "2.0"
+
+
 def test_mixed_numbers_in_answers() -> None:
     assert extract_number("3 1/2") == 3.5 and extract_number("-3 1/2") == -3.5
     assert extract_number("It takes $2 3/4 a cup.") == 2.75
