@@ -101,19 +101,30 @@ def passage_from_record(record: Any, default_id: str, where: str = "record") -> 
     """
     if not isinstance(record, dict):
         raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
-    pid = next((record[k] for k in _ID_KEYS if record.get(k) is not None), default_id)
+    key = next((k for k in _ID_KEYS if record.get(k) is not None), None)
+    pid = _scalar(record[key], key, where) if key else default_id
     if "text" in record and record["text"] is not None:
         text = record["text"]
         if isinstance(text, list):  # some dumps store sentences as a list
-            text = "".join(str(t) for t in text)
-        title = record.get("title") or ""
+            if not all(isinstance(t, str) for t in text):
+                raise ValueError(f"{where}: 'text' must be a string or a list of strings")
+            text = "".join(text)
+        text = _scalar(text, "text", where)
+        title = _scalar(record.get("title") or "", "title", where)
     elif "contents" in record and record["contents"] is not None:
-        title, text = _split_contents(str(record["contents"]))
+        title, text = _split_contents(_scalar(record["contents"], "contents", where))
     else:
         raise ValueError(
             f"{where}: a passage needs 'text' (with optional 'title') or 'contents'; got keys {sorted(record)}"
         )
     return Passage(id=str(pid), title=str(title), text=str(text))
+
+
+def _scalar(value: Any, key: str, where: str) -> str:
+    """A string or number field as text; a list, object or bool is an error, not its repr."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{where}: {key!r} must be a string, got {type(value).__name__} {str(value)[:40]}")
+    return str(value)
 
 
 def _open_text(path: Path) -> io.TextIOBase:

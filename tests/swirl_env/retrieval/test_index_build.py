@@ -130,6 +130,9 @@ def test_hash_collisions_are_compared_in_full(tmp_path, monkeypatch):
             r"bad.jsonl:1: invalid JSON \(Exceeds",
         ),
         ('{"id": 1, "body": "no text"}\n', "needs 'text'"),
+        ('{"id": [1], "text": "fine"}\n', "bad.jsonl:1: 'id' must be a string, got list"),
+        ('{"id": 1, "contents": ["a"]}\n', "'contents' must be a string, got list"),
+        ('{"id": 1, "text": ["a", 2]}\n', "'text' must be a string or a list of strings"),
     ],
 )
 def test_bad_corpora_raise_clear_errors_and_leave_no_index(tmp_path, lines, error):
