@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from swirl_algos.filtering import FILTER_LEVELS, FILTER_MODES
 from swirl_algos.learners.config_checks import Bound, check_fields
+from swirl_env.checks import int_at_least
 from swirl_env.rewards.judges.base import REWARD_MODES
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class TrainingConfig:
     #: ranges of the numeric fields (a subclass adds its own); types come from the annotations
     BOUNDS: ClassVar[dict[str, Bound]] = {
         "learning_rate": Bound(low=0, low_open=True),
+        "seed": Bound(low=0),  # numpy and torch seeds are unsigned
         "num_train_epochs": Bound(low=0),
         "max_steps": Bound(low=-1),
         "per_device_train_batch_size": Bound(low=1),
@@ -150,6 +152,8 @@ class TrainingConfig:
         if isinstance(self.report_to, str):
             self.report_to = [self.report_to]
         check_fields(self)  # every field's type and range, named in the error
+        if not all(isinstance(r, str) and r for r in self.report_to):
+            raise TypeError(f"report_to must be a list of tracker names, got {self.report_to!r}")
         for f in dataclasses.fields(self):  # every field with choices (its flag's choices too)
             choices = f.metadata.get("choices")
             if choices is not None and getattr(self, f.name) not in choices:
@@ -485,3 +489,9 @@ class OutcomeRLConfig(TrainingConfig):
         "max_length": Bound(low=1),
         "micro_batch_tokens": Bound(low=1),
     }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.task_indices is not None:
+            for i in self.task_indices:
+                int_at_least("task_indices[]", i, 0)

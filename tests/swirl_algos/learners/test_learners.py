@@ -440,6 +440,7 @@ def test_records_load_from_jsonl_and_directories(tmp_path):
         ("negative_advantage_scale", -0.5), ("negative_advantage_scale", 1.5),
         ("negative_advantage_scale", math.nan), ("negative_advantage_scale", "0"),
         ("tool_tags", {"x": 1}), ("tool_tags", {"answer": "x"}), ("tool_tags", {"a b": "x"}),
+        ("seed", -1), ("report_to", [1]), ("report_to", [""]),
     ],
 )  # fmt: skip
 def test_swirl_config_rejects_hostile_values_naming_the_field(field_name, value):
@@ -457,6 +458,8 @@ def test_every_learner_config_checks_its_own_fields():
         SupervisedConfig(max_length=0)
     with pytest.raises(ValueError, match="tasks_per_step"):
         OutcomeRLConfig(tasks_per_step=0)
+    with pytest.raises(ValueError, match="task_indices"):
+        OutcomeRLConfig(task_indices=[0, -5])
     with pytest.raises(TypeError, match="use_peft"):
         SupervisedConfig(use_peft="yes")
     assert SupervisedConfig(max_length=None, save_total_limit=None).max_length is None
