@@ -289,10 +289,11 @@ class SwirlConfig(TrainingConfig):
             update pushes the argmax itself off BAD actions; the greedy action is not a sample of
             the policy, so this trades the estimator's unbiasedness for that signal. Native engine.
         negative_advantage_scale: factor on the negative advantages (actions worse than their
-            group's baseline). 1.0 (the default): the policy gradient as in the paper; 0.0: only
-            the actions better than the baseline are reinforced (positive-sample reinforcement),
-            which moves probability onto them instead of pushing it off the worse ones onto any
-            other token; values in between mix the two. Native engine.
+            group's baseline), in [0, 10]. 1.0 (the default): the policy gradient as in the paper;
+            0.0: only the actions better than the baseline are reinforced (positive-sample
+            reinforcement); above 1: the worse actions are pushed down harder than the better ones
+            are pulled up (with the learning rate divided by the same factor, the positive
+            samples' weight is lowered instead). Native engine.
     """
 
     output_dir: str = "outputs/swirl"
@@ -334,7 +335,7 @@ class SwirlConfig(TrainingConfig):
         "epsilon": Bound(low=0, low_open=True),
         "max_resample_rounds": Bound(low=0),
         "greedy_branches": Bound(low=0),
-        "negative_advantage_scale": Bound(low=0, high=1),
+        "negative_advantage_scale": Bound(low=0, high=10),
     }
 
     def __post_init__(self) -> None:

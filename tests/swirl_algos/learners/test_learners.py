@@ -437,7 +437,7 @@ def test_records_load_from_jsonl_and_directories(tmp_path):
         ("max_resample_rounds", -1), ("mask_truncated_completions", "no"), ("mask_truncated_completions", 2),
         ("mask_truncated_completions", None), ("epsilon", math.nan), ("epsilon", -1), ("max_prompt_length", 0),
         ("per_device_train_batch_size", 8.0), ("lora_dropout", 1.0), ("num_iterations", 0),
-        ("negative_advantage_scale", -0.5), ("negative_advantage_scale", 1.5),
+        ("negative_advantage_scale", -0.5), ("negative_advantage_scale", 10.5),
         ("negative_advantage_scale", math.nan), ("negative_advantage_scale", "0"),
         ("tool_tags", {"x": 1}), ("tool_tags", {"answer": "x"}), ("tool_tags", {"a b": "x"}),
         ("seed", -1), ("report_to", [1]), ("report_to", [""]),

@@ -167,3 +167,6 @@ def test_group_advantages_leave_one_out_and_failures():
     torch.testing.assert_close(half[0], torch.tensor([1.0, -1 / 6, -1 / 6, -1 / 6]))
     torch.testing.assert_close(half[2], torch.tensor([0.5, 0.0, -0.5, 0.5]))
     assert torch.all(group_advantages(r, "rloo", negative_scale=0.0) >= 0)
+    torch.testing.assert_close(
+        group_advantages(r, "rloo", negative_scale=3.0)[0], torch.tensor([1.0, -1.0, -1.0, -1.0])
+    )
