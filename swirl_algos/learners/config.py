@@ -132,7 +132,7 @@ class TrainingConfig:
     #: ranges of the numeric fields (a subclass adds its own); types come from the annotations
     BOUNDS: ClassVar[dict[str, Bound]] = {
         "learning_rate": Bound(low=0, low_open=True),
-        "seed": Bound(low=0),  # numpy and torch seeds are unsigned
+        "seed": Bound(low=0, high=2**32 - 1),  # numpy's seed range
         "num_train_epochs": Bound(low=0),
         "max_steps": Bound(low=-1),
         "per_device_train_batch_size": Bound(low=1),
@@ -291,9 +291,9 @@ class SwirlConfig(TrainingConfig):
         negative_advantage_scale: factor on the negative advantages (actions worse than their
             group's baseline), in [0, 10]. 1.0 (the default): the policy gradient as in the paper;
             0.0: only the actions better than the baseline are reinforced (positive-sample
-            reinforcement); above 1: the worse actions are pushed down harder than the better ones
-            are pulled up (with the learning rate divided by the same factor, the positive
-            samples' weight is lowered instead). Native engine.
+            reinforcement); above 1: the worse actions weigh more than the better ones (with Adam
+            and gradient clipping the update depends on that ratio, not on the overall scale, so
+            3.0 is the same as the better actions at a third of the weight). Native engine.
     """
 
     output_dir: str = "outputs/swirl"

@@ -152,16 +152,21 @@ def read_json_records(path: Path, records_of: Callable[[Any, Path], list[Any]]) 
         [(1, '1'), (2, '3')]
     """
     name = path.name[:-3] if path.name.endswith(".gz") else path.name
-    with _open_text(path) as f:
-        if name.endswith(".json"):
+    if name.endswith(".json"):
+        with _open_text(path) as f:
             try:
                 data = json.load(f)
             except (ValueError, RecursionError) as e:  # JSON, UTF-8, nesting depth, integer digits
                 raise ValueError(f"{path}: invalid JSON ({str(e)[:200] or type(e).__name__})") from None
-            for i, rec in enumerate(records_of(data, path)):
-                yield rec, f"{path} item {i}"
-            return
-        for lineno, line in enumerate(f, 1):
+        for i, rec in enumerate(records_of(data, path)):
+            yield rec, f"{path} item {i}"
+        return
+    with gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: not UTF-8 ({e.reason} at byte {e.start})") from None
             if not line.strip():
                 continue
             try:

@@ -37,9 +37,11 @@ _REPLACE = {
     "$": "",
 }
 _SUPERSCRIPT_DIGITS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
-_SUPERSCRIPT = re.compile(f"[\u207a\u207b]?[{_SUPERSCRIPT_DIGITS}]+")  # "2²", "10⁻³"
+_SUPERSCRIPT = re.compile(  # "2²", "10⁻³", "2³⁻¹" (one exponent: 3 - 1)
+    f"[\u207a\u207b]?[{_SUPERSCRIPT_DIGITS}]+(?:[\u207a\u207b][{_SUPERSCRIPT_DIGITS}]+)*"
+)
 _VULGAR = re.compile(r"(\d+(?:\.\d+)?)?\s*([\u00bc-\u00be\u2150-\u215e\u2189])")  # "½", "3½"
-_ROOT = re.compile(r"\u221a\s*(-?\d+(?:\.\d+)?|\()")  # "√16", "√(2 + 7)", "√-4" (an error later)
+_ROOT = re.compile(r"\u221a\s*([-\u2212]?\d+(?:\.\d+)?|\()")  # "√16", "√(2 + 7)", "√-4" (an error later)
 _STRAY = re.compile("[\u207a-\u207e\u221a]")  # a superscript sign or "√" left after the rewrites
 _CALL_OPEN = re.compile(r"[A-Za-z_]\w*\s*\(")  # a name then "(": the argument list of a call
 _THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d,])")
@@ -57,7 +59,7 @@ def normalize_expression(expression: str) -> str:
     text = expression.translate(_ZERO_WIDTH)
     text = _SUPERSCRIPT.sub(lambda m: "**(" + unicodedata.normalize("NFKC", m.group(0)) + ")", text)
     text = _VULGAR.sub(_vulgar_fraction, text)
-    text = _ROOT.sub(lambda m: "sqrt(" if m.group(1) == "(" else f"sqrt({m.group(1)})", text)
+    text = _ROOT.sub(_root, text)
     stray = _STRAY.search(text)
     if stray:  # NFKC would turn "2⁻3" into "2-3", a different expression
         raise CalculatorError(
@@ -101,6 +103,12 @@ def _remove_thousands_separators(text: str) -> str:
     return _THOUSANDS.sub(
         lambda m: m.group(0) if in_arguments[m.start()] else m.group(0).replace(",", ""), text
     )
+
+
+def _root(m: re.Match[str]) -> str:
+    """``"√16"`` -> ``"sqrt(16)"``, ``"√−4"`` -> ``"sqrt(-4)"``, ``"√("`` -> ``"sqrt("``."""
+    arg = m.group(1)
+    return "sqrt(" if arg == "(" else "sqrt(" + arg.replace("\u2212", "-") + ")"
 
 
 def _vulgar_fraction(m: re.Match[str]) -> str:

@@ -440,7 +440,7 @@ def test_records_load_from_jsonl_and_directories(tmp_path):
         ("negative_advantage_scale", -0.5), ("negative_advantage_scale", 10.5),
         ("negative_advantage_scale", math.nan), ("negative_advantage_scale", "0"),
         ("tool_tags", {"x": 1}), ("tool_tags", {"answer": "x"}), ("tool_tags", {"a b": "x"}),
-        ("seed", -1), ("report_to", [1]), ("report_to", [""]),
+        ("seed", -1), ("seed", 2**32), ("report_to", [1]), ("report_to", [""]),
     ],
 )  # fmt: skip
 def test_swirl_config_rejects_hostile_values_naming_the_field(field_name, value):

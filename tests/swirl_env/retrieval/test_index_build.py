@@ -143,6 +143,14 @@ def test_bad_corpora_raise_clear_errors_and_leave_no_index(tmp_path, lines, erro
     assert not list((tmp_path / "idx").iterdir())
 
 
+def test_a_corpus_line_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b'{"id": 1, "text": "fine"}\n{"id": 2, "text": "\xff\xfe"}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: not UTF-8"):
+        build_index(path, tmp_path / "idx", progress=False)
+    assert not list((tmp_path / "idx").iterdir())
+
+
 def test_bad_arguments(tmp_path):
     with pytest.raises(FileNotFoundError):
         build_index(tmp_path / "missing.jsonl", tmp_path / "idx", progress=False)

@@ -262,6 +262,8 @@ def test_stray_superscript_signs_and_roots_are_refused_not_reread(
     r = calc(expr)
     assert not r.ok and message in r.text, r.text
     assert calc("10⁻³").value["exact"] == "1/1000" and calc("√(√16)").text == "2.0"
+    assert calc("2³⁻¹").value["exact"] == "4"  # one exponent, 3 - 1
+    assert "sqrt of a negative number" in calc("√−4").text  # U+2212, as √-4
 
 
 def test_mixed_numbers_in_answers() -> None:
@@ -337,8 +339,18 @@ def test_exp_of_a_huge_multiple_of_a_log_is_a_value_in_milliseconds(calc: Calcul
     """SymPy would turn ``exp(a - k*log(b))`` into ``exp(a) * b**-k``: an integer power of any
     size, in C, that no deadline interrupts. Such a value is computed numerically."""
     _assert_values_within_the_deadline(calc, _exp_of_cancelled_log_family(60, seed=7))
+    # a rational coefficient of the log of a large rational: SymPy would factorise its power
+    _assert_values_within_the_deadline(
+        calc,
+        [
+            ("exp(100/99*log((10**99+7)/(10**99+3)))", 1.0),
+            ("exp(100/99*log(10**99+7) - 100/99*log(10**99+3))", 1.0),
+            ("exp(1000/99*log(10**99+7) - 1000/99*log(10**99+3))", 1.0),
+            ("exp(1001*log(1+1/10**6))", float(mpmath.exp(1001 * mpmath.log(1 + mpmath.mpf(10) ** -6)))),
+        ],
+    )
     # small coefficients of logs stay exact
-    assert calc("exp(3*log(2))").value["exact"] == "8"
+    assert calc("exp(3*log(2))").value["exact"] == "8" and calc("exp(log(8)/3)").value["exact"] == "2"
     assert calc("sqrt(exp(10**6 % log(3)))").ok
 
 
