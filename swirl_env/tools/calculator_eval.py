@@ -364,6 +364,10 @@ class SafeEvaluator:
         return exp.q <= self.max_root and (abs(exp.p) + exp.q) * bits <= 4 * self.max_digits * 3.33
 
     def _call(self, node: ast.Call, depth: int, deadline: float, source: str) -> sympy.Expr:
+        if isinstance(node.func, ast.BinOp | ast.UnaryOp | ast.Constant | ast.Call):
+            raise CalculatorError(
+                "a value followed by '(' is not a product: write * between them, e.g. (1/2)*(1/2)"
+            )
         if not isinstance(node.func, ast.Name):
             raise CalculatorError(
                 f"{_describe(node.func)} cannot be called; only these functions: {_names()}"

@@ -264,6 +264,8 @@ def test_stray_superscript_signs_and_roots_are_refused_not_reread(
     assert calc("10⁻³").value["exact"] == "1/1000" and calc("√(√16)").text == "2.0"
     assert calc("2³⁻¹").value["exact"] == "4"  # one exponent, 3 - 1
     assert "sqrt of a negative number" in calc("√−4").text  # U+2212, as √-4
+    for implicit_product in ("½½", "(1+2)(3)", "2(3)", "sqrt(4)(2)"):
+        assert "write * between them" in calc(implicit_product).text
 
 
 def test_mixed_numbers_in_answers() -> None:
