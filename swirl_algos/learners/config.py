@@ -493,6 +493,7 @@ class OutcomeRLConfig(TrainingConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.task_indices is not None:
-            for i in self.task_indices:
-                int_at_least("task_indices[]", i, 0)
+        for i in self.task_indices or ():
+            int_at_least("task_indices[]", i, 0)
+        if self.trainer_kwargs:  # read by the TRL trainers only; this learner has its own loop
+            raise ValueError(f"trainer_kwargs is not used by outcome RL: {sorted(self.trainer_kwargs)}")
