@@ -46,6 +46,7 @@ from swirl_env.tools.calculator_limits import (
     _mpf_floor,
     _node_count,
     _plain,
+    _rational_bits,
     _to_mpf,
 )
 
@@ -201,21 +202,28 @@ class SafeEvaluator:
         return self._checked(sympy.Integer(int(digits)) * sympy.Rational(10) ** exponent)
 
     def _binop(self, op: str, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+        if a.is_Float or b.is_Float:  # a numerical value: the exact operand to the same precision
+            a, b = (x if x.is_Rational or x.is_Float else self._numeric(lambda v: v, x) for x in (a, b))
         if op in ("/", "//", "%") and b == 0:
             raise CalculatorError("division by zero")
-        if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
+        if op in ("+", "-", "%"):
+            out = a + b if op == "+" else a - b if op == "-" else a - b * self._floor(a / b)
+            if out.is_Float and abs(out) <= self._noise(max(abs(a), abs(b))):
+                return sympy.Integer(0)  # below the operands' precision: indistinguishable from 0
+            return out
         if op == "*":
             return a * b
         if op == "/":
             return a / b
         if op == "//":
             return self._floor(a / b)
-        if op == "%":
-            return a - b * self._floor(a / b)
         return self._power(a, b)
+
+    def _noise(self, x: sympy.Expr) -> float:
+        """The uncertainty of a numerically computed value of magnitude ``x``: it is computed
+        with ``precision + 5`` significant digits, of which a chain of operations (a root, then
+        its power) may lose a few; below ``precision + 2`` digits, a difference is noise."""
+        return float(x) * 10.0 ** -(self.precision + 2)
 
     # SymPy decides floor() and comparisons of irrational values from a fixed-precision guess,
     # which can be wrong: floor(expand((sqrt(7)+sqrt(23)+sqrt(13))**12)/5) is off by one. These
@@ -244,6 +252,9 @@ class SafeEvaluator:
                 raise CalculatorError(
                     "the integer part of a numerically computed value is not known to every digit"
                 )
+            nearest = sympy.Integer(round(x))
+            if abs(x - nearest) <= self._noise(max(abs(x), 1)):  # 6.99999999999999999998 is 7
+                return nearest
             return sympy.Integer(_mpf_floor(x))
         approx = x.evalf(self.max_digits + 20)
         if not approx.is_Float:
@@ -306,8 +317,8 @@ class SafeEvaluator:
             if base.is_Rational:
                 p, q = abs(base.p), base.q
                 digits = abs(e) * ((math.log10(p) if p > 1 else 0) + (math.log10(q) if q > 1 else 0))
-                if digits > 2 * self.max_digits:
-                    raise CalculatorError(f"the result would have more than {self.max_digits} digits")
+                if digits > 2 * self.max_digits:  # 1.05 ** 100: a long fraction, a short value
+                    return self._numeric_power(base, exp)
             return base**exp
         if base.is_Rational and exp.is_Rational:
             if self._exact_power_is_cheap(base, exp):
@@ -432,12 +443,16 @@ class SafeEvaluator:
     def _tame(self, value: sympy.Expr) -> sympy.Expr:
         """Keep an exact non-rational value small: expand it when that is cheap (so that
         ``(sqrt(2)+1)*(sqrt(2)-1)`` is exactly 1), and replace it by its numerical value when
-        it grows beyond ``max_terms`` nodes."""
-        if _expansion_terms(value, _EXPAND_TERMS) <= _EXPAND_TERMS:
+        it grows beyond ``max_terms`` nodes or holds a rational of more than ``max_digits``
+        digits (after the expansion it would take)."""
+        bits = self.max_digits * 3.33
+        if _expansion_terms(value, _EXPAND_TERMS) <= _EXPAND_TERMS and _rational_bits(value) <= bits:
             expanded = sympy.expand(value)
             if _node_count(expanded, self.max_terms) <= self.max_terms:
                 value = expanded
-        if value.is_Rational or _node_count(value, self.max_terms) <= self.max_terms:
+        if value.is_Rational or (
+            _node_count(value, self.max_terms) <= self.max_terms and _rational_bits(value) <= bits
+        ):
             return value
         number = value.evalf(self.precision + 5)
         if not number.is_Float:

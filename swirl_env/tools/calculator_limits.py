@@ -136,3 +136,14 @@ def _expansion_terms(value: sympy.Expr, cap: int) -> int:
     if value.args:  # a function (exp, log...): expand works inside it
         return max(_expansion_terms(a, cap) for a in value.args)
     return 1
+
+
+def _rational_bits(value: sympy.Expr) -> int:
+    """An estimate of the bits of the largest rational in ``sympy.expand(value)``: the largest
+    rational's bits, times the integer power a base is raised to (``((1 + sqrt(10**90 +
+    3)/(10**99 + 4))**2)**2...`` doubles them at every square while its value stays near 1)."""
+    if value.is_Rational:
+        return max(abs(value.p).bit_length(), value.q.bit_length())
+    if value.is_Pow and value.exp.is_Integer:
+        return abs(int(value.exp)) * _rational_bits(value.base)
+    return max((_rational_bits(a) for a in value.args), default=0)

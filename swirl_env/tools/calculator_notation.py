@@ -45,7 +45,8 @@ _ROOT = re.compile(r"\u221a\s*([-\u2212]?\d+(?:\.\d+)?|\()")  # "√16", "√(2 
 _STRAY = re.compile("[\u207a-\u207e\u221a]")  # a superscript sign or "√" left after the rewrites
 _CALL_OPEN = re.compile(r"[A-Za-z_]\w*\s*\(")  # a name then "(": the argument list of a call
 _THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d,])")
-_PERCENT = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*%(?!\s*[\w.(])")  # "20%", not "7 % 3"
+# "20%" and "50 %", not "7 % 3" nor "7 % -3" (a spaced % before a signed number is a remainder)
+_PERCENT = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(?:%|\s+%(?!\s*[-+]))(?!\s*[\w.(])")
 _ANNOTATION_TAIL = re.compile(r"(?P<expr>[^=]+)=\s*-?[\d.,]+\s*")
 
 

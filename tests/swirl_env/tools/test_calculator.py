@@ -268,6 +268,47 @@ def test_stray_superscript_signs_and_roots_are_refused_not_reread(
         assert "write * between them" in calc(implicit_product).text
 
 
+@pytest.mark.parametrize(
+    ("expr", "exact"),
+    [("7 % -3", "-2"), ("10 % +3", "1"), ("5 % - 2", "-1"), ("7 %-3", "-2"), ("7 % −3", "-2"),
+     ("2**10 % -1000", "-976"), ("20% - 5", "-24/5"), ("100% - 20%", "4/5"), ("50 %", "1/2")],
+)  # fmt: skip
+def test_a_spaced_percent_sign_before_a_signed_number_is_a_remainder(
+    calc: Calculator, expr: str, exact: str
+) -> None:
+    """``20%`` (attached) is a percent; ``7 % -3`` is Python's remainder, not ``0.07 - 3``."""
+    assert calc(expr).value["exact"] == exact
+
+
+@pytest.mark.parametrize(
+    ("expr", "exact"),
+    [("floor((7**(1/999))**999)", "7"), ("(5**(1/101))**101 // 1", "5"), ("ceil((2**(1/1000))**1000)", "2"),
+     ("floor(1000*(1.05**(1/365))**365)", "1050"), ("(7**(1/999))**999 % 7", "0")],
+)  # fmt: skip
+def test_integer_parts_of_numerical_values_at_an_integer(calc: Calculator, expr: str, exact: str) -> None:
+    """A root computed numerically and raised back (``(7**(1/999))**999`` is
+    6.99999999999999999998) sits on the integer within its precision: floor, ceil, // and %
+    take the integer, not the one below."""
+    assert calc(expr).value["exact"] == exact
+
+
+def test_numerical_values_and_long_exact_forms(calc: Calculator) -> None:
+    # a difference below the operands' precision is 0, so this is a division by zero
+    assert "division by zero" in calc("1/((2**(1/101))**101 - 2)").text
+    # a short value whose exact fraction is long is computed numerically (compound interest)
+    assert abs(calc("1.05**100").value["numeric"] - 131.50125784630345) < 1e-9
+    assert abs(calc("1000*(1+0.05/365)**365").value["numeric"] - 1051.2674964674625) < 1e-9
+    # an exact irrational whose rationals double at every square (its value stays near 1) is
+    # made numerical before the rationals grow: a value in milliseconds, not a 2 s timeout
+    t = time.perf_counter()
+    r = calc("((((((((((1+sqrt(10**90+3)/(10**99+4))**2)**2)**2)**2)**2)**2)**2)**2)**2)**31")
+    assert r.ok and r.text == "1.0" and time.perf_counter() - t < calc.timeout_s
+    assert calc("((((((((1+sqrt(2)/10**50)**2)**2)**2)**2)**2)**2)**2)**2").text == "1.0"
+    # exact where the rationals stay small
+    assert calc("(sqrt(2)+sqrt(3))**20").value["exact"] == "4517251249 + 1844160100*sqrt(6)"
+    assert calc("(sqrt(7)+sqrt(23)+sqrt(13))**12 // 5").value["exact"] == "660732259186"
+
+
 def test_mixed_numbers_in_answers() -> None:
     assert extract_number("3 1/2") == 3.5 and extract_number("-3 1/2") == -3.5
     assert extract_number("It takes $2 3/4 a cup.") == 2.75
