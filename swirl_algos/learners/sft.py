@@ -184,7 +184,6 @@ def train_sft(
     """
     from trl import SFTTrainer
 
-    args = config.to_trl()  # first: a bad trainer_kwargs fails before the model loads
     model, tokenizer = load_model_and_tokenizer(model, tokenizer, model_init_kwargs=config.model_init_kwargs)
     records = load_records(dataset)
     kept, counts = filter_records(
@@ -203,7 +202,7 @@ def train_sft(
     )
     trainer = SFTTrainer(
         model=model,
-        args=args,
+        args=config.to_trl(),
         train_dataset=train_ds,
         processing_class=tokenizer,
         callbacks=list(callbacks or []),

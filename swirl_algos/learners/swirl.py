@@ -327,10 +327,6 @@ def build_swirl_trainer(
     """
     stats = stats if stats is not None else Counter()
     model_is_path = isinstance(model, str | os.PathLike)
-    if config.engine == "native":  # the trainer's arguments first: a bad trainer_kwargs fails early
-        config.trainer_arguments()
-    else:
-        config.to_trl()
     model, tokenizer = load_model_and_tokenizer(model, tokenizer, model_init_kwargs=config.model_init_kwargs)
     states = prepare_state_dataset(
         dataset,

@@ -468,22 +468,6 @@ def test_every_learner_config_checks_its_own_fields():
     assert SwirlConfig(temperature=0.7, top_p=1, learning_rate=1, warmup_steps=0.1).top_p == 1
 
 
-@pytest.mark.parametrize("engine", ["native", "trl"])
-def test_a_bad_trainer_kwargs_fails_before_the_model_loads(tmp_path, engine):
-    from swirl_algos.learners.sft import train_sft
-
-    missing = str(tmp_path / "no-such-model")  # loading it would be a different error
-    with pytest.raises(ValueError, match=r"unknown \w+ fields in trainer_kwargs"):
-        build_swirl_trainer(
-            SwirlConfig(output_dir=str(tmp_path), engine=engine, trainer_kwargs={"bogus": 1}),
-            [],
-            RecordingJudge(),
-            model=missing,
-        )
-    with pytest.raises(ValueError, match="unknown SFTConfig fields in trainer_kwargs"):
-        train_sft(SupervisedConfig(output_dir=str(tmp_path), trainer_kwargs={"bogus": 1}), [], model=missing)
-
-
 def test_config_validation_and_trl_mapping(tmp_path):
     with pytest.raises(ValueError, match="num_generations"):
         SwirlConfig(num_generations=1)
