@@ -203,7 +203,7 @@ class SafeEvaluator:
 
     def _binop(self, op: str, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
         if a.is_Float or b.is_Float:  # a numerical value: the exact operand to the same precision
-            a, b = (x if x.is_Rational or x.is_Float else self._numeric(lambda v: v, x) for x in (a, b))
+            a, b = (x if x.is_Rational or x.is_Float else self._numeric(mpmath.mpf, x) for x in (a, b))
         if op in ("/", "//", "%") and b == 0:
             raise CalculatorError("division by zero")
         if op in ("+", "-", "%"):
@@ -314,11 +314,8 @@ class SafeEvaluator:
         if abs(e * math.log10(b)) > self.max_digits:
             raise CalculatorError(f"the result would have more than {self.max_digits} digits")
         if exp.is_Integer:
-            if base.is_Rational:
-                p, q = abs(base.p), base.q
-                digits = abs(e) * ((math.log10(p) if p > 1 else 0) + (math.log10(q) if q > 1 else 0))
-                if digits > 2 * self.max_digits:  # 1.05 ** 100: a long fraction, a short value
-                    return self._numeric_power(base, exp)
+            if base.is_Rational and not self._exact_power_is_cheap(base, exp):
+                return self._numeric_power(base, exp)  # 1.05 ** 100: a long fraction, a short value
             return base**exp
         if base.is_Rational and exp.is_Rational:
             if self._exact_power_is_cheap(base, exp):
@@ -370,7 +367,8 @@ class SafeEvaluator:
             return False
         if exp.is_Integer:
             p, q = abs(base.p), base.q
-            return abs(int(exp)) * (p.bit_length() + q.bit_length()) * 0.302 <= 2 * self.max_digits
+            digits = abs(int(exp)) * ((math.log10(p) if p > 1 else 0) + (math.log10(q) if q > 1 else 0))
+            return digits <= 2 * self.max_digits
         bits = max(abs(base.p).bit_length(), base.q.bit_length())
         return exp.q <= self.max_root and (abs(exp.p) + exp.q) * bits <= 4 * self.max_digits * 3.33
 
