@@ -287,11 +287,10 @@ class Connection:
         out = bytearray()
         while True:
             size = self._line(1024).split(b";", 1)[0].strip()
-            try:
-                n = int(size, 16)
-            except ValueError:
-                raise ValueError(f"bad chunk size {size[:40]!r}") from None
-            if n < 0 or len(out) + n > max_body:
+            if not size or size.strip(b"0123456789abcdefABCDEF"):  # HTTP's hex digits only: no 0x, _ or sign
+                raise ValueError(f"bad chunk size {size[:40]!r}")
+            n = int(size, 16)
+            if len(out) + n > max_body:
                 raise ValueError(f"answer is over the {max_body:,}-byte cap")
             if n == 0:
                 break

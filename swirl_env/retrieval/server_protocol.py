@@ -137,7 +137,8 @@ class _Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        self._disarm()
+        if not self.busy:
+            self._arm()  # now waiting for the next request (a dispatch disarms, an answer re-arms)
         self._next()
         self._flow()
 

@@ -16,7 +16,7 @@ from typing import ClassVar
 import httpx
 import pytest
 
-from swirl_env.retrieval import HTTPRetriever, RetrievalHTTPError, SparseBM25Retriever, save_corpus
+from swirl_env.retrieval import HTTPRetriever, Passage, RetrievalHTTPError, SparseBM25Retriever, save_corpus
 from swirl_env.retrieval.server import RetrievalServer
 from swirl_env.retrieval.synthetic import synthetic_corpus, synthetic_queries
 
@@ -529,6 +529,9 @@ def test_client_reads_chunked_and_informational_answers(raw_server):
         b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n{}",  # header line
         b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n{}",  # length
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # chunk size
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\n{}\r\n0\r\n\r\n",  # not HTTP hex
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0_2\r\n{}\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+2\r\n{}\r\n0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nX: " + b"a" * (70 << 10) + b"\r\n\r\n",  # head size
         b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n{}",  # encoding
         b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 4\r\n\r\nnope",  # not gzip
@@ -741,3 +744,28 @@ def test_client_reports_out_of_range_scores_and_bad_urls(raw_server):
     for headers in ({"Content-Length": "3"}, {"Host": "x"}, {"Authorization": "Bearer \u20ac"}):
         with pytest.raises(ValueError, match="header"):
             HTTPRetriever("http://127.0.0.1:1", headers=headers)
+
+
+def test_server_times_out_a_connection_after_a_large_answer_was_drained():
+    """A client that reads a large answer slowly (the transport pauses and resumes writing) and
+    then leaves a request half-sent is still dropped after the timeout."""
+    docs = [Passage(str(i), f"T{i}", "paris capital france " * 3000) for i in range(100)]
+    with RetrievalServer(SparseBM25Retriever(docs), timeout=0.5) as srv:
+        body = json.dumps({"queries": ["paris"], "topk": 100}).encode()
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # small buffers: the answer cannot fit
+            s.settimeout(5)
+            s.connect(("127.0.0.1", srv.port))
+            s.sendall(_post(body))
+            time.sleep(0.3)  # the ~6 MB answer fills the socket buffers: the server pauses writing
+            s.settimeout(0.3)
+            read = 0
+            with contextlib.suppress(TimeoutError):
+                while chunk := s.recv(1 << 20):
+                    read += len(chunk)
+            assert read > 1_000_000
+            s.sendall(b"POST /retrieve HTTP/1.1\r\nHost: x\r\n")  # half a request, never finished
+            s.settimeout(5)
+            t = time.monotonic()
+            assert s.recv(100) == b""  # closed by the server
+            assert time.monotonic() - t < 3
