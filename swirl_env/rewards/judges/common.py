@@ -91,13 +91,17 @@ class PromptedJudgeMixin:
             return Judgement(label=False, score=0.0, rationale="no final answer", judge=name)
         return None
 
-    def judgement_from_reply(self, request: Request, reply: str, *, name: str) -> Judgement:
-        """Parse a generated reply; an unreadable verdict is a failure, never a silent GOOD."""
+    def judgement_from_reply(
+        self, request: Request, reply: str, *, name: str, cut: bool = False
+    ) -> Judgement:
+        """Parse a generated reply; an unreadable verdict is a failure, never a silent GOOD.
+        ``cut``: the reply stopped at its token budget, so only a marked verdict counts."""
         prompt = self.prompt_for(request)
-        label = prompt.parse(reply)
+        label = prompt.parse(reply, cut=cut)
         if label is None:
+            where = " (it was cut at the token budget: raise max_tokens)" if cut else ""
             return Judgement.failure(
-                f"no {prompt.positive}/{prompt.negative} verdict in the judge's reply",
+                f"no {prompt.positive}/{prompt.negative} verdict in the judge's reply{where}",
                 judge=name,
                 raw=reply,
                 rationale=reply.strip(),

@@ -4,8 +4,9 @@ Two modes:
 
 * ``"generate"`` (the paper's judge): the model reads the judge prompt, explains, and ends with a
   verdict; the last verdict wins (:func:`~swirl_env.rewards.prompts.parse_verdict`). A reply with
-  no verdict is a failed judgement (``label=None`` and ``error``), never a silent GOOD. Greedy
-  decoding by default, so a judgement is reproducible.
+  no verdict is a failed judgement (``label=None`` and ``error``), never a silent GOOD; one that
+  used all of ``max_new_tokens`` without an end token counts only with a marked verdict
+  (``Verdict: GOOD``). Greedy decoding by default, so a judgement is reproducible.
 * ``"score"``: no explanation. The assistant turn is pre-filled with ``"Verdict:"`` and the
   judge reads the next-token distribution: ``score = P(GOOD) / (P(GOOD) + P(BAD))`` over the
   first tokens of ``" GOOD"`` and ``" BAD"`` (``" YES"``/``" NO"`` for outcomes), and
@@ -270,8 +271,18 @@ class HFJudgeBase(PromptedJudgeMixin):
         device = getattr(self.model, "device", None)
         return enc.to(device) if device is not None else enc
 
-    def _run_batch(self, texts: list[str], prompts: list[JudgePrompt]) -> list[tuple[str, float, float]]:
-        """(reply, score, mass) per text; raises on model errors."""
+    def _end_ids(self) -> set[int]:
+        """The token ids that end a generation (the tokenizer's and the generation config's EOS)."""
+        ids: set[int] = set()
+        gen = getattr(self.model, "generation_config", None)
+        for v in (self.tokenizer.eos_token_id, getattr(gen, "eos_token_id", None)):
+            ids.update([v] if isinstance(v, int) else list(v or []))
+        return ids
+
+    def _run_batch(
+        self, texts: list[str], prompts: list[JudgePrompt]
+    ) -> list[tuple[str, float, float, bool]]:
+        """(reply, score, mass, cut at max_new_tokens) per text; raises on model errors."""
         import torch
 
         enc = self._encode(texts)
@@ -287,7 +298,13 @@ class HFJudgeBase(PromptedJudgeMixin):
                 )
                 new = out[:, enc["input_ids"].shape[1] :]
                 replies = self.tokenizer.batch_decode(new, skip_special_tokens=True)
-                return [(r, math.nan, math.nan) for r in replies]
+                ends = torch.tensor(sorted(self._end_ids()), dtype=new.dtype, device=new.device)
+                # cut: the whole budget used without an end token (then only a marked verdict counts)
+                cut = [
+                    new.shape[1] >= self.max_new_tokens and not bool(torch.isin(row, ends).any())
+                    for row in new
+                ]
+                return [(r, math.nan, math.nan, c) for r, c in zip(replies, cut)]
             mask = enc["attention_mask"]
             # left padding: positions count real tokens only, so a prompt scores the same in any batch
             position_ids = (mask.long().cumsum(-1) - 1).clamp(min=0)
@@ -302,12 +319,12 @@ class HFJudgeBase(PromptedJudgeMixin):
                 ln = torch.logsumexp(row[neg_ids], dim=0)
                 score = float(torch.sigmoid(lp - ln))
                 mass = float(torch.exp(torch.logaddexp(lp, ln)))
-                results.append(("", score, mass))
+                results.append(("", score, mass, False))
             return results
 
     def _run(
         self, texts: list[str], prompts: list[JudgePrompt]
-    ) -> list[tuple[str, float, float] | BaseException]:
+    ) -> list[tuple[str, float, float, bool] | BaseException]:
         try:
             return list(self._run_batch(texts, prompts))
         except Exception as e:
@@ -354,9 +371,9 @@ class HFJudgeBase(PromptedJudgeMixin):
                 if isinstance(res, BaseException):
                     out[i] = Judgement.failure(f"{type(res).__name__}: {res}", judge=self.name)
                 elif self.mode == "generate":
-                    out[i] = self.judgement_from_reply(requests[i], res[0], name=self.name)
+                    out[i] = self.judgement_from_reply(requests[i], res[0], name=self.name, cut=res[3])
                 else:
-                    _, score, mass = res
+                    _, score, mass, _ = res
                     if not math.isfinite(score):
                         out[i] = Judgement.failure("non-finite verdict probability", judge=self.name)
                         continue

@@ -16,7 +16,8 @@ then recorded, never hidden:
   too deeply to parse is a malformed reply;
 * after the last attempt, or on a reply with no GOOD/BAD (YES/NO) verdict, the judgement is
   ``label=None`` with ``error`` saying what happened (and ``raw`` the last reply): never a silent
-  GOOD.
+  GOOD. A reply cut at ``max_tokens`` (``finish_reason == "length"``) counts only with a marked
+  verdict (``Verdict: GOOD``), never by a verdict word met in its unfinished reasoning.
 
 The API key is read from ``api_key`` or else the environment variable named by ``api_key_env``
 (default ``OPENAI_API_KEY``); a local server usually needs none.
@@ -34,7 +35,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from swirl_env.chat_client import ChatRequestError
+from swirl_env.chat_client import ChatReply, ChatRequestError
 from swirl_env.chat_endpoint import EndpointOptions, OpenAIEndpoint
 from swirl_env.rewards.judges.base import (
     Judgement,
@@ -131,20 +132,23 @@ class OpenAIJudgeBase(OpenAIEndpoint, PromptedJudgeMixin):
 
     def complete(self, messages: list[Message]) -> str:
         """One chat completion with retries; raises :class:`JudgeRequestError` when it gives up."""
+        return self._reply(messages).content
+
+    def _reply(self, messages: list[Message]) -> ChatReply:
         try:
             reply = self._chat.complete(self._body(messages))
         except ChatRequestError as e:
             self._count(e.attempts)
             raise JudgeRequestError(str(e), attempts=e.attempts, status=e.status, raw=e.raw) from e
         self._count(reply.attempts)
-        return reply.content
+        return reply
 
     def _judge_one(self, request: Request) -> Judgement:
         short = self.short_circuit(request, self.name)
         if short is not None:
             return short
         try:
-            reply = self.complete(self.render(request))
+            reply = self._reply(self.render(request))
         except JudgeRequestError as e:
             with self._lock:
                 self.stats["failures"] += 1
@@ -155,7 +159,8 @@ class OpenAIJudgeBase(OpenAIEndpoint, PromptedJudgeMixin):
                 self.stats["failures"] += 1
             logger.exception("unexpected error in a judge request")
             return Judgement.failure(f"{type(e).__name__}: {e}", judge=self.name)
-        return self.judgement_from_reply(request, reply, name=self.name)
+        cut = reply.finish_reason == "length"  # stopped at max_tokens: only a marked verdict counts
+        return self.judgement_from_reply(request, reply.content, name=self.name, cut=cut)
 
     def _judge(self, requests: Sequence[Request]) -> list[Judgement]:
         for r in requests:

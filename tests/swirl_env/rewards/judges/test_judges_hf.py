@@ -15,7 +15,7 @@ import torch
 from swirl_algos.tiny import build_tiny_model, build_tiny_tokenizer
 from swirl_env.rewards.judges.base import Judgement, OutcomeRequest, ProcessRequest
 from swirl_env.rewards.judges.hf import HFOutcomeJudge, HFProcessJudge
-from swirl_env.rewards.prompts import JUDGE_PROMPTS
+from swirl_env.rewards.prompts import JUDGE_PROMPTS, get_judge_prompt
 from swirl_env.tasks.base import Task
 
 MATH = Task("m", "Tom has 3 bags of 4 apples. How many apples?", ("12",), "gsm8k", "test")
@@ -82,6 +82,16 @@ def test_generate_mode_batches_parses_and_keeps_order(trained):
     assert "Verdict" in out[0].raw and out[0].score == 1.0 and out[1].score == 0.0
     single = HFProcessJudge(model, tok, mode="generate", batch_size=1, max_new_tokens=16, judge_id="tiny")
     assert [j.raw for j in single.judge_steps(BATCH)] == [j.raw for j in out]
+
+
+def test_generate_mode_knows_a_reply_cut_at_max_new_tokens(trained):
+    model, tok = trained
+    prompts = [get_judge_prompt("process-math-v1")] * 2
+    texts = [HFProcessJudge(model, tok, judge_id="tiny").prompt_text(r) for r in MATH_REQS]
+    short = HFProcessJudge(model, tok, mode="generate", max_new_tokens=2, judge_id="tiny")
+    full = HFProcessJudge(model, tok, mode="generate", max_new_tokens=16, judge_id="tiny")
+    assert [r[3] for r in short._run_batch(texts, prompts)] == [True, True]
+    assert [r[3] for r in full._run_batch(texts, prompts)] == [False, False]  # ended with EOS
 
 
 def test_score_mode_is_a_batch_invariant_probability(trained):

@@ -71,8 +71,9 @@ class FakeServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _reply(self, content):
-                self._send(200, {"choices": [{"message": {"role": "assistant", "content": content}}]})
+            def _reply(self, content, finish_reason="stop"):
+                message = {"role": "assistant", "content": content}
+                self._send(200, {"choices": [{"message": message, "finish_reason": finish_reason}]})
 
             def _answer(self, case, n, body):
                 if case == "good":
@@ -100,6 +101,10 @@ class FakeServer:
                     return self._send(200, {"choices": []}) if n == 1 else self._reply("Verdict: GOOD")
                 if case == "noverdict":
                     return self._reply("I am not sure what to think.")
+                if case == "cut":  # stopped at max_tokens inside its reasoning
+                    return self._reply("First, is the query good? Let me think about whether", "length")
+                if case == "cutmarked":  # stopped at max_tokens after its verdict
+                    return self._reply("Verdict: BAD, because the query asks for a good", "length")
                 if case == "badrequest":
                     return self._send(400, {"error": "model not found"})
                 return self._send(500, {"error": f"unknown case {case}"})
@@ -193,6 +198,16 @@ def test_reply_without_verdict_is_a_failure_not_good(server):
     (j,) = make(server).judge_steps([req("noverdict")])
     assert j.label is None and "verdict" in j.error and j.raw == "I am not sure what to think."
     assert server.counts["noverdict"] == 1
+
+
+def test_reply_cut_at_max_tokens_counts_only_with_a_marked_verdict(server, tmp_path):
+    from swirl_env.rewards.judges.cache import CachedJudge
+
+    judge = CachedJudge(make(server), tmp_path / "cache.jsonl")
+    cut, marked = judge.judge_steps([req("cut"), req("cutmarked")])
+    assert cut.label is None and "cut at the token budget" in cut.error  # not the "good" it met
+    assert marked.label is False and marked.error is None
+    assert judge.judge_steps([req("cut")])[0].label is None and server.counts["cut"] == 2  # not cached
 
 
 def test_client_errors_are_not_retried(server):
