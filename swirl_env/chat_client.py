@@ -378,6 +378,7 @@ class ChatCompletionsClient:
                 raw = self._read(resp, deadline)
                 charset = resp.charset_encoding or "utf-8"
                 retry_after = _retry_after(resp)
+                location = resp.headers.get("location")
         except httpx.TimeoutException as e:
             raise _Retryable(f"timeout: no complete reply within {self.timeout}s ({type(e).__name__})") from e
         except httpx.TransportError as e:
@@ -391,7 +392,7 @@ class ChatCompletionsClient:
         except LookupError:  # an unknown charset name
             text = raw.decode("utf-8", errors="replace")
         del raw
-        return _parse_reply(text, status, retry_after, url, attempt, self.require_content)
+        return _parse_reply(text, status, retry_after, url, attempt, self.require_content, location)
 
 
 # the private helpers that were defined here before the split stay readable from this module

@@ -3,7 +3,7 @@
 :func:`_request_body` encodes a request (text UTF-8 cannot encode is sent with U+FFFD);
 :class:`_Reader` decodes a reply body (identity, gzip or deflate) chunk by chunk up to its cap;
 :func:`_parse_reply` turns a complete reply into a :class:`ChatReply`, a
-:class:`ChatRequestError` (a 4xx other than :data:`RETRY_STATUS`: not worth another try) or a
+:class:`ChatRequestError` (a redirect, or a 4xx other than :data:`RETRY_STATUS`: not worth another try) or a
 :class:`_Retryable` failure (5xx, those statuses, a malformed body) for the client's retry loop.
 
 Example:
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -146,8 +147,26 @@ class ChatReply:
 
     @property
     def usage(self) -> dict[str, Any]:
-        """Token counts (``prompt_tokens``, ``completion_tokens``), empty when not reported."""
-        return self.data.get("usage") or {}
+        """Token counts (``prompt_tokens``, ``completion_tokens``), empty when not reported (or
+        not an object)."""
+        usage = self.data.get("usage")
+        return usage if isinstance(usage, dict) else {}
+
+    def tokens(self, name: str) -> int:
+        """The ``usage`` count ``name`` (``"prompt_tokens"``...): 0 when missing or not a count
+        (a string, a negative or non-finite number), since the completion itself is still good.
+
+        Example:
+            >>> r = ChatReply("4", "", 1, {"usage": {"prompt_tokens": 12, "completion_tokens": "n/a"}})
+            >>> r.tokens("prompt_tokens"), r.tokens("completion_tokens")
+            (12, 0)
+        """
+        value = self.usage.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return 0
+        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+            return 0
+        return max(0, int(value))
 
 
 class _Retryable(Exception):
@@ -176,9 +195,24 @@ def _retry_after(resp: httpx.Response) -> float | None:
 
 
 def _parse_reply(
-    text: str, status: int, retry_after: float | None, url: str, attempt: int, require_content: bool
+    text: str,
+    status: int,
+    retry_after: float | None,
+    url: str,
+    attempt: int,
+    require_content: bool,
+    location: str | None = None,
 ) -> ChatReply:
-    """The reply of attempt number ``attempt`` to ``url``: HTTP ``status``, body ``text``."""
+    """The reply of attempt number ``attempt`` to ``url``: HTTP ``status``, body ``text`` (and the
+    ``Location`` header of a redirect)."""
+    if 300 <= status < 400:  # a completion is never a redirect's body
+        raise ChatRequestError(
+            f"HTTP {status} from {url} redirects to {location!r} (not followed: point base_url "
+            "at the server itself)",
+            attempts=attempt,
+            status=status,
+            raw=text,
+        )
     if status in RETRY_STATUS or status >= 500:
         raise _Retryable(f"HTTP {status}: {text[:200]}", retry_after=retry_after, status=status, raw=text)
     if status >= 400:

@@ -320,11 +320,10 @@ class OpenAIPolicy(OpenAIEndpoint, Policy):
         except ChatRequestError as e:
             self._count(e.attempts, failed=True)
             raise PolicyRequestError(str(e), attempts=e.attempts, status=e.status, raw=e.raw) from e
-        usage = reply.usage or {}
         self._count(
             reply.attempts,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+            prompt_tokens=reply.tokens("prompt_tokens"),
+            completion_tokens=reply.tokens("completion_tokens"),
         )
         choice = reply.choice
         message = choice.get("message")

@@ -182,6 +182,11 @@ class _Handler(socketserver.BaseRequestHandler):
         data = c.compress(text) + c.flush()
         self.request.sendall(self._head("Content-Encoding: gzip\r\n", len(data)) + data)
 
+    def do_redirect(self) -> None:  # a login page's redirect whose body looks like a completion
+        data = OK.encode()
+        head = self._head("Location: https://sso.example/login\r\n", len(data), "302 Found")
+        self.request.sendall(head + data)
+
     def do_surrogate(self) -> None:
         self._json('{"choices": [{"message": {"content": "half \\ud83d an emoji"}}]}')
 
@@ -287,6 +292,12 @@ def test_unparseable_replies_are_clean_failures(hostile, mode):
 def test_undecodable_bodies_are_clean_failures(hostile, mode):
     err, _, _ = _fails(hostile.url(mode))
     assert err.attempts == 2 and "unusable reply body" in str(err), str(err)
+
+
+def test_a_redirect_is_an_error_naming_its_target_not_a_completion(hostile):
+    err, took, _ = _fails(hostile.url("redirect"))
+    assert err.attempts == 1 and err.status == 302 and "'https://sso.example/login'" in str(err)
+    assert took < 2
 
 
 def test_unencodable_text_is_sent_repaired_and_received_as_is(hostile, caplog):

@@ -252,6 +252,10 @@ class FakeServer:
                     return self._send(200, {"choices": [choice]})
                 if kind == "slow":
                     time.sleep(1.0)
+                if kind and kind.startswith("usage"):  # a good completion with a broken usage field
+                    usage = json.loads(kind.split(" ", 1)[1])
+                    choice = {"message": {"content": "<answer> 1 </answer>"}, "finish_reason": "stop"}
+                    return self._send(200, {"choices": [choice], "usage": usage})
                 # a model that computes, then rambles; stop sequences cut like OpenAI (stop excluded)
                 text = f"Compute. <math_exp> {question} </math_exp> Then <answer> x </answer> more"
                 finish, stop_reason = "length", None
@@ -324,6 +328,18 @@ def test_openai_policy_retries_transient_failures(server):
         actions = policy.act([state("a"), state("b"), state("c")])
     assert actions == [f"Compute. <math_exp> {q} </math_exp>" for q in "abc"]
     assert policy.stats["retries"] == 4 and policy.stats["failures"] == 0
+
+
+@pytest.mark.parametrize(
+    "usage",
+    ['"n/a"', "[1, 2]", "true", '{"prompt_tokens": "n/a"}', '{"completion_tokens": 1e999}',
+     '{"completion_tokens": -4, "prompt_tokens": 2.5}', '{"prompt_tokens": true}'],
+)  # fmt: skip
+def test_openai_policy_takes_a_completion_whose_usage_is_broken(server, usage):
+    server.failures = {"q": [f"usage {usage}"]}
+    with make_policy(server, max_retries=0) as policy:
+        assert policy.act([state("q")]) == ["<answer> 1 </answer>"]
+    assert policy.stats["failures"] == 0 and policy.stats["prompt_tokens"] == 0
 
 
 def test_openai_policy_gives_up_with_a_clear_error(server):
