@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         info = env.step(hostile[name])[4]
         if info["step"]["kind"] in ("call", "answer"):
             return "value"
-        return "error" if str(info["step"]["observation"]).startswith("Error: ") else ""
+        return "error" if str(info["step"].get("observation")).startswith("Error: ") else ""
 
     rows = [
         ("calculator time bombs", measure(calculator_time_bombs(args.n), calc_ok)),

@@ -123,7 +123,7 @@ class SwirlTRLEnvironment:
         if truncated:
             return "Error: step cap reached without an answer; the episode is over."
         step = info["step"]
-        return step["tool_result"] if step.get("tool_result") is not None else (step["observation"] or "")
+        return step["tool_result"] if step.get("tool_result") is not None else (step.get("observation") or "")
 
     @property
     def episode(self) -> Any:

@@ -52,6 +52,27 @@ from swirl_env.trajectory import Message, Step, Trajectory
 Metric = Callable[[str, Sequence[str]], Mapping[str, float]]
 
 TURN_SEPARATOR = "\n\n"
+#: the longest error observation (the rest of a longer one is cut)
+MAX_NOTICE_CHARS = 1000
+
+
+def vector_info(info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` without its null fields, at every depth of its records (``"task"`` is left whole):
+    Gymnasium's vector envs batch each key into one array typed by the first env that has it, so a
+    key that is ``None`` in one env and a dict or number in another breaks the batch; a left-out
+    key is marked absent in the ``_key`` mask instead.
+
+    Example:
+        >>> vector_info({"step": {"kind": "none", "tool_ok": None}, "tool_result": None})
+        {'step': {'kind': 'none'}}
+    """
+    return {k: v if k == "task" else _without_nulls(v) for k, v in info.items() if v is not None}
+
+
+def _without_nulls(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    return {k: _without_nulls(v) for k, v in value.items() if v is not None}
 
 
 def render_state(messages: Sequence[Message]) -> str:
@@ -134,6 +155,26 @@ class ToolEnv(gym.Env[str, str]):
             raise ValueError(f"tool_style must be one of {TOOL_STYLES}, got {tool_style!r}")
         if tool_style == "native" and "json" not in syntaxes:
             raise ValueError("tool_style='native' needs the 'json' syntax (native calls are JSON)")
+        if "tags" not in syntaxes:  # the prompt of either style asks for <answer> ... </answer>
+            raise ValueError(
+                f"syntaxes must include 'tags' (the final answer is an <answer> tag), got {syntaxes!r}"
+            )
+        reserve = max_action_chars + 2 * len(TURN_SEPARATOR) + MAX_NOTICE_CHARS
+        if max_observation_chars <= reserve:
+            raise ValueError(
+                f"max_observation_chars must exceed max_action_chars + {reserve - max_action_chars} "
+                f"(room for one more action and a notice), got {max_observation_chars}"
+            )
+        for t in tools:
+            if not isinstance(t, Tool):
+                raise TypeError(f"tools must be Tool instances, got {type(t).__name__} {t!r:.60}")
+        if demonstrations is not None and (
+            isinstance(demonstrations, str | Mapping)
+            or not all(isinstance(d, Mapping) for d in demonstrations)
+        ):
+            raise TypeError(
+                "demonstrations must be a list of dicts (solved examples), got " + f"{demonstrations!r:.60}"
+            )
         names = [t.name for t in tools]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate tool names: {names}")
@@ -160,6 +201,9 @@ class ToolEnv(gym.Env[str, str]):
         # the examples as the prompt shows them, in this env's tool style (once, not at every reset)
         self._prompt_demonstrations = [self._restyle_demonstration(d) for d in self.demonstrations] or None
         self.observation_space = UnicodeText(max_length=max_observation_chars)
+        #: the longest state after which the episode goes on (the rest is kept for one action and
+        #: a notice, so every observation stays in the observation space)
+        self.max_state_chars = max_observation_chars - reserve
         self.action_space = UnicodeText(max_length=max_action_chars)
         self.task: Task | None = None
         self.messages: list[Message] = []
@@ -217,11 +261,23 @@ class ToolEnv(gym.Env[str, str]):
     ) -> tuple[str, dict[str, Any]]:
         if options is not None and not isinstance(options, Mapping):
             raise TypeError(f"reset options must be a dict or None, got {type(options).__name__}")
-        super().reset(seed=seed)
-        self._last_seed = seed
-        options = options or {}
-        self.task = self.tasks[self._select_task(options)]
-        self.messages = [{"role": "user", "content": self.build_prompt(self.task)}]
+        before = (self._np_random, self._np_random_seed, self._last_seed)
+        try:  # a reset that fails (bad seed or options, a prompt too long) leaves the episode as it was
+            super().reset(seed=seed)
+            self._last_seed = seed
+            task = self.tasks[self._select_task(options or {})]
+            prompt = self.build_prompt(task)
+            if len(prompt) > self.max_state_chars:
+                raise ValueError(
+                    f"the prompt of task {task.id!r} has {len(prompt):,} characters, more than the "
+                    f"{self.max_state_chars:,} that max_observation_chars={self.observation_space.max_length:,} "
+                    "leaves for a state"
+                )
+        except BaseException:
+            self._np_random, self._np_random_seed, self._last_seed = before
+            raise
+        self.task = task
+        self.messages = [{"role": "user", "content": prompt}]
         self.steps = []
         self.tool_calls = 0
         self.final_answer = None
@@ -238,7 +294,7 @@ class ToolEnv(gym.Env[str, str]):
             info["tools"] = copy.deepcopy(self.tool_schemas)
         if self.render_mode == "human":
             self.render()
-        return obs, info
+        return obs, vector_info(info)
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if self._done or self.task is None:
@@ -267,15 +323,16 @@ class ToolEnv(gym.Env[str, str]):
             self.outcome = self._unanswered_outcome()
         else:
             self.tool_calls += 1
+            turn: Message
             if parsed.kind == "call":
                 result = self.run_tool(self.tools[parsed.tool], parsed.argument or "")  # type: ignore[index]
                 step.tool_result, step.tool_ok, step.tool_value = result.text, result.ok, result.value
                 if self.tool_style == "native":
                     step.observation = result.text
-                    self.messages.append({"role": "tool", "name": parsed.tool, "content": result.text})
+                    turn = {"role": "tool", "name": parsed.tool, "content": result.text}
                 else:
                     step.observation = f"{parsed.argument} -> {result.text}"
-                    self.messages.append({"role": "user", "content": step.observation})
+                    turn = {"role": "user", "content": step.observation}
             else:
                 error = parsed.error
                 if parsed.kind == "none" and self.tool_style == "native":  # name the format asked for
@@ -284,8 +341,19 @@ class ToolEnv(gym.Env[str, str]):
                         + ", ".join(f"`{n}`" for n in self.tools)
                         + ") or write the final answer as <answer> ... </answer>"
                     )
-                step.observation = f"Error: {error}"
-                self.messages.append({"role": "user", "content": step.observation})
+                step.observation = f"Error: {error}"[:MAX_NOTICE_CHARS]
+                turn = {"role": "user", "content": step.observation}
+            state = len(render_state(self.messages)) + len(TURN_SEPARATOR) + len(step.observation)
+            if state > self.max_state_chars:  # the result would not fit the observation space
+                truncated = True
+                step.error = "the observation limit was reached"
+                step.observation = (
+                    f"Error: this result ({len(step.observation):,} characters) would pass the observation "
+                    f"limit (max_observation_chars={self.observation_space.max_length:,}); the episode ends here."
+                )
+                turn = {**turn, "content": step.observation}
+                self.outcome = self._unanswered_outcome()
+            self.messages.append(turn)
 
         self.steps.append(step)
         self._done = terminated or truncated
@@ -303,7 +371,7 @@ class ToolEnv(gym.Env[str, str]):
             info["final_answer"] = self.final_answer
         if self.render_mode == "human":
             self.render()
-        return render_state(self.messages), reward, terminated, truncated, info
+        return render_state(self.messages), reward, terminated, truncated, vector_info(info)
 
     def render(self) -> str | None:
         text = render_state(self.messages)

@@ -99,6 +99,10 @@ class SafeEvaluator:
             tree = ast.parse(text, mode="eval")
         except SyntaxError as e:
             raise CalculatorError(f"invalid expression: {_syntax_message(e)}") from None
+        except UnicodeEncodeError:  # ast.parse encodes the text: a lone surrogate cannot be
+            raise CalculatorError(
+                "invalid expression: it holds a lone surrogate (half a UTF-16 pair)"
+            ) from None
         except (ValueError, RecursionError, MemoryError):  # e.g. a literal beyond Python's limits
             raise CalculatorError("invalid expression: a number or the nesting is too large") from None
         return self._guarded(lambda: self._finite(self._eval(tree.body, 0, deadline, text)), deadline)

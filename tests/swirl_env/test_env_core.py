@@ -152,7 +152,7 @@ def test_actions_are_cut_before_they_are_parsed():
     env.reset(seed=0)
     action = "x" * 95 + "<reverse>late</reverse>"  # the call lies past the cut: never executed
     _, _, _, _, info = env.step(action)
-    assert info["step"]["kind"] == "none" and info["step"]["tool_result"] is None
+    assert info["step"]["kind"] == "none" and "tool_result" not in info["step"]  # null fields are left out
     assert info["step"]["action"] == action[:100] and info["step"]["ignored_chars"] == len(action) - 100
     _, _, _, _, info = env.step("<reverse>ab</reverse>" + "y" * 500)
     assert info["step"]["observation"] == "ab -> ba" and info["step"]["ignored_chars"] == 500
@@ -183,3 +183,22 @@ def test_hostile_actions_give_observations_fast(action):
             :80
         ]
         assert len(info["step"]["action"]) <= env.max_action_chars
+
+
+def test_a_result_that_would_pass_the_observation_limit_ends_the_episode_inside_the_space():
+    prompt = len(make_env().reset(seed=0)[0])
+    limit = prompt + 300 + 4 + 1000 + 700  # the state may grow by 700 characters past the prompt
+    env = make_env(max_action_chars=300, max_observation_chars=limit)
+    obs, _ = env.reset(seed=0)
+    call = "<reverse>" + "x" * 200 + "</reverse>"
+    obs, _, terminated, truncated, _ = env.step(call)  # 629 characters more: fits
+    assert not (terminated or truncated) and env.observation_space.contains(obs)
+    obs, reward, terminated, truncated, info = env.step(call)  # would pass it
+    assert truncated and not terminated and reward == 0.0
+    assert env.observation_space.contains(obs) and obs.endswith("the episode ends here.")
+    assert info["step"]["error"] == "the observation limit was reached"
+    assert env.trajectory().outcome["unanswered"] is True
+    with pytest.raises(ValueError, match="max_observation_chars must exceed"):
+        make_env(max_action_chars=300, max_observation_chars=1304)
+    with pytest.raises(ValueError, match="characters, more than the"):
+        make_env(max_action_chars=300, max_observation_chars=1305 + prompt // 2).reset(seed=0)

@@ -62,10 +62,66 @@ def test_a_bad_first_reset_leaves_the_env_usable(env_id):
 @pytest.mark.parametrize(
     "kwargs",
     [{"max_tool_calls": 2.5}, {"max_tool_calls": True}, {"max_tool_calls": None}, {"max_tool_calls": "5"},
-     {"max_action_chars": 0}, {"max_observation_chars": -1}, {"syntaxes": ()}, {"syntaxes": "tags"},
-     {"prompt": 5}],
+     {"max_action_chars": 0}, {"max_observation_chars": -1}, {"max_observation_chars": 200},
+     {"syntaxes": ()}, {"syntaxes": "tags"}, {"syntaxes": ("json",)}, {"prompt": 5},
+     {"demonstrations": "x"}, {"demonstrations": [3]}],
 )  # fmt: skip
 def test_bad_env_arguments_are_errors_at_make(env_id, kwargs):
     (name,) = kwargs
     with pytest.raises((TypeError, ValueError), match=name):
         gym.make(env_id, **{**DATA_KWARGS.get(env_id, {}), **kwargs})
+
+
+@pytest.mark.parametrize("env_id", sorted(ENV_SPECS))
+def test_vector_envs_batch_steps_of_different_kinds(env_id):
+    """Sub-envs whose steps differ (a call beside no call, a failed call, an answer) give infos of
+    one type per key: null fields are left out, and Gymnasium's ``_key`` masks say where."""
+    mode = "async" if env_id == "SwiRL-GSM8K-v0" else "sync"
+    envs = gym.make_vec(env_id, num_envs=2, vectorization_mode=mode, **DATA_KWARGS.get(env_id, {}))
+    single = gym.make(env_id, **DATA_KWARGS.get(env_id, {})).unwrapped
+    tool = next(iter(single.tools))
+    call = single.format_call(tool, "1 + 1" if tool == "calculator" else "film director")
+    bad = single.format_call(tool, "1/0") if tool == "calculator" else "<answer> unterminated"
+    try:
+        envs.reset(seed=[0, 1])
+        for pair in (
+            ["no call", call],
+            [call, "no call"],
+            [bad, call],
+            [call, bad],
+            ["<answer> 4 </answer>", call],
+        ):
+            _obs, _rew, term, _trunc, info = envs.step(pair)
+            assert list(info["step"]["_kind"]) == [True, True]
+            called = [a == call or (tool == "calculator" and a == bad) for a in pair]
+            assert list(info["step"]["_tool_ok"]) == called, pair
+            assert list(info["step"]["tool_ok"][called]) == [a == call for a, c in zip(pair, called) if c]
+            if term.any():  # the answering env starts a new episode on its next step
+                envs.reset(seed=[2, 3])
+    finally:
+        envs.close()
+
+
+def test_a_failed_reset_leaves_the_running_episode_as_it_was():
+    env = gym.make("SwiRL-GSM8K-v0")
+    env.reset(seed=3)
+    env.step("<math_exp>1+1</math_exp>")
+    with pytest.raises(ValueError, match="task_index"):
+        env.reset(seed=99, options={"task_index": 10**9})
+    traj = env.unwrapped.trajectory()
+    assert traj.seed == 3 and traj.num_steps == 1
+    assert not env.step("<math_exp>2+2</math_exp>")[2]  # the episode goes on
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "fragment"),
+    [
+        ("SwiRL-GSM8K-v0", {"calculator_options": "x"}, "calculator_options must be a dict"),
+        ("SwiRL-GSM8K-v0", {"calculator": "x"}, "tools must be Tool instances"),
+        ("SwiRL-Arithmetic-v0", {"start_range": 5}, "start_range must be a pair"),
+        ("SwiRL-Arithmetic-v0", {"operand_range": (1, 2, 3)}, "operand_range must be a pair"),
+    ],
+)
+def test_bad_tool_and_task_arguments_are_errors_at_make(env_id, kwargs, fragment):
+    with pytest.raises((TypeError, ValueError), match=fragment):
+        gym.make(env_id, **kwargs)

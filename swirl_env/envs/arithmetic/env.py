@@ -53,6 +53,13 @@ def _resolve_prompt(prompt: PromptTemplate | str) -> PromptTemplate:
     return get_prompt(prompt)
 
 
+def _pair(name: str, value: Any) -> tuple[int, int]:
+    """``value`` as a ``(low, high)`` pair; ``ValueError`` naming ``name`` for anything else."""
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (low, high) of integers, got {value!r:.60}")
+    return (value[0], value[1])
+
+
 class ArithmeticEnv(ToolEnv):
     """Multi-step arithmetic word problems with the calculator.
 
@@ -110,12 +117,12 @@ class ArithmeticEnv(ToolEnv):
             max_ops=max_ops,
             min_distractors=min_distractors,
             max_distractors=max_distractors,
-            start_range=tuple(start_range),  # type: ignore[arg-type]
-            operand_range=tuple(operand_range),  # type: ignore[arg-type]
-            factor_range=tuple(factor_range),  # type: ignore[arg-type]
+            start_range=_pair("start_range", start_range),
+            operand_range=_pair("operand_range", operand_range),
+            factor_range=_pair("factor_range", factor_range),
             max_value=max_value,
             operations=tuple(operations),
-            distractor_range=tuple(distractor_range),  # type: ignore[arg-type]
+            distractor_range=_pair("distractor_range", distractor_range),
         )
         tasks = ArithmeticTasks(n_tasks, seed=seed, split=split, config=self.config, offset=offset)
         super().__init__(

@@ -105,6 +105,10 @@ class GSM8KEnv(ToolEnv):
                 )
             tasks = tasks[:n_tasks]
         if calculator is None:
+            if calculator_options is not None and not isinstance(calculator_options, Mapping):
+                raise TypeError(
+                    f"calculator_options must be a dict of Calculator arguments, got {calculator_options!r:.60}"
+                )
             calculator = Calculator(**dict(calculator_options or {}))
         elif calculator_options:
             raise ValueError("pass calculator= or calculator_options=, not both")

@@ -186,6 +186,7 @@ def test_rejections_explain_themselves(calc: Calculator) -> None:
     assert "exponent" in calc("9**9**9").text
     assert "too long" in calc("1+" * 400 + "1").text
     assert "nested" in calc("(" * 60 + "1" + ")" * 60).text
+    assert "lone surrogate" in calc("2 + \ud800").text
     with pytest.raises(CalculatorError):
         calc.evaluate("import os")
 
