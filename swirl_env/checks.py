@@ -22,7 +22,7 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["MAX_SECONDS", "fraction", "int_at_least", "one_of", "seconds"]
+__all__ = ["MAX_SECONDS", "finite", "fraction", "int_at_least", "one_of", "seconds"]
 
 #: the longest wait any timeout may name (11.6 days): beyond it a deadline overflows clocks
 MAX_SECONDS = 1e6
@@ -60,6 +60,19 @@ def fraction(name: str, value: Any) -> float:
         or not 0.0 <= value <= 1.0
     ):
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return float(value)
+
+
+def finite(name: str, value: Any) -> float:
+    """``value`` as a ``float`` when it is a finite real number (not a bool); else ``ValueError``
+    naming ``name``.
+
+    Example:
+        >>> finite("weight", 2)
+        2.0
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
 
 

@@ -53,6 +53,7 @@ from swirl_env.rewards.judges.base import (
     ProcessJudge,
     ProcessRequest,
     check_reward_mode,
+    checked_judgements,
     judgement_reward,
 )
 from swirl_env.tasks.base import Task
@@ -261,12 +262,11 @@ class ProcessJudgeReward:
     ) -> list[float | None]:
         requests = self.requests(prompts, completions, task, env_id, step_index)
         try:
-            judgements = list(self.judge.judge_steps(requests))
+            judgements = self.judge.judge_steps(requests)
         except Exception as e:  # a judge that raises for the whole batch: every item failed
             logger.error("process judge failed on a batch of %d: %s: %s", len(requests), type(e).__name__, e)
             judgements = [Judgement(label=None, error=f"{type(e).__name__}: {e}") for _ in requests]
-        if len(judgements) != len(requests):
-            raise RuntimeError(f"judge returned {len(judgements)} judgements for {len(requests)} requests")
+        judgements = checked_judgements(judgements, len(requests), self.judge)
         rewards: list[float | None] = []
         failed = good = 0
         for req, j in zip(requests, judgements):

@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
 
-from swirl_env.checks import int_at_least
+from swirl_env.checks import finite, int_at_least
+from swirl_env.env import vector_info
 from swirl_env.rewards.judges.base import (
     Judgement,
     OutcomeJudge,
@@ -44,6 +45,7 @@ from swirl_env.rewards.judges.base import (
     ProcessJudge,
     ProcessRequest,
     check_reward_mode,
+    checked_judgements,
     judgement_reward,
 )
 from swirl_env.tasks.base import Task
@@ -119,11 +121,7 @@ def judge_trajectories(
         requests = [r for t in out for r in process_requests(t)]
         for start in range(0, len(requests), batch_size):
             chunk = requests[start : start + batch_size]
-            results = list(process_judge.judge_steps(chunk))
-            if len(results) != len(chunk):
-                raise RuntimeError(
-                    f"process judge returned {len(results)} judgements for {len(chunk)} requests"
-                )
+            results = checked_judgements(process_judge.judge_steps(chunk), len(chunk), process_judge)
             for (i, k), j in zip(where[start : start + batch_size], results):
                 out[i].steps[k].process = j.to_record()
             if bar is not None:
@@ -137,11 +135,9 @@ def judge_trajectories(
         asked = [(i, r) for i, r in pending if r is not None]
         for start in range(0, len(asked), batch_size):
             chunk = asked[start : start + batch_size]
-            results = list(outcome_judge.judge_outcomes([r for _, r in chunk]))
-            if len(results) != len(chunk):
-                raise RuntimeError(
-                    f"outcome judge returned {len(results)} judgements for {len(chunk)} requests"
-                )
+            results = checked_judgements(
+                outcome_judge.judge_outcomes([r for _, r in chunk]), len(chunk), outcome_judge
+            )
             for (i, _), j in zip(chunk, results):
                 out[i].outcome["judge"] = j.to_record()
         if bar is not None:
@@ -173,12 +169,29 @@ class _RecordingWrapper(gym.Wrapper):
         super().__init__(env)
         self._check_judge(judge)
         check_reward_mode(reward)
+        inner = env
+        while isinstance(inner, gym.Wrapper):  # a second one would overwrite the first's component
+            if type(inner) is type(self):
+                raise ValueError(
+                    f"the environment is already wrapped in {type(self).__name__}: one per environment "
+                    "(for several judges, write one judge that combines them)"
+                )
+            inner = inner.env
         self.judge = judge
-        self.weight = float(weight)
+        self.weight = finite("weight", weight)
         self.reward_mode = reward
-        self.on_failure = float(on_failure)
+        self.on_failure = finite("on_failure", on_failure)
         self.failures = 0
         self._task: Task | None = None
+
+    def _judged(self, call: Any, request: Any) -> Judgement:
+        """``call(request)``, with a judge that raises recorded as a failed judgement: the
+        environment has already stepped, so its step is kept and the episode goes on."""
+        try:
+            return call(request)
+        except Exception as e:
+            logger.exception("the judge raised; recorded as a failed judgement")
+            return Judgement.failure(f"{type(e).__name__}: {e}", judge=getattr(self.judge, "name", ""))
 
     @staticmethod
     def _check_judge(judge: Any) -> None:
@@ -186,6 +199,10 @@ class _RecordingWrapper(gym.Wrapper):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         obs, info = self.env.reset(seed=seed, options=options)
+        if not isinstance(info.get("task"), Mapping):
+            raise TypeError(
+                f"{type(self).__name__} needs a SwiRL ToolEnv (its reset info has no 'task'), got {self.env!r}"
+            )
         self._task = Task.from_dict(info["task"])
         return obs, info
 
@@ -253,14 +270,14 @@ class ProcessReward(_RecordingWrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         step = info["step"]
         request = ProcessRequest(task=self._task, context=context, action=step["action"], step=dict(step))
-        judgement = self.judge.judge_step(request)
+        judgement = self._judged(self.judge.judge_step, request)
         if judgement.label is None:
             self.failures += 1
             logger.warning("process judgement failed at step %d: %s", step["index"], judgement.error)
         record = judgement.to_record()
         self._judgements.append(record)
-        step["process"] = record
-        info["process"] = record
+        step["process"] = vector_info(record)
+        info["process"] = vector_info(record)
         comps = _components(info, reward)
         comps["process"] = self.weight * judgement_reward(judgement, self.reward_mode, self.on_failure)
         info["reward_components"] = comps
@@ -342,13 +359,13 @@ class OutcomeReward(_RecordingWrapper):
                     judgement = _no_answer(self.judge.name)
                 else:
                     req = OutcomeRequest(task=self._task, prediction=answer, context=info["messages"])  # type: ignore[arg-type]
-                    judgement = self.judge.judge_outcome(req)
+                    judgement = self._judged(self.judge.judge_outcome, req)
                 if judgement.label is None:
                     self.failures += 1
                     logger.warning("outcome judgement failed: %s", judgement.error)
                 value = judgement_reward(judgement, self.reward_mode, self.on_failure)
                 self._judgement = judgement.to_record()
-                info["outcome"] = {**outcome, "judge": self._judgement}
+                info["outcome"] = {**outcome, "judge": vector_info(self._judgement)}
         comps["outcome"] = self.weight * value
         info["reward_components"] = comps
         return obs, float(sum(comps.values())), terminated, truncated, info

@@ -24,6 +24,8 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -33,6 +35,8 @@ from swirl_env.checks import one_of
 from swirl_env.tasks.base import Task
 from swirl_env.trajectory import Message
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "REWARD_MODES",
     "Judgement",
@@ -41,6 +45,7 @@ __all__ = [
     "ProcessJudge",
     "ProcessRequest",
     "check_reward_mode",
+    "checked_judgements",
     "judgement_reward",
     "request_to_dict",
 ]
@@ -159,6 +164,52 @@ def judgement_reward(j: Judgement, reward: str = "label", on_failure: float | No
     return float(bool(j.label))
 
 
+def checked_judgements(results: Any, n: int, judge: Any) -> list[Judgement]:
+    """What ``judge`` returned for ``n`` requests, checked before anything reads it (the wrappers,
+    the offline judging, the cache and the SWiRL learner all call it).
+
+    ``RuntimeError`` when it is not ``n`` judgements, ``TypeError`` for an item that is not a
+    :class:`Judgement` or a label that is not ``True``/``False``/``None``: a broken judge, named.
+    A decided judgement whose score is not a number in [0, 1] (NaN, 5.0, "high") becomes a failed
+    one with that in its ``error``, so a bad score is never a reward.
+
+    Example:
+        >>> checked_judgements([Judgement(True, float("nan"), judge="j")], 1, None)[0].error
+        'judge gave score nan, not a number in [0, 1]'
+        >>> checked_judgements(["GOOD"], 1, None)
+        Traceback (most recent call last):
+        ...
+        TypeError: judge 'NoneType' returned a str ('GOOD'), not a Judgement
+    """
+    name = getattr(judge, "name", None) or type(judge).__name__
+    try:
+        out = list(results)
+    except TypeError:
+        raise RuntimeError(
+            f"judge {name!r} returned {type(results).__name__}, not a list of judgements"
+        ) from None
+    if len(out) != n:
+        raise RuntimeError(f"judge {name!r} returned {len(out)} judgements for {n} requests")
+    for i, j in enumerate(out):
+        if not isinstance(j, Judgement):
+            raise TypeError(f"judge {name!r} returned a {type(j).__name__} ({j!r:.60}), not a Judgement")
+        if j.label is not None and not isinstance(j.label, bool):
+            raise TypeError(f"judge {name!r} returned label {j.label!r}: a label is True, False or None")
+        s = j.score
+        bad_score = s is not None and (
+            isinstance(s, bool) or not isinstance(s, numbers.Real) or not 0.0 <= s <= 1.0  # NaN too
+        )
+        if j.label is not None and bad_score:
+            logger.warning("judge %r gave score %r, counted as a failed judgement", name, s)
+            out[i] = Judgement.failure(
+                f"judge gave score {s!r}, not a number in [0, 1]",
+                judge=j.judge or name,
+                raw=j.raw,
+                rationale=j.rationale,
+            )
+    return out
+
+
 def _task_dict(task: Task | None) -> dict[str, Any] | None:
     return task.to_dict() if task is not None else None
 
@@ -229,8 +280,8 @@ class ProcessJudge(_JudgeBase, ABC):
         """One :class:`Judgement` per request, in order."""
 
     def judge_step(self, request: ProcessRequest) -> Judgement:
-        """Judge one step (a batch of one)."""
-        return self.judge_steps([request])[0]
+        """Judge one step (a batch of one, checked by :func:`checked_judgements`)."""
+        return checked_judgements(self.judge_steps([request]), 1, self)[0]
 
 
 class OutcomeJudge(_JudgeBase, ABC):
@@ -243,5 +294,5 @@ class OutcomeJudge(_JudgeBase, ABC):
         """One :class:`Judgement` per request, in order."""
 
     def judge_outcome(self, request: OutcomeRequest) -> Judgement:
-        """Judge one answer (a batch of one)."""
-        return self.judge_outcomes([request])[0]
+        """Judge one answer (a batch of one, checked by :func:`checked_judgements`)."""
+        return checked_judgements(self.judge_outcomes([request]), 1, self)[0]

@@ -61,6 +61,7 @@ from swirl_env.rewards.judges.base import (
     OutcomeRequest,
     ProcessJudge,
     ProcessRequest,
+    checked_judgements,
 )
 
 logger = logging.getLogger(__name__)
@@ -315,9 +316,7 @@ class CachedJudge:
         fresh: dict[str, Judgement] = {}
         for start in range(0, len(items), self.chunk_size):
             chunk = items[start : start + self.chunk_size]
-            results = list(call([r for _, r in chunk]))
-            if len(results) != len(chunk):
-                raise RuntimeError(f"judge returned {len(results)} judgements for {len(chunk)} requests")
+            results = checked_judgements(call([r for _, r in chunk]), len(chunk), self.judge)
             fresh.update({k: j for (k, _), j in zip(chunk, results)})
             self.stats["failed"] += sum(j.label is None for j in results)
             self.stats["stored"] += self.cache.put_many(
