@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -240,8 +241,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     add(parser)  # type: ignore[operator]
     args = parser.parse_args(rest)
-    code = run(args)  # type: ignore[operator]
+    try:
+        code = run(args)  # type: ignore[operator]
+    except KeyboardInterrupt:
+        print(f"swirl {name}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, TypeError, KeyError, IndexError, RuntimeError, MemoryError) as e:
+        if os.environ.get("SWIRL_TRACEBACK"):
+            raise
+        logging.getLogger(__name__).debug("swirl %s failed", name, exc_info=True)
+        print(f"swirl {name}: error: {_one_line(e)} (SWIRL_TRACEBACK=1 shows where)", file=sys.stderr)
+        return 1
     return int(code or 0)
+
+
+def _one_line(e: BaseException) -> str:
+    """An exception as one line: its type, then its message (a file error names the path)."""
+    text = str(e) if not isinstance(e, KeyError) else repr(e.args[0]) if e.args else ""
+    text = " ".join(text.split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 if __name__ == "__main__":

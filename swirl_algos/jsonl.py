@@ -130,6 +130,12 @@ def safe_record(record: Trajectory | Mapping[str, Any]) -> Any:
     return Trajectory.from_dict(obj) if isinstance(record, Trajectory) else obj
 
 
+def _record_start(raw: bytes) -> bool:
+    """Whether a line without its newline can be a record cut short: it starts a JSON object (a
+    writer writes ``{...}`` in one piece), so text that is not JSON at all is never taken for one."""
+    return raw.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{")
+
+
 def iter_numbered(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line number, record)`` of a JSONL file (1-based; see :func:`iter_jsonl`).
 
@@ -148,7 +154,7 @@ def iter_numbered(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 obj = json.loads(text.decode("utf-8"))
             except (ValueError, RecursionError) as e:  # JSON, UTF-8, nesting depth, integer digits
-                if not complete:  # only the last line can lack its newline
+                if not complete and _record_start(raw):  # only the last line can lack its newline
                     logger.warning("%s:%d: ignoring a half-written last line (%d bytes)", path, n, len(raw))
                     return
                 msg = getattr(e, "msg", None) or str(e)[:200] or type(e).__name__
@@ -263,7 +269,9 @@ def repair_tail(path: PathLike) -> int:
     """Cut a half-written last line off ``path``; returns the number of bytes removed.
 
     A last line without its newline is kept (and completed with one) when it is a valid JSON
-    object, and removed otherwise. A missing file is left alone (returns 0).
+    object, and removed when it is the start of one (``{...`` cut short); any other last line
+    (notes, a binary file given by mistake) is a ``ValueError`` and the file is left as it is. A
+    missing file is left alone (returns 0).
 
     Example:
         >>> # removed = repair_tail("runs/gsm8k/trajectories.jsonl")
@@ -301,6 +309,11 @@ def repair_tail(path: PathLike) -> int:
             f.flush()
             os.fsync(f.fileno())
             return 0
+        if not _record_start(last):
+            raise ValueError(
+                f"{path}: its last line ({len(last):,} bytes) is neither a JSON record nor the start "
+                "of one; not a JSONL file of records, so it is left as it is (check the path)"
+            )
         f.truncate(start)
         f.flush()
         os.fsync(f.fileno())

@@ -27,6 +27,7 @@ lone surrogate exactly (a surrogate pair reads back as the one character it enco
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -130,6 +131,24 @@ _STEP_FIELDS: tuple[tuple[str, Any, str, bool], ...] = (
 )
 
 
+_OPT_SCORE = (lambda v: v is None or (_is_number(v) and 0 <= v <= 1), "a number in [0, 1] or null")
+
+#: (field, check, description, required) of a judgement record (``Step.process``, ``outcome["judge"]``).
+_JUDGEMENT_FIELDS: tuple[tuple[str, Any, str, bool], ...] = (
+    ("label", lambda v: v is None or isinstance(v, bool), "true, false or null", False),
+    ("score", *_OPT_SCORE, False),
+    ("rationale", *_OPT_STR, False),
+    ("judge", *_OPT_STR, False),
+    ("error", *_OPT_STR, False),
+)
+
+#: (field, check, description, required) of an episode's outcome.
+_OUTCOME_FIELDS: tuple[tuple[str, Any, str, bool], ...] = (
+    ("score", lambda v: _is_number(v) and math.isfinite(v), "a finite number", False),
+    ("judge", lambda v: v is None or isinstance(v, dict), "an object or null", False),
+)
+
+
 def _check_fields(d: Mapping[str, Any], spec: Any, prefix: str) -> None:
     for name, ok, want, required in spec:
         if name not in d:
@@ -188,6 +207,27 @@ def validate_trajectory_dict(d: Any) -> None:
         if not isinstance(st, Mapping):
             raise RecordError(f"steps[{i}]", f"expected a step object, got {_type_name(st)} {_short(st)}")
         _check_fields(st, _STEP_FIELDS, f"steps[{i}].")
+        if st.get("index") != i:
+            raise RecordError(
+                f"steps[{i}].index", f"expected {i} (steps in order, none missing), got {st.get('index')!r}"
+            )
+        m = st["message_index"]
+        if m >= len(d["messages"]) or d["messages"][m].get("role") != "assistant":
+            raise RecordError(f"steps[{i}].message_index", f"{m} is not an assistant message of the record")
+        if st.get("process") is not None:
+            _check_fields(st["process"], _JUDGEMENT_FIELDS, f"steps[{i}].process.")
+    outcome = d.get("outcome") or {}
+    _check_fields(outcome, _OUTCOME_FIELDS, "outcome.")
+    if outcome.get("judge") is not None:
+        _check_fields(outcome["judge"], _JUDGEMENT_FIELDS, "outcome.judge.")
+    task = d["task"]
+    if "answers" in task and not (
+        isinstance(task["answers"], list) and all(isinstance(a, str) for a in task["answers"])
+    ):
+        raise RecordError(
+            "task.answers",
+            f"expected a list of strings, got {_type_name(task['answers'])} {_short(task['answers'])}",
+        )
 
 
 # ---------------------------------------------------------------------------------------------- text repair

@@ -188,3 +188,37 @@ def test_generate_with_a_saved_tiny_model(helper_module, tmp_path):
         with pytest.raises(SystemExit, match=r"policy: .*not a"):
             main(["generate", "--env", ENV_ID, "--policy", spec, "--policy-kwargs", kwargs, "-o", str(out)])
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["stats", "{tmp}"], "IsADirectoryError"),
+        (["show", "{tmp}"], "IsADirectoryError"),
+        (["filter", "{tmp}/t.jsonl", "{tmp}/t.jsonl/o.jsonl", "--mode", "none"], "FileExistsError"),
+    ],
+)
+def test_user_errors_are_one_line_without_a_traceback(tmp_path, capsys, argv, fragment):
+    record = {
+        "id": "q#0",
+        "env_id": "E",
+        "task": {"id": "q"},
+        "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "<answer>1</answer>"}],
+        "steps": [{"index": 0, "message_index": 1, "action": "<answer>1</answer>", "kind": "answer"}],
+    }
+    (tmp_path / "t.jsonl").write_text(json.dumps(record) + "\n")
+    code = main([a.format(tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 1 and fragment in err and "Traceback" not in err
+    assert err.startswith(f"swirl {argv[0]}: error: ") and err.count("\n") == 1
+
+
+def test_an_interrupted_command_says_how_to_resume(monkeypatch, capsys):
+    import swirl_algos.pipeline_cli as pipeline_cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline_cli, "run_show", interrupted)
+    assert main(["show", "x.jsonl"]) == 130
+    assert "interrupted; run the same command again to resume" in capsys.readouterr().err

@@ -168,7 +168,7 @@ def test_jsonl_writer_locks_and_repairs(tmp_path):
 
 @pytest.mark.parametrize(
     "bad",
-    ["[" * 200_000, '{"id": "x", "seed": ' + "1" * 5000 + "}", b'{"id": "\xff\xfe"}'],
+    ['{"id": ' + "[" * 200_000, '{"id": "x", "seed": ' + "1" * 5000 + "}", b'{"id": "\xff\xfe"}'],
     ids=["deep-nesting", "integer-beyond-the-digit-limit", "not-utf-8"],
 )
 def test_a_line_json_cannot_read_is_cut_at_the_tail_and_named_elsewhere(tmp_path, bad):
@@ -185,6 +185,23 @@ def test_a_line_json_cannot_read_is_cut_at_the_tail_and_named_elsewhere(tmp_path
     path.write_bytes(b'{"id": "a"}\n' + bad + b'\n{"id": "b"}\n')
     with pytest.raises(ValueError, match=r"t\.jsonl:2: invalid JSON line"):
         read_jsonl(path)
+
+
+@pytest.mark.parametrize(
+    "content", [b"my important notes, no trailing newline", bytes(range(256)) * 12, b"[1, 2", b'"a string'],
+    ids=["notes", "binary", "a-list", "a-string"],
+)
+def test_a_file_whose_last_line_is_not_a_record_is_never_cut(tmp_path, content):
+    path = tmp_path / "notes.txt"
+    for before in (b"", b'{"id": "a"}\n'):
+        path.write_bytes(before + content)
+        with pytest.raises(ValueError, match="neither a JSON record nor the start of one"):
+            repair_tail(path)
+        with pytest.raises(ValueError, match="neither a JSON record nor the start of one"):
+            JsonlWriter(path).open()
+        with pytest.raises(ValueError, match=r"notes\.txt:\d+: invalid JSON line"):
+            read_jsonl(path)
+        assert path.read_bytes() == before + content  # left as it was
 
 
 KILL_SCRIPT = """
