@@ -203,7 +203,10 @@ def test_user_errors_are_one_line_without_a_traceback(tmp_path, capsys, argv, fr
         "id": "q#0",
         "env_id": "E",
         "task": {"id": "q"},
-        "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "<answer>1</answer>"}],
+        "messages": [
+            {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": "<answer>1</answer>"},
+        ],
         "steps": [{"index": 0, "message_index": 1, "action": "<answer>1</answer>", "kind": "answer"}],
     }
     (tmp_path / "t.jsonl").write_text(json.dumps(record) + "\n")

@@ -188,7 +188,8 @@ def test_a_line_json_cannot_read_is_cut_at_the_tail_and_named_elsewhere(tmp_path
 
 
 @pytest.mark.parametrize(
-    "content", [b"my important notes, no trailing newline", bytes(range(256)) * 12, b"[1, 2", b'"a string'],
+    "content",
+    [b"my important notes, no trailing newline", bytes(range(256)) * 12, b"[1, 2", b'"a string'],
     ids=["notes", "binary", "a-list", "a-string"],
 )
 def test_a_file_whose_last_line_is_not_a_record_is_never_cut(tmp_path, content):
