@@ -162,19 +162,40 @@ def _json_safe(value: Any) -> Any:
     return repr(value)
 
 
+#: policy fields that say where a policy runs, not what it does (a resumed run may use another server)
+_WHERE = ("base_url", "servers")
+
+
+def _what(policy: Mapping[str, Any]) -> Any:
+    return json.loads(json.dumps(_json_safe({k: v for k, v in policy.items() if k not in _WHERE})))
+
+
 def _load_done(
-    output: str | os.PathLike, env_id: str, wanted: set[tuple[str, int]], env_kwargs: Mapping[str, Any]
+    output: str | os.PathLike,
+    env_id: str,
+    wanted: Mapping[tuple[str, int], int],
+    env_kwargs: Mapping[str, Any],
+    policy: Mapping[str, Any],
 ) -> dict[tuple[str, int], Trajectory]:
+    """The episodes of ``output`` that this run plans (``wanted``: key -> reset seed). A file of
+    another environment, policy (model, sampling settings) or seed is refused: resuming from it
+    would credit its episodes to this run."""
     done: dict[tuple[str, int], Trajectory] = {}
     if not os.path.exists(output):
         return done
     others = 0
     expected_kwargs = json.loads(json.dumps(_json_safe(env_kwargs)))
+    expected_policy = _what(policy)
     warned = False
     for t in iter_trajectories(output):
         if t.env_id != env_id:
             raise ValueError(
                 f"{output} holds episodes of {t.env_id!r}, not {env_id!r}; choose another output file"
+            )
+        if _what(t.policy) != expected_policy:
+            raise ValueError(
+                f"{output} holds episodes of another policy ({json.dumps(_what(t.policy))[:300]}); this run's "
+                f"is {json.dumps(expected_policy)[:300]}: choose another output file, or delete it to start over"
             )
         if not warned and t.env_kwargs != expected_kwargs:
             warned = True
@@ -189,6 +210,11 @@ def _load_done(
             logger.warning("%s: duplicate episode %s; keeping the first", output, key)
             continue
         if key in wanted:
+            if t.seed != wanted[key]:
+                raise ValueError(
+                    f"{output}: episode {t.id!r} was run with reset seed {t.seed}, this run's is "
+                    f"{wanted[key]} (another --seed?): choose another output file, or delete it to start over"
+                )
             done[key] = t
         else:
             others += 1
@@ -254,19 +280,24 @@ def rollout(
     plan = plan_episodes(
         tasks, n_tasks=n_tasks, task_indices=task_indices, samples_per_task=samples_per_task, seed=seed
     )
-    full_id = first.spec.id if first.spec is not None else env_id
-    spec_kwargs = dict(first.spec.kwargs) if first.spec is not None else {}
-    done = _load_done(output, full_id, {e.key for e in plan}, spec_kwargs) if output is not None else {}
-    todo = [e for e in plan if e.key not in done]
-    if done:
-        logger.info("resuming %s: %d of %d episodes already done", output, len(done), len(plan))
-
     parser = getattr(base, "parser", None)
     if parser is not None and hasattr(policy, "set_stop_strings"):
         policy.set_stop_strings(list(parser.stop_strings))
     if hasattr(policy, "set_tools"):  # native tool calling: the schemas go to the chat template
         policy.set_tools(getattr(base, "tool_schemas", None))
     policy_info = _describe(policy)
+    full_id = first.spec.id if first.spec is not None else env_id
+    spec_kwargs = dict(first.spec.kwargs) if first.spec is not None else {}
+    done = {}
+    if output is not None:
+        try:
+            done = _load_done(output, full_id, {e.key: e.seed for e in plan}, spec_kwargs, policy_info)
+        except BaseException:
+            first.close()
+            raise
+    todo = [e for e in plan if e.key not in done]
+    if done:
+        logger.info("resuming %s: %d of %d episodes already done", output, len(done), len(plan))
 
     bar = None
     if progress:

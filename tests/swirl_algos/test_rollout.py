@@ -287,3 +287,21 @@ def test_rollout_with_a_tiny_hf_model(helper):
         progress=False,
     )
     assert [t.messages for t in again] == [t.messages for t in trajs]  # seeded: batch-independent
+
+
+def test_a_resume_refuses_episodes_of_another_policy_or_seed(helper, tmp_path, caplog):
+    out = tmp_path / "t.jsonl"
+    rollout(ENV_ID, toys.Adder(), n_tasks=3, seed=1, output=out, progress=False)
+    before = out.read_bytes()
+
+    class Slipping(toys.Adder):
+        name = "slipping-adder"
+
+    with pytest.raises(ValueError, match="another policy"):
+        rollout(ENV_ID, Slipping(3), n_tasks=3, seed=1, output=out, progress=False)
+    with pytest.raises(ValueError, match="another --seed"):
+        rollout(ENV_ID, toys.Adder(), n_tasks=3, seed=2, output=out, progress=False)
+    assert out.read_bytes() == before  # nothing written
+    with caplog.at_level("INFO"):
+        again = rollout(ENV_ID, toys.Adder(), n_tasks=4, seed=1, output=out, progress=False)
+    assert "3 of 4 episodes already done" in caplog.text and len(again) == 4
