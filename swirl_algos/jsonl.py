@@ -38,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -371,6 +372,39 @@ class JsonlWriter:
         self._f = f
         repair_tail(self.path)
         return self
+
+    def replace_all(self, records: Iterable[Trajectory | Mapping[str, Any]]) -> int:
+        """Replace the file's content with ``records``, atomically (a new file renamed over it)
+        and without letting the lock go: the new file is locked before it takes the path, and
+        the writer appends to it afterwards. Returns the count.
+
+        Example:
+            >>> # with JsonlWriter(path) as w: w.replace_all(kept); w.write(new_record)
+        """
+        self.open()
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        f = os.fdopen(fd, "ab")
+        n = 0
+        try:
+            if self.lock:
+                with contextlib.suppress(ImportError):
+                    import fcntl
+
+                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody holds it
+            for r in records:
+                f.write(_to_line(r)[0])
+                n += 1
+            f.flush()
+            os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            f.close()
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        old, self._f = self._f, f
+        old.close()
+        return n
 
     def write(self, record: Trajectory | Mapping[str, Any]) -> None:
         """Append one record (a :class:`Trajectory` or a JSON-serialisable dict).

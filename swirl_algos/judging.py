@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from swirl_algos.jsonl import JsonlWriter, iter_trajectories, write_jsonl
+from swirl_algos.jsonl import JsonlWriter, iter_trajectories
 from swirl_env.checks import int_at_least
 from swirl_env.rewards.judges.base import OutcomeJudge, ProcessJudge
 from swirl_env.rewards.wrappers import judge_trajectories
@@ -48,6 +48,53 @@ def has_failures(traj: Trajectory, *, process: bool = True, outcome: bool = True
         return True
     judge = (traj.outcome or {}).get("judge")
     return bool(outcome and isinstance(judge, dict) and judge.get("label") is None)
+
+
+def _already_judged(
+    src: Path,
+    dst: Path,
+    source: dict[str, Trajectory],
+    process_judge: ProcessJudge | None,
+    outcome_judge: OutcomeJudge | None,
+) -> dict[str, Trajectory]:
+    """The judged records of ``dst``, each checked against the trajectory of the same id in
+    ``src``: another trajectory under that id (the input was regenerated) is refused, and
+    judgements by another judge than this run's are kept with a warning."""
+    done: dict[str, Trajectory] = {}
+    others: set[str] = set()
+    for t in iter_trajectories(dst):
+        if t.id not in source:
+            raise ValueError(f"{dst} holds trajectory {t.id!r}, which is not in {src}; choose another output")
+        s = source[t.id]
+        if t.messages != s.messages or t.task != s.task or t.seed != s.seed:
+            raise ValueError(
+                f"{dst} holds a judged {t.id!r} that differs from the trajectory of that id in {src} "
+                "(was the input regenerated?): choose another output"
+            )
+        done.setdefault(t.id, t)
+        if process_judge is not None:
+            others |= {str(p.get("judge")) for p in (st.process for st in t.steps) if p and p.get("judge")}
+        outcome = (t.outcome or {}).get("judge")
+        if outcome_judge is not None and isinstance(outcome, dict) and outcome.get("judge"):
+            others.add(str(outcome["judge"]))
+    mine = {getattr(j, "name", "") for j in (process_judge, outcome_judge) if j is not None}
+    if others - mine:
+        logger.warning(
+            "%s: %d judged trajectories carry judgements of %s, not of this run's judges (%s); they are "
+            "kept: judge into a new output to judge them again",
+            dst,
+            len(done),
+            ", ".join(sorted(others - mine)),
+            ", ".join(sorted(mine)),
+        )
+    return done
+
+
+def _lacks_judgement(t: Trajectory, process_judge: Any, outcome_judge: Any) -> bool:
+    """Whether a judged record lacks a judgement this run asks for (a judge added since)."""
+    if process_judge is not None and any(s.process is None for s in t.steps):
+        return True
+    return outcome_judge is not None and not isinstance((t.outcome or {}).get("judge"), dict)
 
 
 def judge_file(
@@ -99,48 +146,45 @@ def judge_file(
                 unique.append(t)
         logger.warning("%s: %d duplicate trajectory ids ignored", src, len(trajs) - len(unique))
         trajs = unique
-    wanted = {t.id for t in trajs}
-
-    done: dict[str, Trajectory] = {}
-    if dst.exists():
-        for t in iter_trajectories(dst):
-            if t.id not in wanted:
-                raise ValueError(
-                    f"{dst} holds trajectory {t.id!r}, which is not in {src}; choose another output"
-                )
-            done.setdefault(t.id, t)
-        if retry_failed:
-            failed = {
-                i
-                for i, t in done.items()
-                if has_failures(t, process=process_judge is not None, outcome=outcome_judge is not None)
-            }
-            if failed:
-                logger.info("re-judging %d trajectories with failed judgements", len(failed))
-                write_jsonl(dst, [t for i, t in done.items() if i not in failed])
-                done = {i: t for i, t in done.items() if i not in failed}
-    todo = [t for t in trajs if t.id not in done]
-    counts: dict[str, Any] = {"input": len(trajs), "already_done": len(done), "judged": 0}
+    source = {t.id: t for t in trajs}
+    # the lock first: a second writer fails before anything is read or rewritten
+    writer = JsonlWriter(dst).open()
     bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(trajs), initial=len(done), desc="judging", unit="trajectory")
-    judged_all: list[Trajectory] = list(done.values())
     try:
-        with JsonlWriter(dst) as writer:
-            for start in range(0, len(todo), chunk_size):
-                chunk = todo[start : start + chunk_size]
-                judged = judge_trajectories(
-                    chunk, process_judge, outcome_judge, batch_size=max(chunk_size, 1), progress=False
-                )
-                for t in judged:
-                    writer.write(t)
-                counts["judged"] += len(judged)
-                judged_all.extend(judged)
-                if bar is not None:
-                    bar.update(len(judged))
+        done = _already_judged(src, dst, source, process_judge, outcome_judge)
+        redo = {
+            i
+            for i, t in done.items()
+            if _lacks_judgement(t, process_judge, outcome_judge)
+            or (
+                retry_failed
+                and has_failures(t, process=process_judge is not None, outcome=outcome_judge is not None)
+            )
+        }
+        if redo:
+            logger.info("re-judging %d trajectories (failed or missing judgements)", len(redo))
+            writer.replace_all([t for i, t in done.items() if i not in redo])
+            done = {i: t for i, t in done.items() if i not in redo}
+        todo = [t for t in trajs if t.id not in done]
+        counts: dict[str, Any] = {"input": len(trajs), "already_done": len(done), "judged": 0}
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(trajs), initial=len(done), desc="judging", unit="trajectory")
+        judged_all: list[Trajectory] = list(done.values())
+        for start in range(0, len(todo), chunk_size):
+            chunk = todo[start : start + chunk_size]
+            judged = judge_trajectories(
+                chunk, process_judge, outcome_judge, batch_size=max(chunk_size, 1), progress=False
+            )
+            for t in judged:
+                writer.write(t)
+            counts["judged"] += len(judged)
+            judged_all.extend(judged)
+            if bar is not None:
+                bar.update(len(judged))
     finally:
+        writer.close()
         if bar is not None:
             bar.close()
     labels = [s.process.get("label") for t in judged_all for s in t.steps if s.process is not None]

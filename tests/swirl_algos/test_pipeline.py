@@ -348,6 +348,31 @@ def test_judge_file_retries_failed_judgements_and_refuses_foreign_outputs(genera
         judge_file(src, src, Flaky(fail=False), progress=False)
 
 
+def test_judge_file_does_not_trust_an_output_of_another_input_or_judge_set(generated, tmp_path, caplog):
+    from swirl_algos.jsonl import JsonlWriter, write_jsonl
+
+    _, files = generated
+    src, dst = files["math"], tmp_path / "j.jsonl"
+    judge_file(src, dst, RuleProcessJudge(), progress=False)
+    # an outcome judge added later: the records without its judgement are judged again
+    both = judge_file(src, dst, RuleProcessJudge(), toys.KeyJudge(), progress=False)
+    assert both["judged"] == both["input"] and all("judge" in t.outcome for t in read_trajectories(dst))
+    # another process judge: kept, with a warning naming both
+    with caplog.at_level("WARNING"):
+        assert judge_file(src, dst, toys.RecordingJudge(), progress=False)["judged"] == 0
+    assert "rule-process" in caplog.text and "recording" in caplog.text
+    # the input regenerated under the same ids: refused
+    changed = [t for t in read_trajectories(src)]
+    changed[0].messages[0]["content"] += " (regenerated)"
+    regenerated = tmp_path / "regenerated.jsonl"
+    write_jsonl(regenerated, changed)
+    with pytest.raises(ValueError, match="was the input regenerated"):
+        judge_file(regenerated, dst, RuleProcessJudge(), progress=False)
+    # a rewrite (retry_failed, a judge added) never runs beside another writer of the output
+    with JsonlWriter(dst), pytest.raises(RuntimeError, match="another process"):
+        judge_file(src, dst, RuleProcessJudge(), toys.KeyJudge(), retry_failed=True, progress=False)
+
+
 # ------------------------------------------------------------------------------ unencodable text
 def _run_cli(argv):
     from swirl_algos.cli import main
