@@ -38,6 +38,7 @@ import dataclasses
 import functools
 import inspect
 import json
+import math
 import re
 import types
 import typing
@@ -50,8 +51,10 @@ __all__ = [
     "add_deprecated_alias",
     "field_default",
     "field_help",
+    "finite_float",
     "given_fields",
     "json_kwargs",
+    "nonnegative_int",
     "parse_assignments",
     "parse_json_object",
     "parse_value",
@@ -64,15 +67,22 @@ _ATTR_LINE = re.compile(
 
 
 def parse_value(text: str) -> Any:
-    """A command-line value: JSON when it parses (``3``, ``true``, ``[1, 2]``), else the string.
+    """A command-line value: JSON when it parses (``3``, ``true``, ``[1, 2]``), else the string;
+    text that starts a JSON list, object or string (``[``, ``{``, ``"``) must be JSON.
 
     Example:
         >>> parse_value("1e-4"), parse_value("[0, 1]"), parse_value("cosine")
         (0.0001, [0, 1], 'cosine')
+        >>> parse_value("[bad")
+        Traceback (most recent call last):
+        ...
+        ValueError: invalid JSON (Expecting value): '[bad'
     """
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except json.JSONDecodeError as e:
+        if text.lstrip()[:1] in ("[", "{", '"'):
+            raise ValueError(f"invalid JSON ({e.msg}): {text!r}") from None
         return text
 
 
@@ -127,7 +137,10 @@ def parse_assignments(
             raise SystemExit(
                 f"{what} expects FIELD=VALUE with FIELD one of {', '.join(sorted(valid))}; got {item!r}"
             )
-        out[key] = parse_value(value)
+        try:
+            out[key] = parse_value(value)
+        except ValueError as e:
+            raise SystemExit(f"{what} {key}: {e}") from None
     return out
 
 
@@ -202,6 +215,35 @@ def _scalar(kind: type, allows_none: bool) -> Any:
 
     convert.__name__ = kind.__name__  # argparse names the type in its error messages
     return convert
+
+
+def nonnegative_int(text: str) -> int:
+    """An argparse type: an integer >= 0.
+
+    Example:
+        >>> nonnegative_int("3")
+        3
+    """
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (not nan or inf).
+
+    Example:
+        >>> finite_float("0.5")
+        0.5
+    """
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+nonnegative_int.__name__, finite_float.__name__ = "integer >= 0", "finite number"
 
 
 def _json_object(text: str) -> dict[str, Any]:

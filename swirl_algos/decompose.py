@@ -41,7 +41,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypedDict
 
 from swirl_env.checks import one_of
@@ -55,6 +58,7 @@ __all__ = [
     "decompose",
     "outcome_label",
     "outcome_score",
+    "save_dataset",
     "to_hf_dataset",
     "unique_step_records",
     "unique_trajectories",
@@ -402,3 +406,34 @@ def to_hf_dataset(records: Iterable[Any], kind: str = "sft") -> Any:
                 value = json.dumps(value, ensure_ascii=False)
             data[name].append(value)
     return Dataset.from_dict(data, features=Features(feats))
+
+
+def save_dataset(ds: Any, path: str | os.PathLike) -> None:
+    """Save a ``datasets.Dataset`` by the path's suffix (``.jsonl``/``.json`` lines, ``.parquet``,
+    else a ``save_to_disk`` directory), into a temporary sibling renamed to ``path`` at the end: an
+    interrupted export never leaves a partial output that looks whole, and the old one stays.
+
+    Example:
+        >>> # save_dataset(to_hf_dataset(records), "runs/gsm8k/steps.jsonl")
+    """
+    out = Path(path)
+    suffix = out.suffix.lower()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        if suffix in (".jsonl", ".json"):
+            ds.to_json(str(tmp), lines=True, force_ascii=False)
+        elif suffix == ".parquet":
+            ds.to_parquet(str(tmp))
+        else:
+            ds.save_to_disk(str(tmp))
+        if tmp.is_dir() and out.exists():  # a directory cannot be renamed over: move the old aside
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from swirl_algos.config_args import json_kwargs
@@ -54,6 +55,14 @@ def judges_from_args(args: argparse.Namespace, kinds: tuple[str, ...] = ("proces
     a bad spec or argument exits with its reason."""
     from swirl_algos.evaluation import load_judge
 
+    cache = getattr(args, "judge_cache", None)
+    if cache:
+        for name in ("input", "output", "data", "output_dir"):
+            other = getattr(args, name, None)
+            if isinstance(other, str) and os.path.realpath(other) == os.path.realpath(cache):
+                raise SystemExit(f"--judge-cache {cache}: the cache needs a file of its own, not the {name}")
+        if os.path.isdir(cache):
+            raise SystemExit(f"--judge-cache {cache}: a directory, not a file")
     judges = []
     for kind in kinds:
         kwargs = json_kwargs(getattr(args, f"{kind}_judge_kwargs"), f"--{kind}-judge-kwargs")

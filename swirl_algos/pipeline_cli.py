@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from swirl_algos.config_args import json_kwargs
+from swirl_algos.config_args import finite_float, json_kwargs, nonnegative_int
 from swirl_algos.judge_options import (  # noqa: F401 (JUDGE_FORMS: still importable from here)
     JUDGE_FORMS,
     add_judge_options,
@@ -38,6 +38,8 @@ def _existing(path: str, what: str = "input") -> Path:
     p = Path(path)
     if not p.exists():
         raise SystemExit(f"{what} file not found: {p}")
+    if p.is_dir():
+        raise SystemExit(f"{what} is a directory, not a file: {p}")
     return p
 
 
@@ -119,6 +121,8 @@ def _task_indices(text: str | None) -> list[int] | None:
                 continue
             if "-" in part[1:]:
                 a, b = part.split("-", 1)
+                if int(b) < int(a) or int(b) - int(a) >= 10_000_000:
+                    raise SystemExit(f"--task-indices: the range {part!r} is empty or too large")
                 out.extend(range(int(a), int(b) + 1))
             else:
                 out.append(int(part))
@@ -285,7 +289,7 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
         "(writes step records)",
     )
     parser.add_argument(
-        "--outcome-threshold", type=float, default=1.0, help="outcome score counted as correct"
+        "--outcome-threshold", type=finite_float, default=1.0, help="outcome score counted as correct"
     )
     parser.add_argument(
         "--outcome-source",
@@ -366,7 +370,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """``swirl export``: decompose into step records and save a Hugging Face dataset."""
-    from swirl_algos.decompose import to_hf_dataset
+    from swirl_algos.decompose import save_dataset, to_hf_dataset
     from swirl_algos.jsonl import iter_records
 
     try:
@@ -381,15 +385,9 @@ def run_export(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise SystemExit(f"{args.input}: {e}") from None
     out = Path(args.output)
-    suffix = out.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        ds.to_json(str(out), lines=True, force_ascii=False)
-    elif suffix == ".parquet":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        ds.to_parquet(str(out))
-    else:
-        ds.save_to_disk(str(out))
+    if out.resolve() == Path(args.input).resolve():
+        raise SystemExit("the output must differ from the input")
+    save_dataset(ds, out)
     print(f"exported {len(ds)} {args.kind} records ({', '.join(ds.column_names)}) -> {out}")
     return 0
 
@@ -407,7 +405,9 @@ def add_show_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", "-n", type=int, default=1, help="how many to show (default 1)")
     parser.add_argument("--bad", action="store_true", help="only episodes with a step judged BAD")
     parser.add_argument("--wrong", action="store_true", help="only episodes with a wrong outcome")
-    parser.add_argument("--max-chars", type=int, default=4000, help="shorten longer messages (0: never)")
+    parser.add_argument(
+        "--max-chars", type=nonnegative_int, default=4000, help="shorten longer messages (0: never)"
+    )
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -446,8 +446,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- stats
 def _finite(value: Any) -> Any:
-    """NaN -> None, recursively (strict JSON has no NaN)."""
-    if isinstance(value, float) and math.isnan(value):
+    """NaN and infinities -> None, recursively (strict JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}

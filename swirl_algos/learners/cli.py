@@ -220,6 +220,10 @@ def run(args: argparse.Namespace) -> int:
     from swirl_algos.policies.factory import require_model
 
     require_model(args.model)
+    if Path(args.output_dir).resolve() == Path(args.model).resolve():
+        raise SystemExit(
+            f"--output-dir {args.output_dir} is the model being trained: its weights would be overwritten"
+        )
     Path(args.output_dir).mkdir(parents=True, exist_ok=True)
     inputs: list[Any] = [args.data] if learner.takes_data else []
     judges = judges_from_args(args, kinds=("process",)) if learner.takes_process_judge else []

@@ -193,8 +193,7 @@ def test_generate_with_a_saved_tiny_model(helper_module, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["stats", "{tmp}"], "IsADirectoryError"),
-        (["show", "{tmp}"], "IsADirectoryError"),
+        (["export", "{tmp}/t.jsonl", "{tmp}/t.jsonl/o.jsonl"], "FileExistsError"),
         (["filter", "{tmp}/t.jsonl", "{tmp}/t.jsonl/o.jsonl", "--mode", "none"], "FileExistsError"),
     ],
 )
@@ -225,3 +224,119 @@ def test_an_interrupted_command_says_how_to_resume(monkeypatch, capsys):
     monkeypatch.setattr(pipeline_cli, "run_show", interrupted)
     assert main(["show", "x.jsonl"]) == 130
     assert "interrupted; run the same command again to resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["stats", "show", "filter", "export", "judge"])
+def test_a_directory_given_as_the_input_file_is_named(tmp_path, name):
+    extra = {"filter": ["o.jsonl"], "export": ["o.jsonl"], "judge": ["o.jsonl", "--process-judge", "rule"]}
+    with pytest.raises(SystemExit, match="is a directory, not a file"):
+        main(
+            [
+                name,
+                str(tmp_path),
+                *[str(tmp_path / a) if a.endswith(".jsonl") else a for a in extra.get(name, [])],
+            ]
+        )
+
+
+def test_export_writes_its_output_whole_or_not_at_all(tmp_path, monkeypatch):
+    import datasets
+
+    record = {
+        "id": "q#0",
+        "env_id": "E",
+        "task": {"id": "q"},
+        "messages": [
+            {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": "<answer>1</answer>"},
+        ],
+        "steps": [{"index": 0, "message_index": 1, "action": "<answer>1</answer>", "kind": "answer"}],
+    }
+    src, out = tmp_path / "t.jsonl", tmp_path / "steps.jsonl"
+    src.write_text(json.dumps(record) + "\n")
+    with pytest.raises(SystemExit, match="must differ from the input"):
+        main(["export", str(src), str(src)])
+    out.write_text("the previous export\n")
+
+    def crash(self, path, **kw):
+        with open(path, "w") as f:
+            f.write('{"prompt": "half')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(datasets.Dataset, "to_json", crash)
+    assert main(["export", str(src), str(out)]) == 130
+    assert out.read_text() == "the previous export\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "steps.jsonl",
+        "t.jsonl",
+    ]
+    monkeypatch.undo()
+    assert main(["export", str(src), str(out)]) == 0 and len(read_jsonl(out)) == 1
+    assert (
+        main(["export", str(src), str(tmp_path / "ds")]) == 0
+        and main(["export", str(src), str(tmp_path / "ds")]) == 0
+    )
+    assert len(datasets.load_from_disk(str(tmp_path / "ds"))) == 1
+
+
+def test_the_judge_cache_and_the_trained_model_are_never_an_output(tmp_path):
+    src = tmp_path / "t.jsonl"
+    src.write_text("")
+    for cache in (src, tmp_path / "j.jsonl"):
+        with pytest.raises(SystemExit, match="the cache needs a file of its own"):
+            main(
+                [
+                    "judge",
+                    str(src),
+                    str(tmp_path / "j.jsonl"),
+                    "--process-judge",
+                    "rule",
+                    "--judge-cache",
+                    str(cache),
+                ]
+            )
+    with pytest.raises(SystemExit, match="a directory, not a file"):
+        main(
+            [
+                "judge",
+                str(src),
+                str(tmp_path / "j.jsonl"),
+                "--process-judge",
+                "rule",
+                "--judge-cache",
+                str(tmp_path),
+            ]
+        )
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    with pytest.raises(SystemExit, match="is the model being trained"):
+        main(
+            ["train", "--algo", "sft", "--model", str(model), "--data", str(src), "--output-dir", str(model)]
+        )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["show", "x.jsonl", "--max-chars", "-5"],
+        ["filter", "x.jsonl", "--dry-run", "--outcome-threshold", "nan"],
+        ["generate", "--env", ENV_ID, "--policy", "toys:Adder", "--task-indices", "5-2", "-o", "o.jsonl"],
+        [
+            "generate",
+            "--env",
+            ENV_ID,
+            "--policy",
+            "toys:Adder",
+            "--task-indices",
+            "0-99999999999",
+            "-o",
+            "o.jsonl",
+        ],
+        ["train", "--algo", "sft", "--model", "m", "--data", "d.jsonl", "--set", "report_to=[bad"],
+    ],
+)
+def test_bad_flag_values_are_refused_before_anything_runs(helper_module, argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code not in (0, None)
+    assert "Traceback" not in capsys.readouterr().err
