@@ -285,11 +285,14 @@ def test_probe_misreading_counts_flipped_transfer_operators(tmp_path, capsys):
 
     def traj(i, question, actions, score):
         steps = [Step(k, 1 + 2 * k, a, "call") for k, a in enumerate(actions)]
+        messages = [{"role": "user", "content": "Question: " + question}]
+        for a in actions:
+            messages += [{"role": "assistant", "content": a}, {"role": "user", "content": "result"}]
         return Trajectory(
             f"q{i}#0",
             "SwiRL-Arithmetic-v0",
             {"id": f"q{i}", "question": question},
-            [{"role": "user", "content": "Question: " + question}],
+            messages,
             steps,
             outcome={"score": score},
         )
