@@ -225,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         top.print_help()
         return 2
     if name not in COMMANDS:
-        close = [c for c in COMMANDS if c.startswith(name[:2])]
+        close = [c for c in COMMANDS if name[:2] and c.startswith(name[:2])]
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
         top.print_usage(sys.stderr)
         print(f"swirl: unknown command {name!r}{hint}; commands: {', '.join(COMMANDS)}", file=sys.stderr)

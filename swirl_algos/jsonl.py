@@ -134,7 +134,8 @@ def safe_record(record: Trajectory | Mapping[str, Any]) -> Any:
 def _record_start(raw: bytes) -> bool:
     """Whether a line without its newline can be a record cut short: it starts a JSON object (a
     writer writes ``{...}`` in one piece), so text that is not JSON at all is never taken for one."""
-    return raw.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{")
+    text = raw.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip()
+    return not text or text.startswith(b"{")  # whitespace alone is safe to cut too
 
 
 def iter_numbered(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -362,6 +363,8 @@ class JsonlWriter:
                 import fcntl
 
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if os.fstat(f.fileno()).st_ino != os.stat(self.path).st_ino:
+                    raise OSError("the file was replaced while it was being opened")  # by replace_all
             except ImportError:  # pragma: no cover - non-POSIX
                 pass
             except OSError:

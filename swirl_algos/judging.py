@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from swirl_algos.jsonl import JsonlWriter, iter_trajectories
+from swirl_algos.jsonl import JsonlWriter, iter_trajectories, safe_record
 from swirl_env.checks import int_at_least
 from swirl_env.rewards.judges.base import OutcomeJudge, ProcessJudge
 from swirl_env.rewards.wrappers import judge_trajectories
@@ -61,40 +61,51 @@ def _already_judged(
     ``src``: another trajectory under that id (the input was regenerated) is refused, and
     judgements by another judge than this run's are kept with a warning."""
     done: dict[str, Trajectory] = {}
+    mine = {getattr(j, "name", "") for j in (process_judge, outcome_judge) if j is not None}
     others: set[str] = set()
+    by_others = 0
     for t in iter_trajectories(dst):
         if t.id not in source:
             raise ValueError(f"{dst} holds trajectory {t.id!r}, which is not in {src}; choose another output")
-        s = source[t.id]
+        s = safe_record(source[t.id])  # as a writer stored it (unencodable text repaired)
         if t.messages != s.messages or t.task != s.task or t.seed != s.seed:
             raise ValueError(
                 f"{dst} holds a judged {t.id!r} that differs from the trajectory of that id in {src} "
                 "(was the input regenerated?): choose another output"
             )
         done.setdefault(t.id, t)
+        names: set[str] = set()
         if process_judge is not None:
-            others |= {str(p.get("judge")) for p in (st.process for st in t.steps) if p and p.get("judge")}
+            names |= {str(p.get("judge")) for p in (st.process for st in t.steps) if p and p.get("judge")}
         outcome = (t.outcome or {}).get("judge")
         if outcome_judge is not None and isinstance(outcome, dict) and outcome.get("judge"):
-            others.add(str(outcome["judge"]))
-    mine = {getattr(j, "name", "") for j in (process_judge, outcome_judge) if j is not None}
-    if others - mine:
+            names.add(str(outcome["judge"]))
+        if names - mine:
+            others |= names - mine
+            by_others += 1
+    if others:
         logger.warning(
             "%s: %d judged trajectories carry judgements of %s, not of this run's judges (%s); they are "
             "kept: judge into a new output to judge them again",
             dst,
-            len(done),
-            ", ".join(sorted(others - mine)),
+            by_others,
+            ", ".join(sorted(others)),
             ", ".join(sorted(mine)),
         )
     return done
 
 
-def _lacks_judgement(t: Trajectory, process_judge: Any, outcome_judge: Any) -> bool:
-    """Whether a judged record lacks a judgement this run asks for (a judge added since)."""
-    if process_judge is not None and any(s.process is None for s in t.steps):
-        return True
-    return outcome_judge is not None and not isinstance((t.outcome or {}).get("judge"), dict)
+def _to_redo(t: Trajectory, process_judge: Any, outcome_judge: Any, retry_failed: bool) -> tuple[Any, Any]:
+    """The judges a kept record needs again: the kinds it lacks (a judge added since) and, with
+    ``retry_failed``, those that failed; its other judgements are kept."""
+    process = process_judge is not None and (
+        any(s.process is None for s in t.steps) or (retry_failed and has_failures(t, outcome=False))
+    )
+    judge = (t.outcome or {}).get("judge")
+    outcome = outcome_judge is not None and (
+        not isinstance(judge, dict) or (retry_failed and has_failures(t, process=False))
+    )
+    return (process_judge if process else None, outcome_judge if outcome else None)
 
 
 def judge_file(
@@ -152,20 +163,15 @@ def judge_file(
     bar = None
     try:
         done = _already_judged(src, dst, source, process_judge, outcome_judge)
-        redo = {
-            i
-            for i, t in done.items()
-            if _lacks_judgement(t, process_judge, outcome_judge)
-            or (
-                retry_failed
-                and has_failures(t, process=process_judge is not None, outcome=outcome_judge is not None)
-            )
-        }
+        redo = {i: _to_redo(t, process_judge, outcome_judge, retry_failed) for i, t in done.items()}
+        redo = {i: judges for i, judges in redo.items() if judges != (None, None)}
         if redo:
-            logger.info("re-judging %d trajectories (failed or missing judgements)", len(redo))
+            logger.info("judging %d kept trajectories again (failed or missing judgements)", len(redo))
             writer.replace_all([t for i, t in done.items() if i not in redo])
-            done = {i: t for i, t in done.items() if i not in redo}
-        todo = [t for t in trajs if t.id not in done]
+        # (trajectory, judges): new ones with both, kept ones (their other judgements kept) with theirs
+        todo = [(done[i], redo[i]) for i in done if i in redo]
+        todo += [(t, (process_judge, outcome_judge)) for t in trajs if t.id not in done]
+        done = {i: t for i, t in done.items() if i not in redo}
         counts: dict[str, Any] = {"input": len(trajs), "already_done": len(done), "judged": 0}
         if progress:
             from tqdm.auto import tqdm
@@ -174,15 +180,16 @@ def judge_file(
         judged_all: list[Trajectory] = list(done.values())
         for start in range(0, len(todo), chunk_size):
             chunk = todo[start : start + chunk_size]
-            judged = judge_trajectories(
-                chunk, process_judge, outcome_judge, batch_size=max(chunk_size, 1), progress=False
-            )
-            for t in judged:
-                writer.write(t)
-            counts["judged"] += len(judged)
-            judged_all.extend(judged)
-            if bar is not None:
-                bar.update(len(judged))
+            sets = {tuple(map(id, j)): j for _, j in chunk}  # one batch per set of judges
+            for key, judges in sets.items():
+                part = [t for t, j in chunk if tuple(map(id, j)) == key]
+                judged = judge_trajectories(part, *judges, batch_size=max(chunk_size, 1), progress=False)
+                for t in judged:
+                    writer.write(t)
+                counts["judged"] += len(judged)
+                judged_all.extend(judged)
+                if bar is not None:
+                    bar.update(len(judged))
     finally:
         writer.close()
         if bar is not None:

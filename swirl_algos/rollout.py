@@ -167,7 +167,13 @@ _WHERE = ("base_url", "servers")
 
 
 def _what(policy: Mapping[str, Any]) -> Any:
-    return json.loads(json.dumps(_json_safe({k: v for k, v in policy.items() if k not in _WHERE})))
+    """What a policy does, comparable across runs: where it runs left out, a local model's path
+    resolved (``runs/sft/`` and ``./runs/sft`` are one model)."""
+    what = {k: v for k, v in policy.items() if k not in _WHERE}
+    model = what.get("model")
+    if isinstance(model, str) and os.path.exists(model):
+        what["model"] = os.path.realpath(model)
+    return json.loads(json.dumps(_json_safe(what)))
 
 
 def _load_done(

@@ -121,7 +121,8 @@ class SwirlTRLEnvironment:
             self._reward = float(reward)
             return "Answer recorded: the episode is over."
         if truncated:
-            return "Error: step cap reached without an answer; the episode is over."
+            why = info.get("step", {}).get("error") or "step cap reached without an answer"
+            return f"Error: {why}; the episode is over."
         step = info["step"]
         return step["tool_result"] if step.get("tool_result") is not None else (step.get("observation") or "")
 

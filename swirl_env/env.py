@@ -163,11 +163,14 @@ class ToolEnv(gym.Env[str, str]):
         if max_observation_chars <= reserve:
             raise ValueError(
                 f"max_observation_chars must exceed max_action_chars + {reserve - max_action_chars} "
-                f"(room for one more action and a notice), got {max_observation_chars}"
+                f"(room for one more action and a notice), got {max_observation_chars} with "
+                f"max_action_chars={max_action_chars}: raise the first or lower the second"
             )
         for t in tools:
             if not isinstance(t, Tool):
                 raise TypeError(f"tools must be Tool instances, got {type(t).__name__} {t!r:.60}")
+        if demonstrations is not None and not isinstance(demonstrations, str | Mapping):
+            demonstrations = list(demonstrations)  # a generator is read once, here
         if demonstrations is not None and (
             isinstance(demonstrations, str | Mapping)
             or not all(isinstance(d, Mapping) for d in demonstrations)

@@ -188,7 +188,9 @@ def test_invalid_tool_style_is_a_clear_error(style):
 def test_native_style_without_the_json_syntax_is_a_clear_error():
     with pytest.raises(ValueError, match="json"):
         gym.make("SwiRL-GSM8K-v0", tool_style="native", syntaxes=("tags",))
-    env = gym.make("SwiRL-GSM8K-v0", tool_style="native", syntaxes=("json",))
+    with pytest.raises(ValueError, match="must include 'tags'"):  # the prompt asks for <answer> tags
+        gym.make("SwiRL-GSM8K-v0", tool_style="native", syntaxes=("json",))
+    env = gym.make("SwiRL-GSM8K-v0", tool_style="native")
     env.reset(seed=0)
     assert "</tool_call>" in env.unwrapped.parser.stop_strings
 

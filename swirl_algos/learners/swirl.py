@@ -262,7 +262,7 @@ class ProcessJudgeReward:
     ) -> list[float | None]:
         requests = self.requests(prompts, completions, task, env_id, step_index)
         try:
-            judgements = self.judge.judge_steps(requests)
+            judgements = list(self.judge.judge_steps(requests))
         except Exception as e:  # a judge that raises for the whole batch: every item failed
             logger.error("process judge failed on a batch of %d: %s: %s", len(requests), type(e).__name__, e)
             judgements = [Judgement(label=None, error=f"{type(e).__name__}: {e}") for _ in requests]

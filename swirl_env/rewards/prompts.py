@@ -182,10 +182,9 @@ class JudgePrompt:
         messages.append({"role": "user", "content": body})
         return messages
 
-    def parse(self, text: str, *, cut: bool = False) -> bool | None:
-        """The verdict in a judge's reply (see :func:`parse_verdict`; ``cut``: the reply was cut at
-        its token budget)."""
-        return parse_verdict(text, self.positive, self.negative, cut=cut)
+    def parse(self, text: str) -> bool | None:
+        """The verdict in a judge's reply (see :func:`parse_verdict`)."""
+        return parse_verdict(text, self.positive, self.negative)
 
 
 JUDGE_PROMPTS: dict[str, JudgePrompt] = {
@@ -271,17 +270,13 @@ def format_conversation(context: Sequence[Message]) -> str:
 _MARKERS = r"(?:final\s+)?(?:verdict|judg(?:e)?ment|answer|label|decision|rating|grade)"
 
 
-def parse_verdict(
-    text: str | None, positive: str = "GOOD", negative: str = "BAD", *, cut: bool = False
-) -> bool | None:
+def parse_verdict(text: str | None, positive: str = "GOOD", negative: str = "BAD") -> bool | None:
     """Read the final verdict of a judge's reply; ``None`` when there is none.
 
     Rules, in order: (1) the last verdict that follows a marker (``Verdict:``, ``Final answer:``,
     ``Judgement -``...; markdown such as ``**Verdict:** **GOOD**`` is tolerated); else (2) the last
     verdict word written in capitals; else (3) the last verdict word in any case. Words must
-    stand alone (``GOODS`` or ``NOTE`` do not count). A reply ``cut`` at its token budget
-    (``finish_reason == "length"``) was stopped mid-thought: only rule (1) reads it, since a verdict
-    word in its reasoning ("is the query good? ...") is not the verdict it did not reach.
+    stand alone (``GOODS`` or ``NOTE`` do not count).
 
     Example:
         >>> parse_verdict("Not bad at all... Verdict: **GOOD**")
@@ -292,8 +287,6 @@ def parse_verdict(
         True
         >>> parse_verdict("I cannot tell.") is None
         True
-        >>> parse_verdict("First, is the query good? Let me think", cut=True) is None
-        True
     """
     if not text:
         return None
@@ -302,8 +295,6 @@ def parse_verdict(
     marked = list(re.finditer(rf"\b{_MARKERS}\b[\s*_`'\"\[\(:=\-–>]*{words}\b(?![\w-])", text, re.IGNORECASE))
     if marked:
         return marked[-1].group(1).lower() == pos
-    if cut:
-        return None
     caps = list(re.finditer(rf"(?<![\w-]){words}(?![\w-])", text))
     if caps:
         return caps[-1].group(1).lower() == pos

@@ -14,6 +14,14 @@ from swirl_algos.cli import COMMANDS, main
 from swirl_algos.jsonl import read_jsonl, read_trajectories
 
 ENV_ID = "SwiRLTest-CliAdd-v0"
+#: a one-step trajectory record
+RECORD = {
+    "id": "q#0",
+    "env_id": "E",
+    "task": {"id": "q"},
+    "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "<answer>1</answer>"}],
+    "steps": [{"index": 0, "message_index": 1, "action": "<answer>1</answer>", "kind": "answer"}],
+}
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -198,17 +206,7 @@ def test_generate_with_a_saved_tiny_model(helper_module, tmp_path):
     ],
 )
 def test_user_errors_are_one_line_without_a_traceback(tmp_path, capsys, argv, fragment):
-    record = {
-        "id": "q#0",
-        "env_id": "E",
-        "task": {"id": "q"},
-        "messages": [
-            {"role": "user", "content": "Q"},
-            {"role": "assistant", "content": "<answer>1</answer>"},
-        ],
-        "steps": [{"index": 0, "message_index": 1, "action": "<answer>1</answer>", "kind": "answer"}],
-    }
-    (tmp_path / "t.jsonl").write_text(json.dumps(record) + "\n")
+    (tmp_path / "t.jsonl").write_text(json.dumps(RECORD) + "\n")
     code = main([a.format(tmp=tmp_path) for a in argv])
     err = capsys.readouterr().err
     assert code == 1 and fragment in err and "Traceback" not in err
@@ -242,18 +240,8 @@ def test_a_directory_given_as_the_input_file_is_named(tmp_path, name):
 def test_export_writes_its_output_whole_or_not_at_all(tmp_path, monkeypatch):
     import datasets
 
-    record = {
-        "id": "q#0",
-        "env_id": "E",
-        "task": {"id": "q"},
-        "messages": [
-            {"role": "user", "content": "Q"},
-            {"role": "assistant", "content": "<answer>1</answer>"},
-        ],
-        "steps": [{"index": 0, "message_index": 1, "action": "<answer>1</answer>", "kind": "answer"}],
-    }
     src, out = tmp_path / "t.jsonl", tmp_path / "steps.jsonl"
-    src.write_text(json.dumps(record) + "\n")
+    src.write_text(json.dumps(RECORD) + "\n")
     with pytest.raises(SystemExit, match="must differ from the input"):
         main(["export", str(src), str(src)])
     out.write_text("the previous export\n")

@@ -354,9 +354,11 @@ def test_judge_file_does_not_trust_an_output_of_another_input_or_judge_set(gener
     _, files = generated
     src, dst = files["math"], tmp_path / "j.jsonl"
     judge_file(src, dst, RuleProcessJudge(), progress=False)
-    # an outcome judge added later: the records without its judgement are judged again
-    both = judge_file(src, dst, RuleProcessJudge(), toys.KeyJudge(), progress=False)
+    labels = {t.id: t.process_labels for t in read_trajectories(dst)}
+    # an outcome judge added later: the records without its judgement get it, their labels kept
+    both = judge_file(src, dst, None, toys.KeyJudge(), progress=False)
     assert both["judged"] == both["input"] and all("judge" in t.outcome for t in read_trajectories(dst))
+    assert {t.id: t.process_labels for t in read_trajectories(dst)} == labels
     # another process judge: kept, with a warning naming both
     with caplog.at_level("WARNING"):
         assert judge_file(src, dst, toys.RecordingJudge(), progress=False)["judged"] == 0

@@ -305,3 +305,26 @@ def test_a_resume_refuses_episodes_of_another_policy_or_seed(helper, tmp_path, c
     with caplog.at_level("INFO"):
         again = rollout(ENV_ID, toys.Adder(), n_tasks=4, seed=1, output=out, progress=False)
     assert "3 of 4 episodes already done" in caplog.text and len(again) == 4
+
+
+def test_a_resume_takes_a_local_model_by_any_spelling_of_its_path(helper, tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+
+    class Local(toys.Adder):
+        def __init__(self, path):
+            super().__init__()
+            self.path = path
+
+        def describe(self):
+            return {"name": "local", "model": self.path}
+
+    out = tmp_path / "t.jsonl"
+    rollout(ENV_ID, Local(str(model) + "/"), n_tasks=2, output=out, progress=False)
+    assert len(rollout(ENV_ID, Local(str(model)), n_tasks=3, output=out, progress=False)) == 3
+
+
+def test_a_whitespace_only_last_line_is_cut(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"id": "a"}\n  ')
+    assert repair_tail(path) == 2 and path.read_bytes() == b'{"id": "a"}\n'

@@ -202,3 +202,9 @@ def test_a_result_that_would_pass_the_observation_limit_ends_the_episode_inside_
         make_env(max_action_chars=300, max_observation_chars=1304)
     with pytest.raises(ValueError, match="characters, more than the"):
         make_env(max_action_chars=300, max_observation_chars=1305 + prompt // 2).reset(seed=0)
+
+
+def test_demonstrations_may_be_any_iterable_of_dicts():
+    demo = {"question": "Reverse 'xy'", "turns": ["<reverse>xy</reverse>", "xy -> yx", "<answer>yx</answer>"]}
+    env = make_env(demonstrations=(d for d in [demo]))
+    assert len(env.demonstrations) == 1 and "Reverse 'xy'" in env.reset(seed=0)[0]

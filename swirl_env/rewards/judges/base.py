@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import numbers
@@ -169,9 +170,10 @@ def checked_judgements(results: Any, n: int, judge: Any) -> list[Judgement]:
     the offline judging, the cache and the SWiRL learner all call it).
 
     ``RuntimeError`` when it is not ``n`` judgements, ``TypeError`` for an item that is not a
-    :class:`Judgement` or a label that is not ``True``/``False``/``None``: a broken judge, named.
-    A decided judgement whose score is not a number in [0, 1] (NaN, 5.0, "high") becomes a failed
-    one with that in its ``error``, so a bad score is never a reward.
+    :class:`Judgement` or a label that is not ``True``/``False``/``None`` (``0``/``1`` and numpy
+    or torch booleans are taken as ``bool``): a broken judge, named. A decided judgement whose
+    score is not a number in [0, 1] (NaN, 5.0, "high") becomes a failed one with that in its
+    ``error``, so a bad score is never a reward; a failed one's bad score becomes ``None``.
 
     Example:
         >>> checked_judgements([Judgement(True, float("nan"), judge="j")], 1, None)[0].error
@@ -194,12 +196,20 @@ def checked_judgements(results: Any, n: int, judge: Any) -> list[Judgement]:
         if not isinstance(j, Judgement):
             raise TypeError(f"judge {name!r} returned a {type(j).__name__} ({j!r:.60}), not a Judgement")
         if j.label is not None and not isinstance(j.label, bool):
-            raise TypeError(f"judge {name!r} returned label {j.label!r}: a label is True, False or None")
+            try:  # numpy / torch booleans and 0 / 1
+                as_bool = bool(j.label) if j.label == 0 or j.label == 1 else None
+            except (TypeError, ValueError):  # an array, or something with no truth value
+                as_bool = None
+            if as_bool is None or isinstance(j.label, str | float):
+                raise TypeError(f"judge {name!r} returned label {j.label!r}: a label is True, False or None")
+            j = out[i] = dataclasses.replace(j, label=as_bool)
         s = j.score
         bad_score = s is not None and (
             isinstance(s, bool) or not isinstance(s, numbers.Real) or not 0.0 <= s <= 1.0  # NaN too
         )
-        if j.label is not None and bad_score:
+        if j.label is None and bad_score:
+            out[i] = dataclasses.replace(j, score=None)
+        elif bad_score:
             logger.warning("judge %r gave score %r, counted as a failed judgement", name, s)
             out[i] = Judgement.failure(
                 f"judge gave score {s!r}, not a number in [0, 1]",

@@ -94,14 +94,23 @@ class PromptedJudgeMixin:
     def judgement_from_reply(
         self, request: Request, reply: str, *, name: str, cut: bool = False
     ) -> Judgement:
-        """Parse a generated reply; an unreadable verdict is a failure, never a silent GOOD.
-        ``cut``: the reply stopped at its token budget, so only a marked verdict counts."""
+        """Parse a generated reply; an unreadable verdict is a failure, never a silent GOOD. A reply
+        ``cut`` at its token budget stopped before it ended, so any verdict word in it ("is the
+        query good? ...", "end with Verdict: GOOD or Verdict: BAD") may be one it was only
+        considering: a failure too, whatever it holds."""
         prompt = self.prompt_for(request)
-        label = prompt.parse(reply, cut=cut)
-        if label is None:
-            where = " (it was cut at the token budget: raise max_tokens)" if cut else ""
+        if cut:
             return Judgement.failure(
-                f"no {prompt.positive}/{prompt.negative} verdict in the judge's reply{where}",
+                "the judge's reply was cut at its token budget before it ended, with no verdict it "
+                "reached (raise max_tokens / max_new_tokens)",
+                judge=name,
+                raw=reply,
+                rationale=reply.strip(),
+            )
+        label = prompt.parse(reply)
+        if label is None:
+            return Judgement.failure(
+                f"no {prompt.positive}/{prompt.negative} verdict in the judge's reply",
                 judge=name,
                 raw=reply,
                 rationale=reply.strip(),

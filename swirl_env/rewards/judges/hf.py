@@ -4,9 +4,9 @@ Two modes:
 
 * ``"generate"`` (the paper's judge): the model reads the judge prompt, explains, and ends with a
   verdict; the last verdict wins (:func:`~swirl_env.rewards.prompts.parse_verdict`). A reply with
-  no verdict is a failed judgement (``label=None`` and ``error``), never a silent GOOD; one that
-  used all of ``max_new_tokens`` without an end token counts only with a marked verdict
-  (``Verdict: GOOD``). Greedy decoding by default, so a judgement is reproducible.
+  no verdict is a failed judgement (``label=None`` and ``error``), never a silent GOOD, and so is
+  one that used all of ``max_new_tokens`` without an end token (cut before it ended). Greedy
+  decoding by default, so a judgement is reproducible.
 * ``"score"``: no explanation. The assistant turn is pre-filled with ``"Verdict:"`` and the
   judge reads the next-token distribution: ``score = P(GOOD) / (P(GOOD) + P(BAD))`` over the
   first tokens of ``" GOOD"`` and ``" BAD"`` (``" YES"``/``" NO"`` for outcomes), and
@@ -275,7 +275,8 @@ class HFJudgeBase(PromptedJudgeMixin):
         """The token ids that end a generation (the tokenizer's and the generation config's EOS)."""
         ids: set[int] = set()
         gen = getattr(self.model, "generation_config", None)
-        for v in (self.tokenizer.eos_token_id, getattr(gen, "eos_token_id", None)):
+        given = self.generation_kwargs.get("eos_token_id")
+        for v in (self.tokenizer.eos_token_id, getattr(gen, "eos_token_id", None), given):
             ids.update([v] if isinstance(v, int) else list(v or []))
         return ids
 
@@ -299,7 +300,7 @@ class HFJudgeBase(PromptedJudgeMixin):
                 new = out[:, enc["input_ids"].shape[1] :]
                 replies = self.tokenizer.batch_decode(new, skip_special_tokens=True)
                 ends = torch.tensor(sorted(self._end_ids()), dtype=new.dtype, device=new.device)
-                # cut: the whole budget used without an end token (then only a marked verdict counts)
+                # cut: the whole budget used without an end token (a failed judgement)
                 cut = [
                     new.shape[1] >= self.max_new_tokens and not bool(torch.isin(row, ends).any())
                     for row in new

@@ -16,8 +16,8 @@ then recorded, never hidden:
   too deeply to parse is a malformed reply;
 * after the last attempt, or on a reply with no GOOD/BAD (YES/NO) verdict, the judgement is
   ``label=None`` with ``error`` saying what happened (and ``raw`` the last reply): never a silent
-  GOOD. A reply cut at ``max_tokens`` (``finish_reason == "length"``) counts only with a marked
-  verdict (``Verdict: GOOD``), never by a verdict word met in its unfinished reasoning.
+  GOOD. A reply cut at ``max_tokens`` (``finish_reason == "length"``) is a failed judgement too:
+  a verdict word in its unfinished reasoning is not its verdict.
 
 The API key is read from ``api_key`` or else the environment variable named by ``api_key_env``
 (default ``OPENAI_API_KEY``); a local server usually needs none.
@@ -159,7 +159,7 @@ class OpenAIJudgeBase(OpenAIEndpoint, PromptedJudgeMixin):
                 self.stats["failures"] += 1
             logger.exception("unexpected error in a judge request")
             return Judgement.failure(f"{type(e).__name__}: {e}", judge=self.name)
-        cut = reply.finish_reason == "length"  # stopped at max_tokens: only a marked verdict counts
+        cut = reply.finish_reason == "length"  # stopped at max_tokens: no verdict it reached
         return self.judgement_from_reply(request, reply.content, name=self.name, cut=cut)
 
     def _judge(self, requests: Sequence[Request]) -> list[Judgement]:

@@ -110,3 +110,15 @@ def test_a_wrapper_over_an_env_that_is_not_a_tool_env_says_so():
     env = ProcessReward(gym.make("CartPole-v1"), RuleProcessJudge())
     with pytest.raises(TypeError, match="needs a SwiRL ToolEnv"):
         env.reset(seed=0)
+
+
+def test_numpy_and_integer_labels_are_booleans_and_a_failed_judgements_bad_score_is_dropped():
+    import numpy as np
+
+    from swirl_env.rewards.judges.base import checked_judgements
+
+    out = checked_judgements(
+        [Judgement(np.bool_(True)), Judgement(0), Judgement(None, float("nan"), error="x")], 3, None
+    )
+    assert [j.label for j in out] == [True, False, None] and out[2].score is None
+    assert all(type(j.label) is bool for j in out[:2])

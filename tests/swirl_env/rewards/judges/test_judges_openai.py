@@ -200,13 +200,13 @@ def test_reply_without_verdict_is_a_failure_not_good(server):
     assert server.counts["noverdict"] == 1
 
 
-def test_reply_cut_at_max_tokens_counts_only_with_a_marked_verdict(server, tmp_path):
+def test_a_reply_cut_at_max_tokens_is_a_failed_judgement(server, tmp_path):
     from swirl_env.rewards.judges.cache import CachedJudge
 
     judge = CachedJudge(make(server), tmp_path / "cache.jsonl")
     cut, marked = judge.judge_steps([req("cut"), req("cutmarked")])
-    assert cut.label is None and "cut at the token budget" in cut.error  # not the "good" it met
-    assert marked.label is False and marked.error is None
+    assert cut.label is None and "cut at its token budget" in cut.error  # not the "good" it met
+    assert marked.label is None and "cut at its token budget" in marked.error
     assert judge.judge_steps([req("cut")])[0].label is None and server.counts["cut"] == 2  # not cached
 
 
