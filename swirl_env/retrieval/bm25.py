@@ -413,13 +413,19 @@ class SparseBM25Retriever(PerThreadState, Retriever):
 
     def _top(self, terms: list[int], k: int) -> tuple[np.ndarray, np.ndarray]:
         indptr, indices, data = self.indptr, self.indices, self.data
+        n = len(self)
+        for t in set(terms):  # postings outside the passages (a damaged index loaded unverified)
+            post = indices[int(indptr[t]) : int(indptr[t + 1])]
+            if post.shape[0] and (int(post.min()) < 0 or int(post.max()) >= n):
+                from swirl_env.retrieval.kernels import damaged_postings
+
+                damaged_postings(self._buffer())
         if len(terms) == 1:
             s, e = int(indptr[terms[0]]), int(indptr[terms[0] + 1])
             return _top_k(np.asarray(indices[s:e]), np.asarray(data[s:e]), k, 1)
         distinct = list(dict.fromkeys(terms))
         span = {t: (int(indptr[t]), int(indptr[t + 1])) for t in distinct}
         total = sum(span[t][1] - span[t][0] for t in terms)
-        n = len(self)
         if total * 8 < n:
             # few postings: accumulate in a reusable per-thread buffer, touch only those passages
             buf = self._buffer()

@@ -112,18 +112,32 @@ def _py_query(
 ) -> int:
     """Top ``k`` of one query into ``hs``/``hd`` (scores, passages; best first); returns how many.
     ``acc`` (all 0.0) is the thread's work buffer, left all 0.0; ``block`` > 0: passages per block
-    of :func:`_py_blocked` (0: one pass over the whole buffer)."""
+    of :func:`_py_blocked` (0: one pass over the whole buffer).
+
+    Returns -1, the buffer then dirty (the caller zeroes it), for postings no built index has (a
+    term or a posting range outside the arrays, a passage outside the buffer, postings out of
+    order): a damaged index loaded unverified is an error, never a read or write out of bounds."""
     m = terms.shape[0]
     if m == 0 or k <= 0:
         return 0
+    nd = acc.shape[0]
+    for i in range(m):
+        t = terms[i]
+        if t < 0 or t >= indptr.shape[0] - 1 or indptr[t] < 0 or indptr[t] > indptr[t + 1]:
+            return -1
+        if indptr[t + 1] > indices.shape[0]:
+            return -1
     n = 0
     if m == 1:  # one token: the posting list holds the scores (0.0 + w == w)
         t = terms[0]
         for p in range(indptr[t], indptr[t + 1]):
+            d = indices[p]
+            if d < 0 or d >= nd:
+                return -1
             v = 0.0 + data[p]
             # postings ascend by passage: once the heap is full only a strictly higher score enters
             if n < k or v > hs[0]:
-                n = _push(hs, hd, n, k, v, indices[p])
+                n = _push(hs, hd, n, k, v, d)
         _heap_sort(hs, hd, n)
         return n
     total = 0
@@ -138,7 +152,10 @@ def _py_query(
     for i in range(m):  # query order, repeats included: rank_bm25's additions (from 0.0)
         t = terms[i]
         for p in range(indptr[t], indptr[t + 1]):
-            acc[indices[p]] += data[p]
+            d = indices[p]
+            if d < 0 or d >= nd:  # (the later passes read the same postings: checked here)
+                return -1
+            acc[d] += data[p]
     if positive:
         # every weight > 0: a passage matches iff its score is > 0, so the buffer needs no marks;
         # each entry is read once and reset (a second visit reads 0.0, never above thr >= 0)
@@ -226,6 +243,8 @@ def _py_blocked(
                 d = indices[p]
                 if d >= hi:
                     break
+                if d < base:  # negative, or postings out of order: a damaged index
+                    return -1
                 acc[d - base] += data[p]
                 p += 1
             if p > starts[i]:
@@ -253,6 +272,9 @@ def _py_blocked(
                         n = _push(hs, hd, n, k, v, d)
                         if n == k:
                             thr = hs[0]
+    for i in range(m):
+        if cur[i] != ends[i]:  # a posting past the last passage was never added
+            return -1
     _heap_sort(hs, hd, n)
     return n
 

@@ -124,7 +124,20 @@ def top_k(
     hs = np.empty(kk, dtype=np.float64)
     hd = np.empty(kk, dtype=np.int64)
     n = _query(indptr, indices, data, idf, terms, k, buffer, hs, hd, _block(buffer))
+    if n < 0:
+        damaged_postings(buffer)
     return hd[:n], hs[:n]
+
+
+def damaged_postings(buffer: np.ndarray) -> None:
+    """A kernel met postings no built index has: clear the work buffer and say so."""
+    from swirl_env.retrieval.index_format import CorruptIndexError
+
+    buffer.fill(0.0)
+    raise CorruptIndexError(
+        "the index's postings point outside its arrays (a damaged file loaded with verify=False?): "
+        "load it with verify=True, or rebuild it"
+    )
 
 
 def top_k_many(
@@ -176,6 +189,8 @@ def top_k_many(
         out_n,
         _block(buffer),
     )
+    if nq and out_n.min() < 0:
+        damaged_postings(buffer)
     return out_docs, out_scores, out_n
 
 

@@ -388,3 +388,28 @@ def test_unverified_load_still_checks_structure(built):
     _rewrite(index, "indptr", _set(_arr(index, "indptr"), 5, -1))
     with pytest.raises(CorruptIndexError, match="decreases"):
         load_index(index, verify=False)
+
+
+@pytest.mark.parametrize("value", [2**30, 3000, -1])
+@pytest.mark.parametrize("kernels", [True, False])
+def test_an_unverified_load_of_damaged_postings_is_an_error_never_out_of_bounds(built, value, kernels):
+    """A flipped passage number in ``indices.npy`` (the size unchanged) is not seen by an unverified
+    load; a search that meets it raises, instead of writing outside its buffer (a segfault) or
+    returning another passage, and searches of other words still answer."""
+    passages, _, _, index = built
+    indices, indptr = _arr(index, "indices"), _arr(index, "indptr")
+    i = indices.shape[0] // 2
+    indices[i] = value
+    np.save(index / "indices.npy", indices, allow_pickle=False)  # its checksum is now wrong
+    loaded = load_index(index, verify=False)
+    loaded.use_kernels = kernels
+    term = int(np.searchsorted(indptr, i, side="right")) - 1  # the term whose postings hold i
+    word = next(w for w, t in loaded.vocab.items() if t == term)
+    other = next(w for w, t in loaded.vocab.items() if t != term and indptr[t + 1] - indptr[t] > 3)
+    for query in (word, f"{word} {word}", f"{other} {word}"):
+        with pytest.raises(CorruptIndexError, match="verify=True"):
+            loaded.search(query, 10)
+        with pytest.raises(CorruptIndexError, match="verify=True"):
+            loaded.search_batch([query, other], 10)
+    hits = loaded.search(other, 5)
+    assert hits and all(0 <= passages.index(h.passage) < len(passages) for h in hits)
