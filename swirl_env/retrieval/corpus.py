@@ -27,6 +27,8 @@ import io
 import json
 import logging
 import os
+import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +153,18 @@ def read_json_records(path: Path, records_of: Callable[[Any, Path], list[Any]]) 
         >>> [(rec["id"], where.rsplit(":", 1)[1]) for rec, where in read_json_records(path, lambda doc, p: doc)]
         [(1, '1'), (2, '3')]
     """
+    try:
+        yield from _json_records(path, records_of)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:  # a truncated or damaged .gz file
+        raise ValueError(f"{path}: not a readable gzip file ({type(e).__name__}: {e})") from None
+
+
+#: a JSON escape of a UTF-16 surrogate (``\ud800``-``\udfff``): the raw line holds one if any
+#: string of its record may hold a lone surrogate
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _json_records(path: Path, records_of: Callable[[Any, Path], list[Any]]) -> Iterator[tuple[Any, str]]:
     name = path.name[:-3] if path.name.endswith(".gz") else path.name
     if name.endswith(".json"):
         with _open_text(path) as f:
@@ -177,6 +191,14 @@ def read_json_records(path: Path, records_of: Callable[[Any, Path], list[Any]]) 
                 raise ValueError(
                     f"{path}:{lineno}: invalid JSON ({str(e)[:200] or type(e).__name__})"
                 ) from None
+            if _SURROGATE_ESCAPE.search(raw):  # a pair is one character; a lone half is no text
+                try:
+                    json.dumps(rec, ensure_ascii=False).encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(
+                        f"{path}:{lineno}: holds a lone surrogate escape (half of a UTF-16 pair, such as "
+                        "\\ud800), which is no character: fix the text"
+                    ) from None
             yield rec, f"{path}:{lineno}"
 
 

@@ -197,8 +197,10 @@ def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(manifest, dict):
             raise ValueError("not a JSON object")
-    except (ValueError, UnicodeDecodeError) as e:
-        raise CorruptIndexError(f"unreadable {path} ({e}): {_REBUILD}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nesting depth
+        raise CorruptIndexError(
+            f"unreadable {path} ({type(e).__name__}: {str(e)[:200]}): {_REBUILD}"
+        ) from None
     return manifest
 
 
@@ -258,8 +260,12 @@ def load_index(
         if verify and _sha256_file(path) != info["sha256"]:
             raise CorruptIndexError(f"index {d}: {fn} fails its SHA-256 checksum: {_REBUILD}")
         try:
-            # a plain ndarray view of the memmap: slicing np.memmap objects is several times slower
-            arr = np.asarray(np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False))
+            # a plain ndarray view of the memmap: slicing np.memmap objects is several times slower;
+            # mapped first even when read into memory, so a header whose shape passes the file's
+            # size is an error here, not an allocation of that size
+            arr = np.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
+            if not mmap:
+                arr = np.array(arr)
         except (ValueError, OSError, EOFError) as e:
             raise CorruptIndexError(f"index {d}: cannot read {fn} ({e}): {_REBUILD}") from None
         if arr.dtype != dtype or arr.ndim != 1:

@@ -204,6 +204,10 @@ def _check_corpus(
     first, then by SHA-256 of its bytes, then by the passages it holds (same passages, other layout);
     passages are compared by their content hash."""
     rec = manifest.get("corpus") or {}
+    if not isinstance(rec, dict) or not isinstance(rec.get("path", ""), str | type(None)):
+        raise CorruptIndexError(
+            f"index {directory}: manifest field 'corpus' is {rec!r:.80}, not a record: {_REBUILD}"
+        )
     if corpus is None:
         path = rec.get("path")
         if not path or not Path(path).is_file():

@@ -45,6 +45,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import socket
 import sys
 import threading
@@ -123,6 +124,8 @@ class RetrievalServer:
         seconds("timeout", timeout)
         if idle_timeout is not None:
             seconds("idle_timeout", idle_timeout)
+        if int_at_least("default_k", default_k, 0) > max_topk:
+            raise ValueError(f"default_k must be at most max_topk={max_topk}, got {default_k}")
         self.retriever = retriever
         self.max_requests, self.idle_timeout = max_requests, idle_timeout
         self.default_k, self.max_topk, self.max_hits = default_k, max_topk, max_hits
@@ -359,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="sparse", choices=["sparse", "rank_bm25"])
     p.add_argument("--index-dir", default=None, help="load the sparse index from here, building it if needed")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    p.add_argument("--port", type=_port, default=8000, help="0 picks a free port")
     p.add_argument("--k1", type=float, default=1.5)
     p.add_argument("--b", type=float, default=0.75)
     p.add_argument("--epsilon", type=float, default=0.25)
@@ -373,13 +376,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="search threads")
     p.add_argument("--max-requests", type=int, default=None, help="stop after N requests")
     p.add_argument("--idle-timeout", type=float, default=None, help="stop after S seconds without a request")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+    )
     return p
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number, 0 to 65535."""
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, got {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not 0 <= args.topk <= args.max_topk:  # before the index is built, not after
+        parser.error(f"--topk must be in [0, --max-topk={args.max_topk}], got {args.topk}")
+    if args.index_dir is not None and os.path.exists(args.index_dir) and not os.path.isdir(args.index_dir):
+        parser.error(f"--index-dir {args.index_dir} is a file, not a directory")
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

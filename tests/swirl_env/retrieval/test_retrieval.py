@@ -265,3 +265,21 @@ def test_get_retriever_cache(tmp_path):
     with pytest.raises(FileNotFoundError):
         get_retriever(tmp_path / "missing.jsonl")
     clear_retriever_cache()
+
+
+def test_damaged_gzip_and_lone_surrogate_corpora_name_the_file(tmp_path):
+    import gzip
+
+    rows = b"".join(b'{"id": "%d", "text": "x y"}\n' % i for i in range(50))
+    (tmp_path / "cut.jsonl.gz").write_bytes(gzip.compress(rows)[:-10])
+    (tmp_path / "plain.jsonl.gz").write_bytes(rows)
+    for name in ("cut.jsonl.gz", "plain.jsonl.gz"):
+        with pytest.raises(ValueError, match=rf"{name}: not a readable gzip file"):
+            load_corpus(tmp_path / name)
+    (tmp_path / "s.jsonl").write_text(
+        '{"id": "a", "text": "ok \\ud83d\\ude00"}\n{"id": "b", "text": "alpha \\ud800"}\n'
+    )
+    with pytest.raises(ValueError, match=r"s\.jsonl:2: holds a lone surrogate"):
+        load_corpus(tmp_path / "s.jsonl")
+    (tmp_path / "pair.jsonl").write_text('{"id": "a", "text": "ok \\ud83d\\ude00"}\n')
+    assert load_corpus(tmp_path / "pair.jsonl")[0].text == "ok \U0001f600"  # a pair is one character

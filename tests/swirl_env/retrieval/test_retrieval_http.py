@@ -769,3 +769,21 @@ def test_server_times_out_a_connection_after_a_large_answer_was_drained():
             t = time.monotonic()
             assert s.recv(100) == b""  # closed by the server
             assert time.monotonic() - t < 3
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--port", "70000"], "a port is 0 to 65535"),
+        (["--port", "-1"], "a port is 0 to 65535"),
+        (["--topk", "-5"], "--topk must be in"),
+        (["--log-level", "bogus"], "invalid choice"),
+        (["--index-dir", __file__], "is a file, not a directory"),
+    ],
+)
+def test_server_command_line_refuses_bad_values_before_building(args, fragment, capsys):
+    from swirl_env.retrieval.server import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--corpus", "does-not-matter.jsonl", *args])
+    assert e.value.code == 2 and fragment in capsys.readouterr().err

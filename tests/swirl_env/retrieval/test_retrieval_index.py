@@ -413,3 +413,35 @@ def test_an_unverified_load_of_damaged_postings_is_an_error_never_out_of_bounds(
             loaded.search_batch([query, other], 10)
     hits = loaded.search(other, 5)
     assert hits and all(0 <= passages.index(h.passage) < len(passages) for h in hits)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda text: text.replace('"corpus": {', '"corpus": "oops", "was": {', 1),
+        lambda text: text[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    ],
+    ids=["corpus-not-a-record", "nested-too-deeply"],
+)
+def test_a_damaged_manifest_is_corrupt_and_rebuilt(built, edit):
+    _, corpus, _, index = built
+    manifest = index / "manifest.json"
+    manifest.write_text(edit(manifest.read_text()))
+    with pytest.raises(CorruptIndexError):
+        load_index(index)
+    clear_retriever_cache()
+    assert len(get_retriever(corpus, index_dir=index)) == 3000  # rebuilt
+
+
+def test_a_header_shape_beyond_the_file_is_corrupt_before_any_allocation(built):
+    _, _, _, index = built
+    path = index / "indices.npy"
+    raw = path.read_bytes()
+    n = _arr(index, "indices").shape[0]
+    old, new = f"({n},)".encode(), b"(99999999999,)"
+    head = raw[:128].replace(old, new).replace(b" " * len(new), b" " * len(old), 1)  # same length
+    assert len(head) == 128 and new in head
+    path.write_bytes(head + raw[128:])
+    for mmap in (True, False):
+        with pytest.raises(CorruptIndexError, match=r"indices\.npy"):
+            load_index(index, mmap=mmap, verify=False)
