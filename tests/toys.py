@@ -39,6 +39,17 @@ class Add(Tool):
             return ToolResult.error(f"cannot add {argument!r}")
 
 
+#: the smallest valid trajectory record: one answer step
+ONE_STEP_RECORD = {
+    "id": "q#0",
+    "env_id": "E",
+    "task": {"id": "q"},
+    "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "<answer>1</answer>"}],
+    "steps": [{"index": 0, "message_index": 1, "action": "<answer>1</answer>", "kind": "answer"}],
+    "schema_version": 1,
+}
+
+
 def make_add_env(n_tasks=12, *, step=1, dataset="add", prompt="math-v1", **kw):
     """Task ``add-i`` asks "What is i + (i + step)?"; the metric is exact match."""
     tasks = [

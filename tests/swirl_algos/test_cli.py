@@ -14,14 +14,7 @@ from swirl_algos.cli import COMMANDS, main
 from swirl_algos.jsonl import read_jsonl, read_trajectories
 
 ENV_ID = "SwiRLTest-CliAdd-v0"
-#: a one-step trajectory record
-RECORD = {
-    "id": "q#0",
-    "env_id": "E",
-    "task": {"id": "q"},
-    "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "<answer>1</answer>"}],
-    "steps": [{"index": 0, "message_index": 1, "action": "<answer>1</answer>", "kind": "answer"}],
-}
+RECORD = toys.ONE_STEP_RECORD
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -269,31 +262,22 @@ def test_export_writes_its_output_whole_or_not_at_all(tmp_path, monkeypatch):
 def test_the_judge_cache_and_the_trained_model_are_never_an_output(tmp_path):
     src = tmp_path / "t.jsonl"
     src.write_text("")
-    for cache in (src, tmp_path / "j.jsonl"):
-        with pytest.raises(SystemExit, match="the cache needs a file of its own"):
-            main(
-                [
-                    "judge",
-                    str(src),
-                    str(tmp_path / "j.jsonl"),
-                    "--process-judge",
-                    "rule",
-                    "--judge-cache",
-                    str(cache),
-                ]
-            )
-    with pytest.raises(SystemExit, match="a directory, not a file"):
-        main(
-            [
-                "judge",
-                str(src),
-                str(tmp_path / "j.jsonl"),
-                "--process-judge",
-                "rule",
-                "--judge-cache",
-                str(tmp_path),
-            ]
-        )
+    cases = [
+        (src, "the cache needs a file of its own"),
+        (tmp_path / "j.jsonl", "the cache needs a file of its own"),
+    ]
+    for cache, fragment in [*cases, (tmp_path, "a directory, not a file")]:
+        argv = [
+            "judge",
+            str(src),
+            str(tmp_path / "j.jsonl"),
+            "--process-judge",
+            "rule",
+            "--judge-cache",
+            str(cache),
+        ]
+        with pytest.raises(SystemExit, match=fragment):
+            main(argv)
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text("{}")

@@ -499,14 +499,7 @@ def test_filter_and_export_keep_the_first_of_each_repeated_id(with_repeats, tmp_
 
 
 # ------------------------------------------------------------------------------ bad records
-GOOD = {
-    "id": "q#0",
-    "env_id": "E",
-    "task": {"id": "q"},
-    "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "<answer>1</answer>"}],
-    "steps": [{"index": 0, "message_index": 1, "action": "<answer>1</answer>", "kind": "answer"}],
-    "schema_version": 1,
-}
+GOOD = toys.ONE_STEP_RECORD
 
 
 def _bad(**changes):
