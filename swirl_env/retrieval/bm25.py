@@ -400,11 +400,13 @@ class SparseBM25Retriever(PerThreadState, Retriever):
         terms = [np.array(self._term_ids(q), dtype=np.int64) for q in queries]
         bounds = kernels.split(self.indptr, terms, self.threads or kernels.thread_count())
         spare = self._take_spare(len(bounds) - 2)
-        parts = kernels.top_k_parts(
-            self.indptr, self.indices, self.data, self.idf, terms, kk, bounds, [self._buffer(), *spare]
-        )
-        with _SPARE_LOCK:  # back to the pool (the kernels leave them all 0.0)
-            self.__dict__.setdefault("_spare", []).extend(spare)
+        try:
+            parts = kernels.top_k_parts(
+                self.indptr, self.indices, self.data, self.idf, terms, kk, bounds, [self._buffer(), *spare]
+            )
+        finally:
+            with _SPARE_LOCK:  # back to the pool (the kernels leave them all 0.0, errors included)
+                self.__dict__.setdefault("_spare", []).extend(spare)
         passages = self.passages
         out: list[list[Hit]] = []
         for docs, vals, n in parts:

@@ -135,13 +135,17 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8")
 
 
-def read_json_records(path: Path, records_of: Callable[[Any, Path], list[Any]]) -> Iterator[tuple[Any, str]]:
+def read_json_records(
+    path: Path, records_of: Callable[[Any, Path], list[Any]], *, text_only: bool = False
+) -> Iterator[tuple[Any, str]]:
     """Yield ``(record, where)`` from a JSON or a JSON Lines file, either optionally gzipped (``.gz``).
 
     A ``.json`` file is parsed whole and its records are ``records_of(document, path)`` (which
     raises ``ValueError`` when the document holds no list of records); any other suffix is read
     as JSON Lines, blank lines skipped. ``where`` is ``"file:line"`` or ``"file item i"``, for
-    error messages. The corpus files and the QA dataset files are read this way.
+    error messages. The corpus files and the QA dataset files are read this way. With
+    ``text_only`` (corpora, whose passages an index stores as UTF-8) a record holding a lone
+    surrogate (a JSON escape such as ``\\ud800``: valid JSON, but no character) is a ``ValueError``.
 
     Raises:
         ValueError: invalid JSON (with the line number of a JSON Lines file).
@@ -154,7 +158,7 @@ def read_json_records(path: Path, records_of: Callable[[Any, Path], list[Any]]) 
         [(1, '1'), (2, '3')]
     """
     try:
-        yield from _json_records(path, records_of)
+        yield from _json_records(path, records_of, text_only)
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:  # a truncated or damaged .gz file
         raise ValueError(f"{path}: not a readable gzip file ({type(e).__name__}: {e})") from None
 
@@ -164,7 +168,19 @@ def read_json_records(path: Path, records_of: Callable[[Any, Path], list[Any]]) 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-def _json_records(path: Path, records_of: Callable[[Any, Path], list[Any]]) -> Iterator[tuple[Any, str]]:
+def _lone_surrogate(rec: Any, where: str) -> None:
+    try:
+        json.dumps(rec, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"{where}: holds a lone surrogate escape (half of a UTF-16 pair, such as \\ud800), which "
+            "is no character: fix the text"
+        ) from None
+
+
+def _json_records(
+    path: Path, records_of: Callable[[Any, Path], list[Any]], text_only: bool
+) -> Iterator[tuple[Any, str]]:
     name = path.name[:-3] if path.name.endswith(".gz") else path.name
     if name.endswith(".json"):
         with _open_text(path) as f:
@@ -173,6 +189,8 @@ def _json_records(path: Path, records_of: Callable[[Any, Path], list[Any]]) -> I
             except (ValueError, RecursionError) as e:  # JSON, UTF-8, nesting depth, integer digits
                 raise ValueError(f"{path}: invalid JSON ({str(e)[:200] or type(e).__name__})") from None
         for i, rec in enumerate(records_of(data, path)):
+            if text_only:
+                _lone_surrogate(rec, f"{path} item {i}")
             yield rec, f"{path} item {i}"
         return
     with gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb") as f:
@@ -191,14 +209,8 @@ def _json_records(path: Path, records_of: Callable[[Any, Path], list[Any]]) -> I
                 raise ValueError(
                     f"{path}:{lineno}: invalid JSON ({str(e)[:200] or type(e).__name__})"
                 ) from None
-            if _SURROGATE_ESCAPE.search(raw):  # a pair is one character; a lone half is no text
-                try:
-                    json.dumps(rec, ensure_ascii=False).encode("utf-8")
-                except UnicodeEncodeError:
-                    raise ValueError(
-                        f"{path}:{lineno}: holds a lone surrogate escape (half of a UTF-16 pair, such as "
-                        "\\ud800), which is no character: fix the text"
-                    ) from None
+            if text_only and _SURROGATE_ESCAPE.search(raw):  # a pair is one character, a lone half none
+                _lone_surrogate(rec, f"{path}:{lineno}")
             yield rec, f"{path}:{lineno}"
 
 
@@ -225,7 +237,7 @@ def iter_corpus(path: str | os.PathLike[str]) -> Iterator[tuple[Passage, str]]:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"corpus file not found: {p}")
-    for n, (rec, where) in enumerate(read_json_records(p, _passage_records)):
+    for n, (rec, where) in enumerate(read_json_records(p, _passage_records, text_only=True)):
         yield passage_from_record(rec, str(n), where), where
 
 

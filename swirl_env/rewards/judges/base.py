@@ -196,13 +196,12 @@ def checked_judgements(results: Any, n: int, judge: Any) -> list[Judgement]:
         if not isinstance(j, Judgement):
             raise TypeError(f"judge {name!r} returned a {type(j).__name__} ({j!r:.60}), not a Judgement")
         if j.label is not None and not isinstance(j.label, bool):
-            try:  # numpy / torch booleans and 0 / 1
-                as_bool = bool(j.label) if j.label == 0 or j.label == 1 else None
-            except (TypeError, ValueError):  # an array, or something with no truth value
-                as_bool = None
-            if as_bool is None or isinstance(j.label, str | float):
+            raw = j.label
+            if getattr(raw, "ndim", None) == 0:  # a numpy / torch scalar: its Python value
+                raw = raw.item()
+            if not (isinstance(raw, bool) or (type(raw) is int and raw in (0, 1))):
                 raise TypeError(f"judge {name!r} returned label {j.label!r}: a label is True, False or None")
-            j = out[i] = dataclasses.replace(j, label=as_bool)
+            j = out[i] = dataclasses.replace(j, label=bool(raw))
         s = j.score
         bad_score = s is not None and (
             isinstance(s, bool) or not isinstance(s, numbers.Real) or not 0.0 <= s <= 1.0  # NaN too

@@ -300,9 +300,12 @@ class HFJudgeBase(PromptedJudgeMixin):
                 new = out[:, enc["input_ids"].shape[1] :]
                 replies = self.tokenizer.batch_decode(new, skip_special_tokens=True)
                 ends = torch.tensor(sorted(self._end_ids()), dtype=new.dtype, device=new.device)
-                # cut: the whole budget used without an end token (a failed judgement)
+                # cut: the whole budget used without an end token (a failed judgement); a row that
+                # ends in padding stopped early (a stop string) and was padded to the batch
                 cut = [
-                    new.shape[1] >= self.max_new_tokens and not bool(torch.isin(row, ends).any())
+                    new.shape[1] >= self.max_new_tokens
+                    and not bool(torch.isin(row, ends).any())
+                    and (pad is None or int(row[-1]) != pad)
                     for row in new
                 ]
                 return [(r, math.nan, math.nan, c) for r, c in zip(replies, cut)]

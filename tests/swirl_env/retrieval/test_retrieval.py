@@ -283,3 +283,13 @@ def test_damaged_gzip_and_lone_surrogate_corpora_name_the_file(tmp_path):
         load_corpus(tmp_path / "s.jsonl")
     (tmp_path / "pair.jsonl").write_text('{"id": "a", "text": "ok \\ud83d\\ude00"}\n')
     assert load_corpus(tmp_path / "pair.jsonl")[0].text == "ok \U0001f600"  # a pair is one character
+
+
+def test_a_lone_surrogate_is_refused_in_corpora_only(tmp_path):
+    from swirl_env.envs.qa.common import read_records
+
+    (tmp_path / "qa.jsonl").write_text('{"id": "1", "question": "who wrote \\ud83d?", "answer": "x"}\n')
+    assert [r["question"] for r, _ in read_records(tmp_path / "qa.jsonl")] == ["who wrote \ud83d?"]
+    (tmp_path / "c.json").write_text('[{"id": "a", "text": "alpha \\ud800"}]')
+    with pytest.raises(ValueError, match=r"c\.json item 0: holds a lone surrogate"):
+        load_corpus(tmp_path / "c.json")

@@ -122,3 +122,15 @@ def test_numpy_and_integer_labels_are_booleans_and_a_failed_judgements_bad_score
     )
     assert [j.label for j in out] == [True, False, None] and out[2].score is None
     assert all(type(j.label) is bool for j in out[:2])
+
+
+def test_labels_that_are_no_booleans_are_named():
+    import numpy as np
+    import torch
+
+    from swirl_env.rewards.judges.base import checked_judgements
+
+    for bad in ("yes", 1.0, 2, np.array([1, 0]), torch.tensor([True, False]), torch.tensor(1.0)):
+        with pytest.raises(TypeError, match="a label is True, False or None"):
+            checked_judgements([Judgement(bad)], 1, None)
+    assert checked_judgements([Judgement(torch.tensor(True))], 1, None)[0].label is True
