@@ -332,6 +332,16 @@ def _record_id(record: Any) -> str:
     return repr(rid)
 
 
+def _lock(f: Any) -> None:
+    """An exclusive, non-blocking ``flock`` on an open file (``OSError`` when another holds it; a
+    no-op where there is no ``fcntl``)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX
+        return
+    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 class JsonlWriter:
     """Appends records to a JSONL file, one durable line at a time.
 
@@ -360,13 +370,9 @@ class JsonlWriter:
         f = self.path.open("ab")
         if self.lock:
             try:
-                import fcntl
-
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _lock(f)
                 if os.fstat(f.fileno()).st_ino != os.stat(self.path).st_ino:
                     raise OSError("the file was replaced while it was being opened")  # by replace_all
-            except ImportError:  # pragma: no cover - non-POSIX
-                pass
             except OSError:
                 f.close()
                 raise RuntimeError(
@@ -390,10 +396,7 @@ class JsonlWriter:
         n = 0
         try:
             if self.lock:
-                with contextlib.suppress(ImportError):
-                    import fcntl
-
-                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody holds it
+                _lock(f)  # a new file: nobody holds it
             for r in records:
                 f.write(_to_line(r)[0])
                 n += 1

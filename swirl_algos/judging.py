@@ -50,6 +50,11 @@ def has_failures(traj: Trajectory, *, process: bool = True, outcome: bool = True
     return bool(outcome and isinstance(judge, dict) and judge.get("label") is None)
 
 
+def _differs(judged: Trajectory, source: Trajectory) -> bool:
+    """Whether a judged record is of another episode than ``source`` (other messages, task or seed)."""
+    return judged.messages != source.messages or judged.task != source.task or judged.seed != source.seed
+
+
 def _already_judged(
     src: Path,
     dst: Path,
@@ -67,8 +72,9 @@ def _already_judged(
     for t in iter_trajectories(dst):
         if t.id not in source:
             raise ValueError(f"{dst} holds trajectory {t.id!r}, which is not in {src}; choose another output")
-        s = safe_record(source[t.id])  # as a writer stored it (unencodable text repaired)
-        if t.messages != s.messages or t.task != s.task or t.seed != s.seed:
+
+        # compared as a writer stored it (unencodable text repaired) only when it differs as read
+        if _differs(t, source[t.id]) and _differs(t, safe_record(source[t.id])):
             raise ValueError(
                 f"{dst} holds a judged {t.id!r} that differs from the trajectory of that id in {src} "
                 "(was the input regenerated?): choose another output"

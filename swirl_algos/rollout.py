@@ -192,13 +192,18 @@ def _load_done(
     others = 0
     expected_kwargs = json.loads(json.dumps(_json_safe(env_kwargs)))
     expected_policy = _what(policy)
+    checked: Any = None  # the last record's policy found the same (records of one run share it)
     warned = False
     for t in iter_trajectories(output):
         if t.env_id != env_id:
             raise ValueError(
                 f"{output} holds episodes of {t.env_id!r}, not {env_id!r}; choose another output file"
             )
-        if _what(t.policy) != expected_policy:
+        if t.policy == checked:
+            pass
+        elif _what(t.policy) == expected_policy:
+            checked = t.policy
+        else:
             raise ValueError(
                 f"{output} holds episodes of another policy ({json.dumps(_what(t.policy))[:300]}); this run's "
                 f"is {json.dumps(expected_policy)[:300]}: choose another output file, or delete it to start over"

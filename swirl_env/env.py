@@ -169,15 +169,15 @@ class ToolEnv(gym.Env[str, str]):
         for t in tools:
             if not isinstance(t, Tool):
                 raise TypeError(f"tools must be Tool instances, got {type(t).__name__} {t!r:.60}")
-        if demonstrations is not None and not isinstance(demonstrations, str | Mapping):
-            demonstrations = list(demonstrations)  # a generator is read once, here
-        if demonstrations is not None and (
-            isinstance(demonstrations, str | Mapping)
-            or not all(isinstance(d, Mapping) for d in demonstrations)
-        ):
-            raise TypeError(
-                "demonstrations must be a list of dicts (solved examples), got " + f"{demonstrations!r:.60}"
-            )
+        if demonstrations is not None:
+            if not isinstance(demonstrations, str | Mapping):
+                demonstrations = list(demonstrations)  # a generator is read once, here
+            if not isinstance(demonstrations, list) or not all(
+                isinstance(d, Mapping) for d in demonstrations
+            ):
+                raise TypeError(
+                    f"demonstrations must be a list of dicts (solved examples), got {demonstrations!r:.60}"
+                )
         names = [t.name for t in tools]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate tool names: {names}")
@@ -346,8 +346,11 @@ class ToolEnv(gym.Env[str, str]):
                     )
                 step.observation = f"Error: {error}"[:MAX_NOTICE_CHARS]
                 turn = {"role": "user", "content": step.observation}
-            state = len(render_state(self.messages)) + len(TURN_SEPARATOR) + len(step.observation)
-            if state > self.max_state_chars:  # the result would not fit the observation space
+            # the state's length after this turn, from the turns' lengths (no string is rendered)
+            state = sum(len(m["content"]) for m in self.messages) + len(TURN_SEPARATOR) * len(self.messages)
+            if (
+                state + len(step.observation) > self.max_state_chars
+            ):  # the result would not fit the observation space
                 truncated = True
                 step.error = "the observation limit was reached"
                 step.observation = (

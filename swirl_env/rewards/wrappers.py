@@ -276,8 +276,7 @@ class ProcessReward(_RecordingWrapper):
             logger.warning("process judgement failed at step %d: %s", step["index"], judgement.error)
         record = judgement.to_record()
         self._judgements.append(record)
-        step["process"] = vector_info(record)
-        info["process"] = vector_info(record)
+        step["process"] = info["process"] = vector_info(record)
         comps = _components(info, reward)
         comps["process"] = self.weight * judgement_reward(judgement, self.reward_mode, self.on_failure)
         info["reward_components"] = comps
